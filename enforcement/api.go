@@ -1,0 +1,63 @@
+// Package enforcement is the request check of access authorization:
+// credentials → signature → authorization and binding → decision. It does not
+// import Caddy; caddymodule adapts it to a Caddy handler.
+package enforcement
+
+import (
+	"context"
+	"time"
+
+	"github.com/accessauth/caddy-access-auth/signature"
+)
+
+// Reason says why a request was refused (or Allowed). Its String is the
+// stable `reason` of the error body.
+type Reason uint8
+
+// The reasons of SPEC §7, in the order of its table.
+const (
+	Allowed Reason = iota
+	MissingCredentials
+	MalformedCredentials
+	MissingDate
+	MissingSignedHeaders
+	MissingNonce
+	InvalidKey
+	SignatureMismatch
+	DateOutOfRange
+	ReplayedNonce
+	NotAuthorized
+	IPNotAllowed
+	BodyTooLarge
+	StoreUnavailable
+)
+
+// Replay protection modes of the handler's replay_protection option.
+type ReplayMode uint8
+
+const (
+	ReplayAuto ReplayMode = iota
+	ReplayStore
+	ReplayLocal
+	ReplayOff
+)
+
+// NonceStore remembers nonces. Seen records key+nonce for ttl and reports
+// whether it had been recorded before (then the request is a replay).
+type NonceStore interface {
+	Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error)
+}
+
+// Config is one route's check.
+type Config struct {
+	Group                string
+	Environment          string // default "online"
+	Schemes              signature.Schemes
+	MaxSkew              time.Duration // default 15m
+	MaxBody              int64         // default 100 MiB
+	AllowUnsignedPayload bool
+	Region               string // "" = any
+	Service              string // "" = any
+	Nonces               NonceStore // nil = replay protection off
+	Now                  func() time.Time // default time.Now
+}

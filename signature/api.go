@@ -1,0 +1,67 @@
+// Package signature signs and verifies API requests with the schemes of an
+// API gateway: JD Cloud's JDCLOUD2/JDCLOUD3, AWS Signature V4 and Alibaba
+// Cloud's app signature. Gateways verify with Parse and Verify; API callers
+// sign with Sign. It does not import Caddy.
+package signature
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Scheme is a signature scheme.
+type Scheme uint8
+
+// The schemes, in the order they are tried.
+const (
+	JDCloud2 Scheme = 1 + iota
+	JDCloud3
+	SigV4
+	Aliyun
+)
+
+// Schemes is a set of schemes.
+type Schemes uint8
+
+// AllSchemes is every scheme (the default of the access_auth handler).
+const AllSchemes = Schemes(1<<JDCloud2 | 1<<JDCloud3 | 1<<SigV4 | 1<<Aliyun)
+
+// Has reports whether s holds scheme.
+func (s Schemes) Has(scheme Scheme) bool { return s&(1<<scheme) != 0 }
+
+// With returns s with scheme added.
+func (s Schemes) With(scheme Scheme) Schemes { return s | 1<<scheme }
+
+// Errors of Parse; each maps to one reason of the request check.
+var (
+	ErrMissingCredentials   = errors.New("lack of header authorization")
+	ErrMalformedCredentials = errors.New("lack of credential in the header authorization")
+	ErrMissingDate          = errors.New("lack of date header")
+	ErrMissingSignedHeaders = errors.New("lack of header signedHeaders")
+	ErrMissingNonce         = errors.New("lack of nonce header")
+)
+
+// Request is the request as the client sent it (before any rewrite).
+type Request struct {
+	Method   string
+	Host     string
+	Path     string // the escaped path as sent (URL.EscapedPath of the original request)
+	RawQuery string // as sent
+	Header   http.Header
+}
+
+// Credentials is what Parse reads from a request. Strings point into the
+// request's headers; reuse one value per request to avoid allocation.
+type Credentials struct {
+	Scheme      Scheme
+	APIKey      string
+	Date        time.Time
+	Nonce       string // "" when the scheme has none
+	Region      string
+	Service     string
+	Signature   string
+	PayloadHash string // the content-sha256 header as sent, "" when absent
+
+	signedHeaders string
+}

@@ -1,0 +1,50 @@
+package store
+
+import "context"
+
+// Backend is the storage engine under Store: bbolt for one node, Redis for
+// several. It knows tables of JSON records and transactions, nothing of the
+// rules; Store keeps the rules, so both engines behave the same.
+//
+// Tables used by Store: "keys" (by ID), "key_names" (name → ID),
+// "api_keys" (APIKey → ID), "authorizations" (by ID), "key_authorizations"
+// (access key ID → authorization ID), "groups" (by name), "credentials"
+// (APIKey → compiled Credential record, secrets sealed), "audit" (by a key that
+// sorts newest first), "meta".
+type Backend interface {
+	// View runs fn with a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in one atomic read-write transaction: either every Put,
+	// Delete and Notify of fn takes effect or none does. It may run fn more
+	// than once (optimistic engines retry on conflict), so fn must have no
+	// other side effects. A store that cannot be reached yields ErrUnavailable.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Get reads one record outside a transaction: the single round trip of a
+	// cache miss. A missing record is (nil, nil).
+	Get(ctx context.Context, table, id string) ([]byte, error)
+	// Subscribe delivers the changes committed by every node (including this
+	// one) in revision order, and a Reset change when some may have been
+	// missed. The channel is closed when ctx ends.
+	Subscribe(ctx context.Context) <-chan Change
+	Close() error
+}
+
+// Tx is one transaction of a Backend.
+type Tx interface {
+	// Get returns a record, or nil when there is none.
+	Get(table, id string) ([]byte, error)
+	Put(table, id string, value []byte) error
+	Delete(table, id string) error
+	// Scan returns up to limit records of a table in ascending id order,
+	// starting after the id after ("" = from the start). limit <= 0 means all.
+	Scan(table, after string, limit int) ([]Record, error)
+	// Notify announces, once the transaction commits, that the compiled
+	// credentials of these API keys changed.
+	Notify(apiKeys ...string)
+}
+
+// Record is one row of a table.
+type Record struct {
+	ID    string
+	Value []byte
+}

@@ -1,0 +1,129 @@
+// Package store holds the data model of access authorization (access keys,
+// authorizations, groups and their bindings), the rules that keep it
+// consistent, and the backends that persist it: an embedded bbolt file for a
+// single node and Redis for several nodes. Every write is one atomic
+// transaction that also appends an audit record and announces the API keys
+// whose compiled credentials changed on the change feed.
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// Kinds of access key.
+const (
+	KindGenerated = "generated"
+	KindImported  = "imported"
+)
+
+// AnyEnvironment is the environment of a binding that covers every
+// environment of its group.
+const AnyEnvironment = "*"
+
+// AccessKey is an API caller's credential. APISecret is set only in the
+// answers to create and reset.
+type AccessKey struct {
+	ID                      string     `json:"id"`
+	Name                    string     `json:"name"`
+	Description             string     `json:"description"`
+	Kind                    string     `json:"kind"`
+	APIKey                  string     `json:"api_key"`
+	Enabled                 bool       `json:"enabled"`
+	ExpiresAt               *time.Time `json:"expires_at"`
+	CreatedAt               time.Time  `json:"created_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+	LastUsedAt              *time.Time `json:"last_used_at"`
+	SecretRotatedAt         *time.Time `json:"secret_rotated_at"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	APISecret               string     `json:"api_secret,omitempty"`
+}
+
+// Binding grants an authorization access to one environment of a group
+// (or every environment, with AnyEnvironment).
+type Binding struct {
+	Group       string `json:"group"`
+	Environment string `json:"environment"`
+}
+
+// Authorization names one access key and the groups it may call.
+type Authorization struct {
+	ID          string     `json:"id"`
+	AccessKeyID string     `json:"access_key_id"`
+	APIKey      string     `json:"api_key"`
+	Description string     `json:"description"`
+	Enabled     bool       `json:"enabled"`
+	ValidFrom   *time.Time `json:"valid_from"`
+	ValidUntil  *time.Time `json:"valid_until"`
+	AllowedIPs  []string   `json:"allowed_ips"`
+	Bindings    []Binding  `json:"bindings"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// Group is an API group. Configured is filled in by the caller that knows
+// which routes run (see Registry); the store does not persist it.
+type Group struct {
+	Name         string    `json:"name"`
+	Description  string    `json:"description"`
+	Environments []string  `json:"environments"`
+	CreatedAt    time.Time `json:"created_at"`
+	Configured   bool      `json:"configured"`
+}
+
+// AuditRecord is appended by every admin write.
+type AuditRecord struct {
+	At         time.Time `json:"at"`
+	Actor      string    `json:"actor"`
+	Action     string    `json:"action"`
+	Target     string    `json:"target"`
+	RemoteAddr string    `json:"remote_addr"`
+}
+
+// Actor says who makes a write, for the audit record.
+type Actor struct {
+	Name       string
+	RemoteAddr string
+}
+
+// Credential is everything the request check needs for one API key, as one
+// record: it is what a cache miss loads in one store round trip. Secrets are
+// decrypted.
+type Credential struct {
+	AccessKeyID             string
+	APIKey                  string
+	Enabled                 bool
+	ExpiresAt               time.Time // zero: never
+	Secret                  string
+	PreviousSecret          string    // empty: none
+	PreviousSecretExpiresAt time.Time // end of the rotation grace
+	Authorization           *CredentialAuthorization // nil: no authorization names the key
+}
+
+// CredentialAuthorization is the part of an authorization the check needs.
+type CredentialAuthorization struct {
+	ID         string
+	Enabled    bool
+	ValidFrom  time.Time // zero: open
+	ValidUntil time.Time // zero: open
+	AllowedIPs []string
+	Bindings   []Binding
+}
+
+// Errors with a stable meaning; the admin API maps them to its codes.
+var (
+	ErrNotFound            = errors.New("not found")
+	ErrGroupNotFound       = errors.New("group not found")
+	ErrNameTaken           = errors.New("name taken")
+	ErrAuthorizationExists = errors.New("authorized access key repeated")
+	ErrKeyInUse            = errors.New("access key is in use by an authorization")
+	ErrUnavailable         = errors.New("store unavailable")
+)
+
+// InvalidArgumentError reports a bad field in an admin request.
+type InvalidArgumentError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidArgumentError) Error() string { return e.Field + ": " + e.Message }
