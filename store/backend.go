@@ -8,9 +8,11 @@ import "context"
 //
 // Tables used by Store: "keys" (by ID), "key_names" (name → ID),
 // "api_keys" (APIKey → ID), "authorizations" (by ID), "key_authorizations"
-// (access key ID → authorization ID), "groups" (by name), "credentials"
-// (APIKey → compiled Credential record, secrets sealed), "audit" (by a key that
-// sorts newest first), "meta".
+// (access key ID → authorization ID), "groups" (by name),
+// "group_authorizations" ("<group> <authorization ID>" → "1", an index),
+// "credentials" (APIKey → compiled Credential record, secrets sealed), "audit"
+// (by a key that sorts newest first), "meta". Table names are plain
+// identifiers; a backend must accept any of them without prior declaration.
 type Backend interface {
 	// View runs fn with a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
@@ -31,7 +33,9 @@ type Backend interface {
 
 // Tx is one transaction of a Backend.
 type Tx interface {
-	// Get returns a record, or nil when there is none.
+	// Get returns a record, or nil when there is none. It sees the Puts and
+	// Deletes made earlier in the same transaction (Store relies on that);
+	// Scan need not, and Store never scans a table after writing to it.
 	Get(table, id string) ([]byte, error)
 	Put(table, id string, value []byte) error
 	Delete(table, id string) error
