@@ -1,0 +1,241 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+// Access keys. Only create and reset answer with api_secret.
+
+func (h *handler) createKey(r *http.Request) (int, any, error) {
+	var in store.NewKey
+	if err := decode(r, &in, false); err != nil {
+		return 0, nil, err
+	}
+	return created(h.store.CreateKey(r.Context(), in, h.actor(r)))
+}
+
+func (h *handler) listKeys(r *http.Request) (int, any, error) {
+	page, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	filter := store.KeyFilter{Name: q.Get("name")}
+	if s := q.Get("enabled"); s != "" {
+		enabled, err := strconv.ParseBool(s)
+		if err != nil {
+			return 0, nil, invalid("enabled must be true or false")
+		}
+		filter.Enabled = &enabled
+	}
+	keys, next, err := h.store.ListKeys(r.Context(), filter, page)
+	for i := range keys {
+		keys[i].APISecret = ""
+	}
+	return list(keys, next, err)
+}
+
+func (h *handler) getKey(r *http.Request) (int, any, error) {
+	return ok(withoutSecret(h.store.GetKey(r.Context(), r.PathValue("id"))))
+}
+
+func (h *handler) updateKey(r *http.Request) (int, any, error) {
+	var patch store.KeyPatch
+	if err := decode(r, &patch, false); err != nil {
+		return 0, nil, err
+	}
+	return ok(withoutSecret(h.store.UpdateKey(r.Context(), r.PathValue("id"), patch, h.actor(r))))
+}
+
+func (h *handler) deleteKey(r *http.Request) (int, any, error) {
+	return noContent(h.store.DeleteKey(r.Context(), r.PathValue("id"), h.actor(r)))
+}
+
+// resetKey takes {"grace":"24h"}, or no body for no grace.
+func (h *handler) resetKey(r *http.Request) (int, any, error) {
+	var in struct {
+		Grace string `json:"grace"`
+	}
+	if err := decode(r, &in, true); err != nil {
+		return 0, nil, err
+	}
+	var grace time.Duration
+	if in.Grace != "" {
+		d, err := time.ParseDuration(in.Grace)
+		if err != nil || d < 0 {
+			return 0, nil, invalid("grace must be a duration such as 24h")
+		}
+		grace = d
+	}
+	return ok(h.store.ResetKey(r.Context(), r.PathValue("id"), grace, h.actor(r)))
+}
+
+func (h *handler) keyGroups(r *http.Request) (int, any, error) {
+	bindings, err := h.store.KeyGroups(r.Context(), r.PathValue("id"))
+	return list(bindings, "", err)
+}
+
+func withoutSecret(k store.AccessKey, err error) (store.AccessKey, error) {
+	k.APISecret = ""
+	return k, err
+}
+
+// Authorizations.
+
+func (h *handler) createAuthorization(r *http.Request) (int, any, error) {
+	var in store.NewAuthorization
+	if err := decode(r, &in, false); err != nil {
+		return 0, nil, err
+	}
+	return created(tidy(h.store.CreateAuthorization(r.Context(), in, h.actor(r))))
+}
+
+func (h *handler) listAuthorizations(r *http.Request) (int, any, error) {
+	page, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	filter := store.AuthorizationFilter{AccessKeyID: q.Get("access_key_id"), Group: q.Get("group")}
+	return list(tidyAll(h.store.ListAuthorizations(r.Context(), filter, page)))
+}
+
+func (h *handler) getAuthorization(r *http.Request) (int, any, error) {
+	return ok(tidy(h.store.GetAuthorization(r.Context(), r.PathValue("id"))))
+}
+
+func (h *handler) updateAuthorization(r *http.Request) (int, any, error) {
+	var patch store.AuthorizationPatch
+	if err := decode(r, &patch, false); err != nil {
+		return 0, nil, err
+	}
+	return ok(tidy(h.store.UpdateAuthorization(r.Context(), r.PathValue("id"), patch, h.actor(r))))
+}
+
+func (h *handler) deleteAuthorization(r *http.Request) (int, any, error) {
+	return noContent(h.store.DeleteAuthorization(r.Context(), r.PathValue("id"), h.actor(r)))
+}
+
+// bind is idempotent and answers with the authorization.
+func (h *handler) bind(r *http.Request) (int, any, error) {
+	return ok(tidy(h.store.Bind(r.Context(), r.PathValue("id"), bindingOf(r), h.actor(r))))
+}
+
+func (h *handler) unbind(r *http.Request) (int, any, error) {
+	_, err := h.store.Unbind(r.Context(), r.PathValue("id"), bindingOf(r), h.actor(r))
+	return noContent(err)
+}
+
+// bindingOf reads the group from the path and ?environment=, default "*".
+func bindingOf(r *http.Request) store.Binding {
+	env := r.URL.Query().Get("environment")
+	if env == "" {
+		env = store.AnyEnvironment
+	}
+	return store.Binding{Group: r.PathValue("group"), Environment: env}
+}
+
+// tidy answers empty lists as [] rather than null.
+func tidy(a store.Authorization, err error) (store.Authorization, error) {
+	a.AllowedIPs = nonNil(a.AllowedIPs)
+	a.Bindings = nonNil(a.Bindings)
+	return a, err
+}
+
+func tidyAll(as []store.Authorization, next string, err error) ([]store.Authorization, string, error) {
+	for i := range as {
+		as[i], _ = tidy(as[i], nil)
+	}
+	return as, next, err
+}
+
+// Groups.
+
+func (h *handler) createGroup(r *http.Request) (int, any, error) {
+	var in struct {
+		Name         string   `json:"name"`
+		Description  string   `json:"description"`
+		Environments []string `json:"environments"`
+	}
+	if err := decode(r, &in, false); err != nil {
+		return 0, nil, err
+	}
+	g := store.Group{Name: in.Name, Description: in.Description, Environments: in.Environments}
+	return created(h.group(h.store.CreateGroup(r.Context(), g, h.actor(r))))
+}
+
+func (h *handler) listGroups(r *http.Request) (int, any, error) {
+	page, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	groups, next, err := h.store.ListGroups(r.Context(), page)
+	for i := range groups {
+		groups[i], _ = h.group(groups[i], nil)
+	}
+	return list(groups, next, err)
+}
+
+func (h *handler) getGroup(r *http.Request) (int, any, error) {
+	return ok(h.group(h.store.GetGroup(r.Context(), r.PathValue("name"))))
+}
+
+func (h *handler) deleteGroup(r *http.Request) (int, any, error) {
+	return noContent(h.store.DeleteGroup(r.Context(), r.PathValue("name"), h.actor(r)))
+}
+
+func (h *handler) groupAuthorizations(r *http.Request) (int, any, error) {
+	page, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return list(tidyAll(h.store.GroupAuthorizations(r.Context(), r.PathValue("name"), page)))
+}
+
+// group fills in configured, which only the caller knows.
+func (h *handler) group(g store.Group, err error) (store.Group, error) {
+	g.Environments = nonNil(g.Environments)
+	g.Configured = h.opts.Configured != nil && h.opts.Configured(g.Name)
+	return g, err
+}
+
+// Audit, export and import.
+
+func (h *handler) listAudit(r *http.Request) (int, any, error) {
+	page, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return list(h.store.ListAudit(r.Context(), page))
+}
+
+func (h *handler) export(r *http.Request) (int, any, error) {
+	data, err := h.store.Export(r.Context())
+	data.Keys = nonNil(data.Keys)
+	for i := range data.Keys {
+		data.Keys[i].APISecret = ""
+	}
+	data.Authorizations, _, _ = tidyAll(nonNil(data.Authorizations), "", nil)
+	data.Groups = nonNil(data.Groups)
+	return ok(data, err)
+}
+
+// importSummary answers an import with what it brought in.
+type importSummary struct {
+	Keys           int `json:"keys"`
+	Authorizations int `json:"authorizations"`
+	Groups         int `json:"groups"`
+}
+
+func (h *handler) importData(r *http.Request) (int, any, error) {
+	var data store.Export
+	if err := decode(r, &data, false); err != nil {
+		return 0, nil, err
+	}
+	err := h.store.Import(r.Context(), data, h.actor(r))
+	return ok(importSummary{len(data.Keys), len(data.Authorizations), len(data.Groups)}, err)
+}
