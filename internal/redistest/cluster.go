@@ -17,11 +17,7 @@ type Cluster struct {
 
 // Addrs returns the nodes' addresses.
 func (c *Cluster) Addrs() []string {
-	addrs := make([]string, len(c.Nodes))
-	for i, n := range c.Nodes {
-		addrs[i] = n.Addr
-	}
-	return addrs
+	return addrsOf(c.Nodes)
 }
 
 // StartCluster starts three cluster-enabled servers, joins them with

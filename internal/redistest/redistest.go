@@ -248,3 +248,12 @@ func freePort(t testing.TB) int {
 		}
 	}
 }
+
+// addrsOf returns the servers' addresses.
+func addrsOf(servers []*Server) []string {
+	addrs := make([]string, len(servers))
+	for i, s := range servers {
+		addrs[i] = s.Addr
+	}
+	return addrs
+}

@@ -27,11 +27,7 @@ type Sentinel struct {
 
 // SentinelAddrs returns the sentinels' addresses.
 func (s *Sentinel) SentinelAddrs() []string {
-	addrs := make([]string, len(s.Sentinels))
-	for i, sn := range s.Sentinels {
-		addrs[i] = sn.Addr
-	}
-	return addrs
+	return addrsOf(s.Sentinels)
 }
 
 // StartSentinel starts the setup and waits until the replica is in sync and
