@@ -21,6 +21,10 @@ type Options struct {
 	Logger *zap.Logger
 }
 
+// PathPrefix is the path every route of the admin API lies under; mount the
+// handler there (Caddy's admin.api routes take a pattern prefix).
+const PathPrefix = "/access-auth/"
+
 // Body limits: a JSON request is small; an import carries the whole data set.
 const (
 	maxBodyBytes   = 1 << 20
