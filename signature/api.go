@@ -63,5 +63,7 @@ type Credentials struct {
 	Signature   string
 	PayloadHash string // the content-sha256 header as sent, "" when absent
 
-	signedHeaders string
+	signedHeaders string // as sent, e.g. "host;x-jdcloud-date;x-jdcloud-nonce"
+	scope         string // the credential after the key: date/region/service/terminator
+	dateValue     string // the date header as sent, part of the string to sign
 }

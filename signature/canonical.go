@@ -1,0 +1,267 @@
+package signature
+
+import (
+	"bytes"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Canonicalisation shared by the schemes. Everything appends to a caller's
+// buffer so that a verification allocates nothing.
+
+// unreserved marks the bytes RFC 3986 leaves unencoded.
+var unreserved = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['-'], t['.'], t['_'], t['~'] = true, true, true, true
+	return t
+}()
+
+const upperHex = "0123456789ABCDEF"
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// appendNormalized appends s decoded and re-encoded: '+' reads as a space,
+// a valid %XX as its byte (an invalid '%' stays a literal '%', so "o=%" signs
+// as "o=%25"), and every byte but the unreserved ones is written as %XX with
+// upper-case hex. In a path ('/' separates segments) runs of '/' collapse
+// into one, as JD Cloud's signers do, and %2F counts as '/'.
+func appendNormalized(dst []byte, s string, path bool) []byte {
+	slash := false // the last byte written was '/'
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '+':
+			c = ' '
+		case '%':
+			if i+2 < len(s) {
+				if hi, ok := unhex(s[i+1]); ok {
+					if lo, ok := unhex(s[i+2]); ok {
+						c = hi<<4 | lo
+						i += 2
+					}
+				}
+			}
+		}
+		if path && c == '/' {
+			if !slash {
+				dst = append(dst, '/')
+			}
+			slash = true
+			continue
+		}
+		slash = false
+		if unreserved[c] {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		}
+	}
+	return dst
+}
+
+// appendCanonicalPath appends the documented canonical form of an escaped
+// request path; an empty path is "/".
+func appendCanonicalPath(dst []byte, path string) []byte {
+	if len(path) == 0 || path[0] != '/' {
+		dst = append(dst, '/')
+	}
+	return appendNormalized(dst, path, true)
+}
+
+// appendRawPath appends the path exactly as sent ("/" when empty), the way
+// JD Cloud's Go SDK signs it.
+func appendRawPath(dst []byte, path string) []byte {
+	if path == "" {
+		return append(dst, '/')
+	}
+	return append(dst, path...)
+}
+
+// queryParam locates one normalized name=value pair in a scratch buffer.
+type queryParam struct{ name, value, end int32 }
+
+// appendCanonicalQuery appends the documented canonical query: parameters
+// split on '&' and the first '=', names and values normalized (see
+// appendNormalized), parameters with an empty name dropped (JD Cloud's
+// signers drop them), sorted by encoded name then encoded value, each
+// written name=value. scratch holds the encoded pairs while sorting.
+func appendCanonicalQuery(dst []byte, rawQuery string, sc *scratch) []byte {
+	if rawQuery == "" {
+		return dst
+	}
+	buf, params := sc.query[:0], sc.params[:0]
+	for rest := rawQuery; rest != ""; {
+		var pair string
+		if i := strings.IndexByte(rest, '&'); i >= 0 {
+			pair, rest = rest[:i], rest[i+1:]
+		} else {
+			pair, rest = rest, ""
+		}
+		name, value := pair, ""
+		if i := strings.IndexByte(pair, '='); i >= 0 {
+			name, value = pair[:i], pair[i+1:]
+		}
+		start := len(buf)
+		buf = appendNormalized(buf, name, false)
+		if len(buf) == start {
+			continue
+		}
+		mid := len(buf)
+		buf = appendNormalized(buf, value, false)
+		params = append(params, queryParam{int32(start), int32(mid), int32(len(buf))})
+	}
+	slices.SortFunc(params, func(a, b queryParam) int {
+		if c := bytes.Compare(buf[a.name:a.value], buf[b.name:b.value]); c != 0 {
+			return c
+		}
+		return bytes.Compare(buf[a.value:a.end], buf[b.value:b.end])
+	})
+	for i, p := range params {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = append(dst, buf[p.name:p.value]...)
+		dst = append(dst, '=')
+		dst = append(dst, buf[p.value:p.end]...)
+	}
+	sc.query, sc.params = buf, params
+	return dst
+}
+
+// isSpace is the white space trimmed from header values (JavaScript's \s
+// within ASCII, as JD Cloud's Node.js signer trims).
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// appendHeaderValue appends the canonical value of a header sent once or
+// more: each value trimmed, the values joined with ','; with collapse, runs
+// of spaces inside become one space.
+func appendHeaderValue(dst []byte, values []string, collapse bool) []byte {
+	for i, v := range values {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		v = trimSpace(v)
+		if !collapse {
+			dst = append(dst, v...)
+			continue
+		}
+		for j := 0; j < len(v); j++ {
+			if v[j] == ' ' && j > 0 && v[j-1] == ' ' {
+				continue
+			}
+			dst = append(dst, v[j])
+		}
+	}
+	return dst
+}
+
+// headerValues returns the values of the header whose lower-case name is
+// lower, without allocating: the canonical key is built in a stack buffer.
+// A map built by hand with lower-case keys is looked up as well.
+func headerValues(h http.Header, lower string) []string {
+	var buf [128]byte
+	if len(lower) <= len(buf) {
+		if v, ok := h[string(canonicalKey(buf[:0], lower))]; ok {
+			return v
+		}
+	} else if v, ok := h[textproto.CanonicalMIMEHeaderKey(lower)]; ok {
+		return v
+	}
+	return h[lower]
+}
+
+// canonicalKey appends the form net/textproto gives the header name s
+// (upper case at the start and after '-', lower case elsewhere; names with
+// bytes outside the token set stay as they are).
+func canonicalKey(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !isTokenByte(s[i]) {
+			return append(dst, s...)
+		}
+	}
+	upper := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+		upper = c == '-'
+	}
+	return dst
+}
+
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// firstHeader is the first value of a header given by its canonical key.
+func firstHeader(h http.Header, lower string) string {
+	if v := headerValues(h, lower); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// scratch is the per-verification working memory, pooled.
+type scratch struct {
+	buf    []byte // canonical request, then string to sign
+	query  []byte // encoded query parameters while sorting
+	params []queryParam
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{buf: make([]byte, 0, 1024), query: make([]byte, 0, 256), params: make([]queryParam, 0, 16)}
+}}
+
+// maxPooled keeps one huge request from pinning its buffers in the pool.
+const maxPooled = 64 << 10
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(sc *scratch) {
+	if cap(sc.buf) > maxPooled || cap(sc.query) > maxPooled || cap(sc.params) > maxPooled/8 {
+		return
+	}
+	scratchPool.Put(sc)
+}

@@ -1,0 +1,247 @@
+package signature
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// jdcloud is JD Cloud's JDCLOUD2-HMAC-SHA256 or JDCLOUD3-HMAC-SHA256 (SPEC §6).
+type jdcloud struct {
+	id         Scheme
+	algorithm  string // first word of Authorization and of the string to sign
+	keyPrefix  string // prepended to the secret to start the key chain
+	terminator string // last element of the credential scope
+	collapse   bool   // collapse runs of spaces in header values (JDCLOUD2 only)
+}
+
+func init() {
+	register(JDCloud2, &jdcloud{JDCloud2, "JDCLOUD2-HMAC-SHA256", "JDCLOUD2", "jdcloud2_request", true})
+	register(JDCloud3, &jdcloud{JDCloud3, "JDCLOUD3-HMAC-SHA256", "JDCLOUD3", "jdcloud3_request", false})
+}
+
+const (
+	jdDateHeader      = "x-jdcloud-date"
+	jdNonceHeader     = "x-jdcloud-nonce"
+	jdContentHeader   = "x-jdcloud-content-sha256"
+	jdRequestIDHeader = "x-jdcloud-request-id" // never signed by JD Cloud's SDKs
+	jdTimeFormat      = "20060102T150405Z"
+)
+
+// parse reads Authorization, x-jdcloud-date, x-jdcloud-nonce and
+// x-jdcloud-content-sha256. A date header that is not YYYYMMDDTHHMMSSZ counts
+// as missing; one of another day than the credential is malformed
+// credentials. The date, the nonce and (when sent) the content hash must be
+// among the signed headers, or a captured request could be replayed with a
+// fresh date and nonce: otherwise ErrMissingSignedHeaders.
+func (j *jdcloud) parse(h http.Header, c *Credentials) error {
+	params, ok := authorization(h["Authorization"], j.algorithm)
+	if !ok {
+		return ErrMissingCredentials
+	}
+	credential, signedHeaders, signature := authParams(params)
+	key, scope, region, service, ok := credentialScope(credential, j.terminator)
+	if !ok {
+		return ErrMalformedCredentials
+	}
+	if signedHeaders == "" {
+		return ErrMissingSignedHeaders
+	}
+	var sig [sha256.Size]byte
+	if !decodeHex(sig[:], signature) {
+		return ErrMalformedCredentials
+	}
+	dateValue := trimSpace(firstHeader(h, jdDateHeader))
+	date, ok := parseCompactTime(dateValue)
+	if !ok {
+		return ErrMissingDate
+	}
+	if dateValue[:8] != scope[:8] {
+		return ErrMalformedCredentials
+	}
+	nonce := trimSpace(firstHeader(h, jdNonceHeader))
+	if nonce == "" {
+		return ErrMissingNonce
+	}
+	payloadHash := trimSpace(firstHeader(h, jdContentHeader))
+	if !listHas(signedHeaders, jdDateHeader) || !listHas(signedHeaders, jdNonceHeader) ||
+		payloadHash != "" && !listHas(signedHeaders, jdContentHeader) {
+		return ErrMissingSignedHeaders
+	}
+	*c = Credentials{
+		Scheme:        j.id,
+		APIKey:        key,
+		Date:          date,
+		Nonce:         nonce,
+		Region:        region,
+		Service:       service,
+		Signature:     signature,
+		PayloadHash:   payloadHash,
+		signedHeaders: signedHeaders,
+		scope:         scope,
+		dateValue:     dateValue,
+	}
+	return nil
+}
+
+// verify checks the documented canonical form, then (only when it fails and
+// differs) the path and query exactly as sent, as JD Cloud's Go SDK signs.
+func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool {
+	var want [sha256.Size]byte
+	if !decodeHex(want[:], c.Signature) || len(c.scope) < 8 {
+		return false
+	}
+	key := secret.chainedKey(j.id, j.keyPrefix, c.scope[:8], c.Region, c.Service, j.terminator)
+	sc := getScratch()
+	defer putScratch(sc)
+	var asSent bool
+	sc.buf, asSent = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, false, sc)
+	got := j.mac(key, c, sc)
+	if hmac.Equal(got[:], want[:]) {
+		return true
+	}
+	if asSent { // the raw form is the same text: no second try
+		return false
+	}
+	sc.buf, _ = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, true, sc)
+	got = j.mac(key, c, sc)
+	return hmac.Equal(got[:], want[:])
+}
+
+// appendCanonicalRequest appends the canonical request of r. raw takes the
+// path and query exactly as sent; asSent reports that the documented form
+// wrote them exactly as sent anyway.
+func (j *jdcloud) appendCanonicalRequest(b []byte, r *Request, c *Credentials, payloadHash string, raw bool, sc *scratch) (_ []byte, asSent bool) {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	start := len(b)
+	if raw {
+		b = appendRawPath(b, r.Path)
+	} else {
+		b = appendCanonicalPath(b, r.Path)
+	}
+	asSent = string(b[start:]) == r.Path
+	b = append(b, '\n')
+	start = len(b)
+	if raw {
+		b = append(b, r.RawQuery...)
+	} else {
+		b = appendCanonicalQuery(b, r.RawQuery, sc)
+	}
+	asSent = asSent && string(b[start:]) == r.RawQuery
+	b = append(b, '\n')
+	for list := c.signedHeaders; list != ""; {
+		var name string
+		name, list, _ = strings.Cut(list, ";")
+		start := len(b)
+		b = appendLower(b, trimSpace(name))
+		lower := b[start:]
+		b = append(b, ':')
+		if string(lower) == "host" {
+			b = appendHeaderValue(b, []string{r.Host}, j.collapse)
+		} else {
+			b = appendHeaderValue(b, headerValues(r.Header, string(lower)), j.collapse)
+		}
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	b = append(b, c.signedHeaders...)
+	b = append(b, '\n')
+	b = append(b, payloadHash...)
+	return b, asSent
+}
+
+// mac hashes the canonical request in sc.buf[macPrefix:], replaces it by the
+// string to sign and returns its HMAC under key.
+func (j *jdcloud) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size]byte {
+	sum := sha256.Sum256(sc.buf[macPrefix:])
+	b := append(sc.buf[:macPrefix], j.algorithm...)
+	b = append(b, '\n')
+	b = append(b, c.dateValue...)
+	b = append(b, '\n')
+	b = append(b, c.scope...)
+	b = append(b, '\n')
+	b = hex.AppendEncode(b, sum[:])
+	sc.buf = b
+	return key.sum(b)
+}
+
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// sign signs like JD Cloud's SDKs: host, content-type when present and the
+// x-jdcloud-* headers (but the request ID) are signed, in sorted order; the
+// path and query are written in the documented canonical form.
+func (j *jdcloud) sign(req *http.Request, apiKey, apiSecret string, o *signOptions) error {
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	var payloadHash string
+	switch {
+	case o.unsignedPayload:
+		req.Header.Set(jdContentHeader, UnsignedPayload)
+	default:
+		sum, err := hashBody(req)
+		if err != nil {
+			return err
+		}
+		if o.contentSHA256 {
+			req.Header.Set(jdContentHeader, hex.EncodeToString(sum[:]))
+		}
+		payloadHash = hex.EncodeToString(sum[:])
+	}
+	if v := req.Header.Get(jdContentHeader); v != "" {
+		payloadHash = v // the verifier takes the header's word, so must the signer
+	}
+	nonce := o.nonce
+	if nonce == "" {
+		nonce = uuid.NewString()
+	}
+	dateValue := o.now.UTC().Format(jdTimeFormat)
+	req.Header.Set(jdDateHeader, dateValue)
+	req.Header.Set(jdNonceHeader, nonce)
+
+	host := req.Host
+	if host == "" && req.URL != nil {
+		host = req.URL.Host
+	}
+	names := []string{"host"}
+	for name := range req.Header {
+		lower := strings.ToLower(name)
+		if lower == "content-type" || strings.HasPrefix(lower, "x-jdcloud-") && lower != jdRequestIDHeader {
+			names = append(names, lower)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	r := &Request{Method: method, Host: host, Path: req.URL.EscapedPath(), RawQuery: req.URL.RawQuery, Header: req.Header}
+	scope := dateValue[:8] + "/" + o.region + "/" + o.service + "/" + j.terminator
+	c := &Credentials{Region: o.region, Service: o.service, signedHeaders: strings.Join(names, ";"), scope: scope, dateValue: dateValue}
+
+	key := NewSecret(apiSecret).chainedKey(j.id, j.keyPrefix, dateValue[:8], o.region, o.service, j.terminator)
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.buf, _ = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, false, sc)
+	sig := j.mac(key, c, sc)
+	req.Header.Set("Authorization", j.algorithm+" Credential="+apiKey+"/"+scope+
+		", SignedHeaders="+c.signedHeaders+", Signature="+hex.EncodeToString(sig[:]))
+	return nil
+}
