@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"path"
 	"time"
 
 	"go.uber.org/zap"
@@ -141,9 +142,10 @@ func (h *handler) handleLimit(pattern string, limit int64, fn endpoint) {
 }
 
 // ServeHTTP routes the request. Requests that match no route get the JSON
-// error answers too, instead of ServeMux's plain-text ones.
+// error answers too, instead of ServeMux's plain-text ones, and unclean
+// paths are not redirected (ServeMux would, even where a route matches).
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := h.mux.Handler(r); !h.patterns[pattern] {
+	if _, pattern := h.mux.Handler(r); !h.patterns[pattern] || path.Clean(r.URL.Path) != r.URL.Path {
 		h.unrouted(w, r)
 		return
 	}
