@@ -91,11 +91,11 @@ type Page struct {
 // Export is the whole data set, secrets encrypted under the master key, as
 // GET /access-auth/export answers and POST /access-auth/import takes.
 type Export struct {
-	Version        int               `json:"version"`
-	ExportedAt     time.Time         `json:"exported_at"`
-	Keys           []ExportedKey     `json:"keys"`
-	Authorizations []Authorization   `json:"authorizations"`
-	Groups         []Group           `json:"groups"`
+	Version        int             `json:"version"`
+	ExportedAt     time.Time       `json:"exported_at"`
+	Keys           []ExportedKey   `json:"keys"`
+	Authorizations []Authorization `json:"authorizations"`
+	Groups         []Group         `json:"groups"`
 }
 
 // ExportedKey is an access key with its sealed secrets.

@@ -1,0 +1,391 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+)
+
+// Options configure a Store.
+type Options struct {
+	// MasterKeys seal the API secrets: the first encrypts, all decrypt.
+	// Each is MasterKeySize bytes.
+	MasterKeys [][]byte
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand is the source of IDs, API keys, secrets and nonces; default
+	// crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Store keeps the rules of the data model over a Backend. It is safe for
+// concurrent use. Every write is one backend transaction that also
+// recompiles the credentials it affects, appends an audit record and
+// announces the changed API keys on the change feed.
+type Store struct {
+	backend Backend
+	sealer  *sealer
+	now     func() time.Time
+	rand    io.Reader
+}
+
+// Open returns a Store over backend. The Store owns backend from then on:
+// Close closes it.
+func Open(backend Backend, opts Options) (*Store, error) {
+	if backend == nil {
+		return nil, fmt.Errorf("store: no backend")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	sealer, err := newSealer(opts.MasterKeys, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{backend: backend, sealer: sealer, now: opts.Now, rand: opts.Rand}, nil
+}
+
+// Backend returns the engine under the store.
+func (s *Store) Backend() Backend { return s.backend }
+
+// Subscribe returns the change feed: the API keys whose credentials changed,
+// in revision order, from every node. The channel closes when ctx ends.
+func (s *Store) Subscribe(ctx context.Context) <-chan Change {
+	return s.backend.Subscribe(ctx)
+}
+
+// Close closes the backend.
+func (s *Store) Close() error { return s.backend.Close() }
+
+// Table names, see Backend.
+const (
+	tblKeys                = "keys"
+	tblKeyNames            = "key_names"
+	tblAPIKeys             = "api_keys"
+	tblAuthorizations      = "authorizations"
+	tblKeyAuthorizations   = "key_authorizations"
+	tblGroups              = "groups"
+	tblGroupAuthorizations = "group_authorizations"
+	tblCredentials         = "credentials"
+	tblAudit               = "audit"
+)
+
+// Paging bounds.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 500
+)
+
+// credentialRecord is a Credential as stored in table "credentials": its
+// secrets stay sealed at rest.
+type credentialRecord struct {
+	AccessKeyID             string                   `json:"access_key_id"`
+	APIKey                  string                   `json:"api_key"`
+	Enabled                 bool                     `json:"enabled"`
+	ExpiresAt               *time.Time               `json:"expires_at,omitempty"`
+	SealedSecret            string                   `json:"sealed_secret"`
+	SealedPreviousSecret    string                   `json:"sealed_previous_secret,omitempty"`
+	PreviousSecretExpiresAt *time.Time               `json:"previous_secret_expires_at,omitempty"`
+	Authorization           *CredentialAuthorization `json:"authorization,omitempty"`
+}
+
+// LoadCredential returns the compiled credential of an API key with one
+// backend read, or ErrNotFound. A previous secret whose grace has ended is
+// left out; callers that cache the answer must still compare
+// PreviousSecretExpiresAt with their clock.
+func (s *Store) LoadCredential(ctx context.Context, apiKey string) (*Credential, error) {
+	b, err := s.backend.Get(ctx, tblCredentials, apiKey)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	var rec credentialRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("credential record of %s: %w", rec.AccessKeyID, err)
+	}
+	secret, err := s.sealer.open(rec.SealedSecret, rec.AccessKeyID)
+	if err != nil {
+		return nil, fmt.Errorf("secret of access key %s: %w", rec.AccessKeyID, err)
+	}
+	cred := &Credential{
+		AccessKeyID:   rec.AccessKeyID,
+		APIKey:        rec.APIKey,
+		Enabled:       rec.Enabled,
+		Secret:        secret,
+		Authorization: rec.Authorization,
+	}
+	if rec.ExpiresAt != nil {
+		cred.ExpiresAt = *rec.ExpiresAt
+	}
+	if rec.SealedPreviousSecret != "" && rec.PreviousSecretExpiresAt != nil && s.now().Before(*rec.PreviousSecretExpiresAt) {
+		cred.PreviousSecret, err = s.sealer.open(rec.SealedPreviousSecret, rec.AccessKeyID)
+		if err != nil {
+			return nil, fmt.Errorf("previous secret of access key %s: %w", rec.AccessKeyID, err)
+		}
+		cred.PreviousSecretExpiresAt = *rec.PreviousSecretExpiresAt
+	}
+	return cred, nil
+}
+
+// MarkUsed records when access keys (by ID) were last used. It keeps the
+// latest time, skips deleted keys, and writes neither audit nor change.
+func (s *Store) MarkUsed(ctx context.Context, lastUsed map[string]time.Time) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	return s.backend.Update(ctx, func(tx Tx) error {
+		for id, at := range lastUsed {
+			var key ExportedKey
+			if ok, err := getJSON(tx, tblKeys, id, &key); err != nil || !ok {
+				return err
+			}
+			if key.LastUsedAt != nil && !at.After(*key.LastUsedAt) {
+				continue
+			}
+			at = at.UTC()
+			key.LastUsedAt = &at
+			if err := putJSON(tx, tblKeys, id, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListAudit returns audit records, newest first.
+func (s *Store) ListAudit(ctx context.Context, page Page) ([]AuditRecord, string, error) {
+	var items []AuditRecord
+	var next string
+	err := s.backend.View(ctx, func(tx Tx) error {
+		var err error
+		items, next, err = scanPage(tx, tblAudit, page, func(r Record) (AuditRecord, bool, error) {
+			var rec AuditRecord
+			return rec, true, json.Unmarshal(r.Value, &rec)
+		})
+		return err
+	})
+	return items, next, err
+}
+
+// writer is the state of one write transaction. The backend may run a
+// write more than once, so a writer lives for one run only.
+type writer struct {
+	s       *Store
+	tx      Tx
+	now     time.Time
+	actor   Actor
+	touched map[string]struct{} // access key IDs whose credentials to recompile
+}
+
+// update runs fn in one backend transaction, then recompiles the
+// credentials of the access keys fn touched.
+func (s *Store) update(ctx context.Context, actor Actor, fn func(w *writer) error) error {
+	return s.backend.Update(ctx, func(tx Tx) error {
+		w := &writer{s: s, tx: tx, now: s.now().UTC(), actor: actor, touched: make(map[string]struct{})}
+		if err := fn(w); err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(w.touched))
+		for id := range w.touched {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if err := w.compileCredential(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// touch marks an access key whose credential the write changes.
+func (w *writer) touch(keyID string) { w.touched[keyID] = struct{}{} }
+
+// compileCredential rewrites the credential record of an access key from
+// its key and authorization records, and announces it.
+func (w *writer) compileCredential(keyID string) error {
+	var key ExportedKey
+	if ok, err := getJSON(w.tx, tblKeys, keyID, &key); err != nil || !ok {
+		return err
+	}
+	rec := credentialRecord{
+		AccessKeyID:          key.ID,
+		APIKey:               key.APIKey,
+		Enabled:              key.Enabled,
+		ExpiresAt:            key.ExpiresAt,
+		SealedSecret:         key.SealedSecret,
+		SealedPreviousSecret: key.SealedPreviousSecret,
+	}
+	if key.SealedPreviousSecret != "" {
+		rec.PreviousSecretExpiresAt = key.PreviousSecretExpiresAt
+	}
+	authID, err := w.tx.Get(tblKeyAuthorizations, keyID)
+	if err != nil {
+		return err
+	}
+	if authID != nil {
+		var auth Authorization
+		ok, err := getJSON(w.tx, tblAuthorizations, string(authID), &auth)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rec.Authorization = &CredentialAuthorization{
+				ID:         auth.ID,
+				Enabled:    auth.Enabled,
+				AllowedIPs: auth.AllowedIPs,
+				Bindings:   auth.Bindings,
+			}
+			if auth.ValidFrom != nil {
+				rec.Authorization.ValidFrom = *auth.ValidFrom
+			}
+			if auth.ValidUntil != nil {
+				rec.Authorization.ValidUntil = *auth.ValidUntil
+			}
+		}
+	}
+	if err := putJSON(w.tx, tblCredentials, key.APIKey, rec); err != nil {
+		return err
+	}
+	w.tx.Notify(key.APIKey)
+	return nil
+}
+
+// audit appends an audit record of this write.
+func (w *writer) audit(action, target string) error {
+	actor := w.actor.Name
+	if actor == "" {
+		actor = "unknown"
+	}
+	id, err := w.s.auditID(w.now)
+	if err != nil {
+		return err
+	}
+	return putJSON(w.tx, tblAudit, id, AuditRecord{
+		At:         w.now,
+		Actor:      actor,
+		Action:     action,
+		Target:     target,
+		RemoteAddr: w.actor.RemoteAddr,
+	})
+}
+
+// auditID sorts newest first: the inverted time, then a random suffix for
+// records of the same nanosecond.
+func (s *Store) auditID(at time.Time) (string, error) {
+	suffix, err := s.randomBytes(4)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%016x-%x", math.MaxUint64-uint64(at.UnixNano()), suffix), nil
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// newID returns prefix + 26 url-safe characters: 48 bits of milliseconds,
+// so lists come in creation order, then 80 random bits.
+func (s *Store) newID(prefix string) (string, error) {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b[:8], uint64(s.now().UnixMilli())<<16)
+	if _, err := io.ReadFull(s.rand, b[6:]); err != nil {
+		return "", fmt.Errorf("generating id: %w", err)
+	}
+	return prefix + idEncoding.EncodeToString(b), nil
+}
+
+func (s *Store) randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return nil, fmt.Errorf("reading random bytes: %w", err)
+	}
+	return b, nil
+}
+
+// randomHex returns n random bytes as upper-case hex.
+func (s *Store) randomHex(n int) (string, error) {
+	b, err := s.randomBytes(n)
+	if err != nil {
+		return "", err
+	}
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 2*n)
+	for i, c := range b {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&0x0f]
+	}
+	return string(out), nil
+}
+
+func getJSON(tx Tx, table, id string, v any) (bool, error) {
+	b, err := tx.Get(table, id)
+	if err != nil || b == nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("%s record %s: %w", table, id, err)
+	}
+	return true, nil
+}
+
+func putJSON(tx Tx, table, id string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(table, id, b)
+}
+
+// clampLimit applies the paging bounds: 0 or less is the default.
+func clampLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultPageLimit
+	case limit > MaxPageLimit:
+		return MaxPageLimit
+	}
+	return limit
+}
+
+// scanPage reads one page of a table after page.Cursor, keeping the
+// records decode accepts. The next cursor is "" when nothing follows.
+func scanPage[T any](tx Tx, table string, page Page, decode func(Record) (T, bool, error)) ([]T, string, error) {
+	limit := clampLimit(page.Limit)
+	items := make([]T, 0, min(limit, 64))
+	after, last := page.Cursor, ""
+	for {
+		records, err := tx.Scan(table, after, limit+1)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, r := range records {
+			after = r.ID
+			item, ok, err := decode(r)
+			if err != nil {
+				return nil, "", err
+			}
+			if !ok {
+				continue
+			}
+			if len(items) == limit {
+				return items, last, nil
+			}
+			items = append(items, item)
+			last = r.ID
+		}
+		if len(records) <= limit {
+			return items, "", nil
+		}
+	}
+}

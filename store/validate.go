@@ -1,0 +1,189 @@
+package store
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of admin input.
+const (
+	maxNameLength        = 128
+	maxDescriptionLength = 1024
+	maxImportedKeyLength = 256
+	maxAllowedIPs        = 1000
+	maxBindings          = 1000
+)
+
+var (
+	groupNamePattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	environmentPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	recordIDPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+)
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidArgumentError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// quoteInput quotes user input for an error message, shortened.
+func quoteInput(s string) string {
+	if len(s) > 70 {
+		s = s[:64] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func validateKeyName(field, name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return invalid(field, "is required")
+	case len(name) > maxNameLength:
+		return invalid(field, "is longer than %d bytes", maxNameLength)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
+		return invalid(field, "must be printable UTF-8")
+	case strings.TrimSpace(name) != name:
+		return invalid(field, "must not start or end with spaces")
+	}
+	return nil
+}
+
+func validateDescription(field, description string) error {
+	switch {
+	case len(description) > maxDescriptionLength:
+		return invalid(field, "is longer than %d bytes", maxDescriptionLength)
+	case !utf8.ValidString(description):
+		return invalid(field, "must be UTF-8")
+	}
+	return nil
+}
+
+// validateImported checks an imported AK or SK: non-empty printable ASCII.
+// The AK may not hold spaces, which cannot survive an Authorization header.
+func validateImported(field, value string, spaceOK bool) error {
+	if value == "" {
+		return invalid(field, "is required for an imported key")
+	}
+	if len(value) > maxImportedKeyLength {
+		return invalid(field, "is longer than %d characters", maxImportedKeyLength)
+	}
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		if c < 0x20 || c > 0x7e || (c == ' ' && !spaceOK) {
+			if spaceOK {
+				return invalid(field, "must be printable ASCII")
+			}
+			return invalid(field, "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+func validateGroupName(field, name string) error {
+	if !groupNamePattern.MatchString(name) {
+		return invalid(field, "%s is not a valid group name (lower-case letters, digits, _ and -, at most 64, starting with a letter or digit)", quoteInput(name))
+	}
+	return nil
+}
+
+func validateEnvironment(field, env string) error {
+	if env != AnyEnvironment && !environmentPattern.MatchString(env) {
+		return invalid(field, "%s is not a valid environment (letters, digits, _ . and -, at most 64, or *)", quoteInput(env))
+	}
+	return nil
+}
+
+// normalizeBindings validates bindings, defaults their environment to "*",
+// and returns them sorted without duplicates.
+func normalizeBindings(field string, bindings []Binding) ([]Binding, error) {
+	if len(bindings) > maxBindings {
+		return nil, invalid(field, "has more than %d bindings", maxBindings)
+	}
+	out := make([]Binding, 0, len(bindings))
+	for i, b := range bindings {
+		if b.Environment == "" {
+			b.Environment = AnyEnvironment
+		}
+		if err := validateGroupName(fmt.Sprintf("%s[%d].group", field, i), b.Group); err != nil {
+			return nil, err
+		}
+		if err := validateEnvironment(fmt.Sprintf("%s[%d].environment", field, i), b.Environment); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	sortBindings(out)
+	return slices.Compact(out), nil
+}
+
+func sortBindings(bindings []Binding) {
+	slices.SortFunc(bindings, func(a, b Binding) int {
+		if c := strings.Compare(a.Group, b.Group); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Environment, b.Environment)
+	})
+}
+
+// normalizeAllowedIPs accepts CIDRs and single addresses and returns them in
+// canonical form (a CIDR's host bits cleared), without duplicates.
+func normalizeAllowedIPs(field string, ips []string) ([]string, error) {
+	if len(ips) > maxAllowedIPs {
+		return nil, invalid(field, "has more than %d entries", maxAllowedIPs)
+	}
+	out := make([]string, 0, len(ips))
+	for i, s := range ips {
+		s = strings.TrimSpace(s)
+		if prefix, err := netip.ParsePrefix(s); err == nil {
+			s = prefix.Masked().String()
+		} else if addr, err := netip.ParseAddr(s); err == nil && addr.Zone() == "" {
+			s = addr.String()
+		} else {
+			return nil, invalid(fmt.Sprintf("%s[%d]", field, i), "%s is not an IP address or CIDR", quoteInput(s))
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func validateWindow(from, until *time.Time) error {
+	if from != nil && until != nil && !from.Before(*until) {
+		return invalid("valid_from", "must be before valid_until")
+	}
+	return nil
+}
+
+func validateRecordID(field, id string) error {
+	if !recordIDPattern.MatchString(id) {
+		return invalid(field, "%s is not a valid id", quoteInput(id))
+	}
+	return nil
+}
+
+// utcPtr returns a copy of t in UTC, or nil.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// addEnvironment adds env (unless "*" or "") to a sorted list; it reports
+// whether the list changed.
+func addEnvironment(envs []string, env string) ([]string, bool) {
+	if env == "" || env == AnyEnvironment {
+		return envs, false
+	}
+	i, found := slices.BinarySearch(envs, env)
+	if found {
+		return envs, false
+	}
+	return slices.Insert(envs, i, env), true
+}
