@@ -97,20 +97,23 @@ func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash
 		return false
 	}
 	key := secret.chainedKey(j.id, j.keyPrefix, c.scope[:8], c.Region, c.Service, j.terminator)
+	ok, asSent := j.matches(r, c, key, payloadHash, false, &want)
+	if ok || asSent { // the raw form is the same text: no second try
+		return ok
+	}
+	ok, _ = j.matches(r, c, key, payloadHash, true, &want)
+	return ok
+}
+
+// matches reports whether the canonical form of r (raw: path and query as
+// sent) signs to want; asSent reports that the documented form wrote the
+// path and query exactly as sent.
+func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, raw bool, want *[sha256.Size]byte) (ok, asSent bool) {
 	sc := getScratch()
 	defer putScratch(sc)
-	var asSent bool
-	sc.buf, asSent = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, false, sc)
+	sc.buf, asSent = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, raw, sc)
 	got := j.mac(key, c, sc)
-	if hmac.Equal(got[:], want[:]) {
-		return true
-	}
-	if asSent { // the raw form is the same text: no second try
-		return false
-	}
-	sc.buf, _ = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, true, sc)
-	got = j.mac(key, c, sc)
-	return hmac.Equal(got[:], want[:])
+	return hmac.Equal(got[:], want[:]), asSent
 }
 
 // appendCanonicalRequest appends the canonical request of r. raw takes the
