@@ -1,0 +1,482 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultKeyPrefix is the Redis namespace when RedisOptions.KeyPrefix is empty.
+const DefaultKeyPrefix = "access_auth"
+
+// Limits of the Redis backend.
+const (
+	// redisMaxTxAttempts bounds the optimistic retries of one Update.
+	redisMaxTxAttempts = 32
+	// redisMaxTxBackoff caps the random pause between two attempts.
+	redisMaxTxBackoff = 20 * time.Millisecond
+	// redisChangesMaxLen is the approximate length the change stream is trimmed
+	// to; a node that falls further behind drops its cache.
+	redisChangesMaxLen = 10000
+)
+
+// RedisOptions says how to reach Redis. Either URLs or Addrs name the
+// servers: one address is a standalone server, several are a Cluster, and
+// with MasterName they are Sentinels.
+type RedisOptions struct {
+	// URLs are redis:// or rediss:// URLs (user:pass@host:port/db). A URL
+	// with addr= parameters names several Cluster nodes (go-redis's
+	// ParseClusterURL form).
+	URLs []string
+	// Addrs are host:port pairs.
+	Addrs []string
+	// Cluster uses the Cluster protocol even with a single address.
+	Cluster bool
+	// MasterName selects Sentinel: the addresses are the sentinels'.
+	MasterName string
+	// Username, Password, DB and TLS override what the URLs say when set.
+	Username string
+	Password string
+	DB       int
+	TLS      *tls.Config
+	// KeyPrefix namespaces every key; DefaultKeyPrefix when empty.
+	KeyPrefix string
+}
+
+// RedisBackend is the Backend for several nodes sharing one Redis
+// (standalone, Sentinel or Cluster).
+//
+// Every key of the data set carries the hash tag {<prefix>}, so it lives in
+// one Cluster slot and every transaction is one MULTI/EXEC:
+//
+//	{p}:t:<table>   hash, field = record ID, value = record
+//	{p}:i:<table>   sorted set of the record IDs (score 0), for Scan in ID order
+//	{p}:rev         the revision, incremented by every committed Update
+//	{p}:changes     stream of committed Updates: fields rev and api_keys
+//
+// Nonces (RedisNonces) live outside the tag so they spread over a Cluster.
+type RedisBackend struct {
+	client redis.UniversalClient
+	prefix string // the KeyPrefix, without braces
+
+	revKey     string
+	changesKey string
+	// anchorKey is never written: watching it only routes a Cluster
+	// transaction to the slot of the data set.
+	anchorKey string
+
+	tables atomic.Pointer[map[string]redisTableKeys] // copy on write
+	tablMu sync.Mutex                                // serializes the copies
+
+	closing context.Context // ends subscribers when the backend closes
+	close   context.CancelFunc
+}
+
+// redisTableKeys are the Redis keys of one table.
+type redisTableKeys struct {
+	records string // hash
+	index   string // sorted set
+}
+
+// OpenRedis creates the Redis backend. It checks the configuration and the
+// credentials (a wrong password or an unknown user is an error) but not that
+// Redis is reachable: a node starts while Redis is down and answers 503 until
+// it comes back.
+func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
+	uopts, err := redisUniversalOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	prefix := opts.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	if err := checkRedisKeyPrefix(prefix); err != nil {
+		return nil, err
+	}
+	b := newRedisBackend(redis.NewUniversalClient(uopts), prefix)
+	if err := b.Ping(ctx); redis.IsAuthError(err) || redis.IsPermissionError(err) {
+		b.Close()
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return b, nil
+}
+
+func newRedisBackend(client redis.UniversalClient, prefix string) *RedisBackend {
+	tag := "{" + prefix + "}"
+	b := &RedisBackend{
+		client:     client,
+		prefix:     prefix,
+		revKey:     tag + ":rev",
+		changesKey: tag + ":changes",
+		anchorKey:  tag + ":tx",
+	}
+	b.tables.Store(&map[string]redisTableKeys{})
+	b.closing, b.close = context.WithCancel(context.Background())
+	return b
+}
+
+// checkRedisKeyPrefix refuses prefixes that would break the hash tag.
+func checkRedisKeyPrefix(prefix string) error {
+	for _, r := range prefix {
+		if r <= ' ' || r > '~' || r == '{' || r == '}' {
+			return fmt.Errorf("redis key prefix %q: only printable ASCII without spaces and braces", prefix)
+		}
+	}
+	return nil
+}
+
+// redisUniversalOptions merges URLs, addresses and explicit settings, and sets
+// short timeouts: a dead Redis must turn into a quick 503, not a hung request.
+func redisUniversalOptions(o RedisOptions) (*redis.UniversalOptions, error) {
+	u := &redis.UniversalOptions{
+		Addrs:                 o.Addrs,
+		MasterName:            o.MasterName,
+		IsClusterMode:         o.Cluster,
+		DialTimeout:           time.Second,
+		DialerRetries:         1,
+		DialerRetryTimeout:    20 * time.Millisecond,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		PoolTimeout:           time.Second,
+		MaxRetries:            1,
+		ContextTimeoutEnabled: true,
+	}
+	if len(o.URLs) > 0 && len(o.Addrs) > 0 {
+		return nil, errors.New("redis: give either URLs or addresses, not both")
+	}
+	for i, raw := range o.URLs {
+		p, err := parseRedisURL(raw)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && (p.Username != u.Username || p.Password != u.Password || p.DB != u.DB || (p.TLSConfig == nil) != (u.TLSConfig == nil)) {
+			return nil, errors.New("redis: all URLs must have the same scheme, user, password and database")
+		}
+		u.Addrs = append(u.Addrs, p.Addrs...)
+		u.Username, u.Password, u.DB, u.TLSConfig = p.Username, p.Password, p.DB, p.TLSConfig
+		u.IsClusterMode = u.IsClusterMode || p.IsClusterMode
+	}
+	if len(u.Addrs) == 0 {
+		return nil, errors.New("redis: no address")
+	}
+	if o.Username != "" {
+		u.Username = o.Username
+	}
+	if o.Password != "" {
+		u.Password = o.Password
+	}
+	if o.DB != 0 {
+		u.DB = o.DB
+	}
+	if o.TLS != nil {
+		u.TLSConfig = o.TLS
+	}
+	if o.MasterName != "" && u.IsClusterMode {
+		return nil, errors.New("redis: Sentinel (master name) and Cluster exclude each other")
+	}
+	clustered := o.MasterName == "" && (len(u.Addrs) > 1 || u.IsClusterMode)
+	if clustered && u.DB != 0 {
+		return nil, fmt.Errorf("redis: a Cluster has only database 0, not %d", u.DB)
+	}
+	return u, nil
+}
+
+// parseRedisURL reads one redis:// or rediss:// URL.
+func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("redis URL %s: scheme must be redis or rediss", u.Redacted())
+	}
+	if u.Query().Has("addr") {
+		c, err := redis.ParseClusterURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("redis URL %s: %w", u.Redacted(), err)
+		}
+		return &redis.UniversalOptions{Addrs: c.Addrs, Username: c.Username, Password: c.Password,
+			TLSConfig: c.TLSConfig, IsClusterMode: true}, nil
+	}
+	s, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL %s: %w", u.Redacted(), err)
+	}
+	return &redis.UniversalOptions{Addrs: []string{s.Addr}, Username: s.Username, Password: s.Password,
+		DB: s.DB, TLSConfig: s.TLSConfig}, nil
+}
+
+// Client returns the underlying client, e.g. for pool metrics.
+func (b *RedisBackend) Client() redis.UniversalClient { return b.client }
+
+// Ping reports whether the data set's server answers (the store_up metric).
+func (b *RedisBackend) Ping(ctx context.Context) error {
+	if err := b.client.Exists(ctx, b.revKey).Err(); err != nil {
+		return redisUnavailable(err)
+	}
+	return nil
+}
+
+// Close releases the client and ends every subscription.
+func (b *RedisBackend) Close() error {
+	b.close()
+	return b.client.Close()
+}
+
+// redisUnavailable wraps a Redis error so errors.Is(err, ErrUnavailable) holds and
+// the cause stays visible.
+func redisUnavailable(err error) error {
+	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
+}
+
+// keys returns the Redis keys of a table, building them once.
+func (b *RedisBackend) keys(table string) redisTableKeys {
+	if k, ok := (*b.tables.Load())[table]; ok {
+		return k
+	}
+	b.tablMu.Lock()
+	defer b.tablMu.Unlock()
+	old := *b.tables.Load()
+	if k, ok := old[table]; ok {
+		return k
+	}
+	tag := "{" + b.prefix + "}"
+	k := redisTableKeys{records: tag + ":t:" + table, index: tag + ":i:" + table}
+	next := make(map[string]redisTableKeys, len(old)+1)
+	for t, v := range old {
+		next[t] = v
+	}
+	next[table] = k
+	b.tables.Store(&next)
+	return k
+}
+
+// Get reads one record with one HGET.
+func (b *RedisBackend) Get(ctx context.Context, table, id string) ([]byte, error) {
+	v, err := b.client.HGet(ctx, b.keys(table).records, id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, redisUnavailable(err)
+	}
+	return v, nil
+}
+
+// View runs fn once with plain reads. Redis has no read snapshot: records
+// read by different calls may come from different revisions.
+func (b *RedisBackend) View(ctx context.Context, fn func(Tx) error) error {
+	return fn(&redisTx{ctx: ctx, b: b, conn: b.client})
+}
+
+// Update runs fn as an optimistic transaction: every table fn reads is
+// WATCHed, its writes are buffered, and one MULTI/EXEC applies them together
+// with the revision increment and the change stream entry. When another
+// node changed a watched table first, EXEC fails and fn runs again.
+func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
+			return b.try(ctx, rtx, fn)
+		}, b.anchorKey)
+		var fe redisFnError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &fe):
+			return fe.err
+		case !errors.Is(err, redis.TxFailedErr):
+			return redisUnavailable(err)
+		case attempt == redisMaxTxAttempts:
+			return fmt.Errorf("%w: redis: transaction conflicted %d times", ErrUnavailable, attempt)
+		}
+		if !sleepCtx(ctx, rand.N(min(time.Millisecond<<attempt, redisMaxTxBackoff))) {
+			return ctx.Err()
+		}
+	}
+}
+
+// redisFnError carries the error of Update's fn through go-redis's Watch, so it is
+// returned as is rather than retried or wrapped.
+type redisFnError struct{ err error }
+
+func (e redisFnError) Error() string { return e.err.Error() }
+
+// try runs fn once on a watching connection and commits its writes.
+func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error) error {
+	tx := &redisTx{ctx: ctx, b: b, conn: rtx, watch: rtx, watched: map[string]bool{}}
+	if err := fn(tx); err != nil {
+		return redisFnError{err}
+	}
+	if len(tx.writes) == 0 && len(tx.notify) == 0 {
+		return nil
+	}
+	_, err := rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for ref, w := range tx.writes {
+			k := b.keys(ref.table)
+			if w.deleted {
+				p.HDel(ctx, k.records, ref.id)
+				p.ZRem(ctx, k.index, ref.id)
+			} else {
+				p.HSet(ctx, k.records, ref.id, w.value)
+				p.ZAdd(ctx, k.index, redis.Z{Member: ref.id})
+			}
+		}
+		// Plain EVAL, not EVALSHA: a NOSCRIPT inside MULTI would fail only
+		// this command while the writes commit.
+		p.Eval(ctx, redisCommitScript, []string{b.revKey, b.changesKey}, redisChangesMaxLen, strings.Join(tx.notify, "\n"))
+		return nil
+	})
+	return err
+}
+
+// redisCommitScript increments the revision and appends the change stream entry,
+// inside the MULTI of an Update, so the entry carries the new revision.
+const redisCommitScript = `
+local rev = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'rev', rev, 'api_keys', ARGV[2])
+return rev`
+
+// redisScanScript returns up to ARGV[2] records of a table (-1 = all) with IDs in
+// the lexicographic range starting at ARGV[1], as id, value, id, value…
+var redisScanScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+	local v = redis.call('HGET', KEYS[2], id)
+	if v then
+		out[#out + 1] = id
+		out[#out + 1] = v
+	end
+end
+return out`)
+
+// redisTx is the Tx of View (watch == nil: read-only) and of one attempt
+// of Update.
+type redisTx struct {
+	ctx     context.Context
+	b       *RedisBackend
+	conn    redis.Cmdable
+	watch   *redis.Tx
+	watched map[string]bool // record hashes already watched
+	writes  map[redisRecordRef]redisPendingWrite
+	notify  []string
+}
+
+// redisRecordRef names one record.
+type redisRecordRef struct{ table, id string }
+
+// redisPendingWrite is a buffered Put or Delete; the last one per record wins.
+type redisPendingWrite struct {
+	value   []byte
+	deleted bool
+}
+
+var errRedisReadOnly = errors.New("store: write in a read-only transaction")
+
+// watchTable watches a table's hash before fn reads it: every Put and Delete
+// changes the hash, so EXEC fails if another node wrote the table since.
+func (t *redisTx) watchTable(k redisTableKeys) error {
+	if t.watch == nil || t.watched[k.records] {
+		return nil
+	}
+	if err := t.watch.Watch(t.ctx, k.records).Err(); err != nil {
+		return redisUnavailable(err)
+	}
+	t.watched[k.records] = true
+	return nil
+}
+
+func (t *redisTx) Get(table, id string) ([]byte, error) {
+	if w, ok := t.writes[redisRecordRef{table, id}]; ok {
+		if w.deleted {
+			return nil, nil
+		}
+		return w.value, nil
+	}
+	k := t.b.keys(table)
+	if err := t.watchTable(k); err != nil {
+		return nil, err
+	}
+	v, err := t.conn.HGet(t.ctx, k.records, id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, redisUnavailable(err)
+	}
+	return v, nil
+}
+
+func (t *redisTx) Put(table, id string, value []byte) error {
+	return t.write(table, id, value, false)
+}
+
+func (t *redisTx) Delete(table, id string) error {
+	return t.write(table, id, nil, true)
+}
+
+func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
+	if t.watch == nil {
+		return errRedisReadOnly
+	}
+	if t.writes == nil {
+		t.writes = map[redisRecordRef]redisPendingWrite{}
+	}
+	t.writes[redisRecordRef{table, id}] = redisPendingWrite{value: bytes.Clone(value), deleted: deleted}
+	return nil
+}
+
+// Scan reads the committed records; it does not see this transaction's
+// own writes (Backend allows that).
+func (t *redisTx) Scan(table, after string, limit int) ([]Record, error) {
+	k := t.b.keys(table)
+	if err := t.watchTable(k); err != nil {
+		return nil, err
+	}
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	var scripter redis.Scripter = t.b.client
+	if t.watch != nil {
+		scripter = t.watch
+	}
+	res, err := redisScanScript.Run(t.ctx, scripter, []string{k.index, k.records}, start, limit).Slice()
+	if err != nil {
+		return nil, redisUnavailable(err)
+	}
+	records := make([]Record, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		id, _ := res[i].(string)
+		v, _ := res[i+1].(string)
+		records = append(records, Record{ID: id, Value: []byte(v)})
+	}
+	return records, nil
+}
+
+// Notify is ignored in View, which cannot commit.
+func (t *redisTx) Notify(apiKeys ...string) {
+	if t.watch == nil {
+		return
+	}
+	for _, k := range apiKeys {
+		if !slices.Contains(t.notify, k) {
+			t.notify = append(t.notify, k)
+		}
+	}
+}
