@@ -1,0 +1,170 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/accessauth/caddy-access-auth/admin"
+)
+
+func init() {
+	caddy.RegisterModule(adminAPI{})
+	caddy.RegisterModule(new(AdminHandler))
+}
+
+// adminPathPrefix is where the admin API of SPEC §8 lives.
+const adminPathPrefix = "/access-auth/"
+
+// Audit actors of the two ways into the admin API.
+const (
+	actorAdminEndpoint = "admin-endpoint"
+	actorRemoteAdmin   = "remote-admin"
+)
+
+// adminAPI serves the access_auth admin API on Caddy's admin endpoint, over
+// the store of the running config. Caddy makes it with no config and never
+// cleans it up, so it holds nothing: each request finds the running app.
+type adminAPI struct{}
+
+// CaddyModule returns the Caddy module information.
+func (adminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.access_auth",
+		New: func() caddy.Module { return adminAPI{} },
+	}
+}
+
+// Routes returns the route of the /access-auth/ paths.
+func (adminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{
+		Pattern: adminPathPrefix,
+		Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			serveAdmin(w, r, current.Load(), actorAdminEndpoint)
+			return nil
+		}),
+	}}
+}
+
+// serveAdmin answers an admin API request with app's store, or 503 when
+// no app runs or its store cannot be opened.
+func serveAdmin(w http.ResponseWriter, r *http.Request, app *App, actor string) {
+	if app == nil {
+		writeStoreUnavailable(w, errAppStopped.Error())
+		return
+	}
+	api, err := app.adminHandler(actor)
+	if err != nil {
+		writeStoreUnavailable(w, err.Error())
+		return
+	}
+	api.ServeHTTP(w, r)
+}
+
+func writeStoreUnavailable(w http.ResponseWriter, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintf(w, `{"error":%q,"code":"store_unavailable"}`+"\n", message)
+}
+
+// adminHandler returns the admin API over the app's store for one audit
+// actor, making it on first use.
+func (a *App) adminHandler(actor string) (http.Handler, error) {
+	st, err := a.acquire()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h, ok := a.admins[actor]; ok {
+		return h, nil
+	}
+	h := admin.New(st.store, admin.Options{
+		Configured: a.configured,
+		Actor:      func(*http.Request) string { return actor },
+		Logger:     a.logger.Named("admin"),
+	})
+	if a.admins == nil {
+		a.admins = make(map[string]http.Handler)
+	}
+	a.admins[actor] = h
+	return h, nil
+}
+
+// AdminHandler serves the access_auth admin API on a site, at the same
+// /access-auth/ paths as the admin endpoint, to requests that carry
+// "Authorization: Bearer <token>" with one of its tokens. Requests for
+// other paths go on to the next handler.
+type AdminHandler struct {
+	// Bearer tokens that grant access; required. {env.*} placeholders work.
+	Tokens []string `json:"tokens,omitempty"`
+	// Serve the web console at /access-auth/console/. Default on. The
+	// console's assets are not part of this release; until they are, its
+	// paths answer 404 either way.
+	Console *bool `json:"console,omitempty"`
+
+	app   *App
+	serve http.Handler
+}
+
+// CaddyModule returns the Caddy module information.
+func (*AdminHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.access_auth_admin",
+		New: func() caddy.Module { return new(AdminHandler) },
+	}
+}
+
+// Provision resolves the tokens and finds the access_auth app.
+func (h *AdminHandler) Provision(ctx caddy.Context) error {
+	if err := h.check(); err != nil {
+		return fmt.Errorf("access_auth_admin: %w", err)
+	}
+	repl := caddy.NewReplacer()
+	tokens := make([]string, 0, len(h.Tokens))
+	for _, t := range h.Tokens {
+		if t = repl.ReplaceKnown(t, ""); t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	if len(tokens) == 0 {
+		return errors.New("access_auth_admin: token: required, and every token is empty (is an {env.*} variable unset?)")
+	}
+	appModule, err := ctx.App("access_auth")
+	if err != nil {
+		return err
+	}
+	h.app = appModule.(*App)
+	h.serve = admin.RequireToken(tokens, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveAdmin(w, r, h.app, actorRemoteAdmin)
+	}))
+	return nil
+}
+
+// check validates the handler's fields; the Caddyfile adapter runs it too.
+func (h *AdminHandler) check() error {
+	if len(h.Tokens) == 0 {
+		return errors.New("token: required (token <token>...); requests must carry Authorization: Bearer <token>")
+	}
+	return nil
+}
+
+// ServeHTTP serves the admin API paths and passes every other request on.
+func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !strings.HasPrefix(r.URL.Path, adminPathPrefix) {
+		return next.ServeHTTP(w, r)
+	}
+	h.serve.ServeHTTP(w, r)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.AdminRouter           = adminAPI{}
+	_ caddy.Provisioner           = (*AdminHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*AdminHandler)(nil)
+)

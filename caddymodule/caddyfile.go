@@ -1,0 +1,394 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("access_auth", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("access_auth", parseHandler)
+	httpcaddyfile.RegisterHandlerDirective("access_auth_admin", parseAdminHandler)
+	// Right after basic_auth: before request_header, respond, reverse_proxy,
+	// file_server and every other handler that could answer first.
+	httpcaddyfile.RegisterDirectiveOrder("access_auth", httpcaddyfile.After, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("access_auth_admin", httpcaddyfile.After, "access_auth")
+}
+
+// parseGlobalOption sets up the access_auth app from the global option:
+//
+//	access_auth {
+//		store file [<path>]
+//		store redis <url>...
+//		store redis {
+//			addrs <host:port>...
+//			master_name <name>
+//			username <u>
+//			password <p>
+//			db <n>
+//			tls
+//		}
+//		key_prefix <prefix>
+//		master_key <base64>...
+//		cache {
+//			max_entries <n>
+//			ttl <duration>
+//			negative_ttl <duration>
+//		}
+//		max_stale <duration>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("access_auth: the global option may appear only once")
+	}
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "access_auth", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile reads the access_auth global option.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option's name
+	if d.NextArg() {
+		return d.Errf("access_auth: unexpected argument %q, expected a block", d.Val())
+	}
+	for d.NextBlock(0) {
+		sub := d.Val()
+		switch sub {
+		case "store":
+			if a.Store != nil {
+				return d.Err("access_auth: store: given twice")
+			}
+			s, err := parseStore(d)
+			if err != nil {
+				return err
+			}
+			a.Store = s
+		case "key_prefix":
+			if err := oneArg(d, "access_auth", &a.KeyPrefix); err != nil {
+				return err
+			}
+		case "master_key":
+			keys := d.RemainingArgs()
+			if len(keys) == 0 {
+				return d.Err("access_auth: master_key: expected one or more base64 keys")
+			}
+			a.MasterKeys = append(a.MasterKeys, keys...)
+		case "cache":
+			if d.NextArg() {
+				return d.Errf("access_auth: cache: unexpected argument %q, expected a block", d.Val())
+			}
+			if a.Cache == nil {
+				a.Cache = new(CacheConfig)
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				var err error
+				switch d.Val() {
+				case "max_entries":
+					var n string
+					if err := oneArg(d, "access_auth: cache", &n); err != nil {
+						return err
+					}
+					a.Cache.MaxEntries, err = strconv.Atoi(n)
+					if err != nil || a.Cache.MaxEntries <= 0 {
+						return d.Errf("access_auth: cache: max_entries: expected a positive number, got %q", n)
+					}
+				case "ttl":
+					err = durationArg(d, "access_auth: cache", &a.Cache.TTL)
+				case "negative_ttl":
+					err = durationArg(d, "access_auth: cache", &a.Cache.NegativeTTL)
+				default:
+					err = d.Errf("access_auth: cache: unknown subdirective %q, expected max_entries, ttl or negative_ttl", d.Val())
+				}
+				if err != nil {
+					return err
+				}
+			}
+		case "max_stale":
+			if err := durationArg(d, "access_auth", &a.MaxStale); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("access_auth: unknown subdirective %q, expected store, key_prefix, master_key, cache or max_stale", sub)
+		}
+	}
+	if err := a.check(false); err != nil {
+		return d.Errf("access_auth: %v", err)
+	}
+	return nil
+}
+
+// parseStore reads `store file [<path>]`, `store redis <url>...` or the
+// block form `store redis { … }`.
+func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
+	if !d.NextArg() {
+		return nil, d.Err("access_auth: store: expected file or redis")
+	}
+	s := &StoreConfig{Type: d.Val()}
+	switch s.Type {
+	case StoreFile:
+		if d.NextArg() {
+			s.Path = d.Val()
+		}
+		if d.NextArg() {
+			return nil, d.Errf("access_auth: store file: unexpected argument %q, expected at most a path", d.Val())
+		}
+		if d.NextBlock(d.Nesting()) {
+			return nil, d.Err("access_auth: store file: takes no block")
+		}
+	case StoreRedis:
+		s.URLs = d.RemainingArgs()
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			if len(s.URLs) > 0 {
+				return nil, d.Err("access_auth: store redis: give URLs or a block, not both")
+			}
+			if err := parseRedisBlock(d, s); err != nil {
+				return nil, err
+			}
+		}
+		if len(s.URLs) == 0 && len(s.Addrs) == 0 {
+			return nil, d.Err("access_auth: store redis: expected one or more redis:// URLs or a block with addrs")
+		}
+	default:
+		return nil, d.Errf("access_auth: store: unknown type %q, expected file or redis", s.Type)
+	}
+	return s, nil
+}
+
+// parseRedisBlock reads one line of the `store redis { … }` block.
+func parseRedisBlock(d *caddyfile.Dispenser, s *StoreConfig) error {
+	const where = "access_auth: store redis"
+	switch d.Val() {
+	case "addrs":
+		addrs := d.RemainingArgs()
+		if len(addrs) == 0 {
+			return d.Errf("%s: addrs: expected one or more host:port", where)
+		}
+		s.Addrs = append(s.Addrs, addrs...)
+	case "master_name":
+		return oneArg(d, where, &s.MasterName)
+	case "username":
+		return oneArg(d, where, &s.Username)
+	case "password":
+		return oneArg(d, where, &s.Password)
+	case "db":
+		var n string
+		if err := oneArg(d, where, &n); err != nil {
+			return err
+		}
+		db, err := strconv.Atoi(n)
+		if err != nil || db < 0 {
+			return d.Errf("%s: db: expected a database number >= 0, got %q", where, n)
+		}
+		s.DB = db
+	case "tls":
+		if d.NextArg() {
+			return d.Errf("%s: tls: takes no argument", where)
+		}
+		s.TLS = true
+	default:
+		return d.Errf("%s: unknown subdirective %q, expected addrs, master_name, username, password, db or tls", where, d.Val())
+	}
+	return nil
+}
+
+// parseHandler sets up the access_auth handler:
+//
+//	access_auth [<matcher>] [<group>] {
+//		group <name>
+//		environment <name>
+//		schemes <scheme>...
+//		max_skew <duration>
+//		replay_protection auto|store|local|off
+//		max_body <size>
+//		allow_unsigned_payload
+//		region <name>
+//		service <name>
+//		hide_credentials
+//		forward_identity on|off
+//	}
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile reads the access_auth directive.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	const where = "access_auth"
+	d.Next() // the directive's name
+	if d.NextArg() {
+		h.Group = d.Val()
+	}
+	if d.NextArg() {
+		return d.Errf("%s: unexpected argument %q, expected at most a group name", where, d.Val())
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "group":
+			err = oneArg(d, where, &h.Group)
+		case "environment":
+			err = oneArg(d, where, &h.Environment)
+		case "schemes":
+			h.Schemes = d.RemainingArgs()
+			if len(h.Schemes) == 0 {
+				err = d.Errf("%s: schemes: expected one or more of jdcloud2, jdcloud3, sigv4, aliyun", where)
+			}
+		case "max_skew":
+			err = durationArg(d, where, &h.MaxSkew)
+		case "replay_protection":
+			err = oneArg(d, where, &h.ReplayProtection)
+		case "max_body":
+			var size string
+			if err = oneArg(d, where, &size); err == nil {
+				n, perr := humanize.ParseBytes(size)
+				if perr != nil || n == 0 || n > 1<<62 {
+					return d.Errf("%s: max_body: invalid size %q, expected a size such as 100MiB", where, size)
+				}
+				h.MaxBody = int64(n)
+			}
+		case "allow_unsigned_payload":
+			err = flagArg(d, where, &h.AllowUnsignedPayload)
+		case "region":
+			err = oneArg(d, where, &h.Region)
+		case "service":
+			err = oneArg(d, where, &h.Service)
+		case "hide_credentials":
+			err = flagArg(d, where, &h.HideCredentials)
+		case "forward_identity":
+			var on bool
+			if err = onOffArg(d, where, &on); err == nil {
+				h.ForwardIdentity = &on
+			}
+		default:
+			err = d.Errf("%s: unknown subdirective %q, expected group, environment, schemes, max_skew, "+
+				"replay_protection, max_body, allow_unsigned_payload, region, service, hide_credentials or forward_identity", where, d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := h.check(); err != nil {
+		return d.Errf("%s: %v", where, err)
+	}
+	return nil
+}
+
+// parseAdminHandler sets up the access_auth_admin handler:
+//
+//	access_auth_admin [<matcher>] {
+//		token <token>...
+//		console on|off
+//	}
+func parseAdminHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(AdminHandler)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile reads the access_auth_admin directive.
+func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	const where = "access_auth_admin"
+	d.Next() // the directive's name
+	if d.NextArg() {
+		return d.Errf("%s: unexpected argument %q, expected a block", where, d.Val())
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "token":
+			tokens := d.RemainingArgs()
+			if len(tokens) == 0 {
+				err = d.Errf("%s: token: expected one or more tokens", where)
+			}
+			h.Tokens = append(h.Tokens, tokens...)
+		case "console":
+			var on bool
+			if err = onOffArg(d, where, &on); err == nil {
+				h.Console = &on
+			}
+		default:
+			err = d.Errf("%s: unknown subdirective %q, expected token or console", where, d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := h.check(); err != nil {
+		return d.Errf("%s: %v", where, err)
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument of the current subdirective.
+func oneArg(d *caddyfile.Dispenser, where string, dst *string) error {
+	sub := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: %s: expected one argument", where, sub)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s: %s: unexpected argument %q, expected one argument", where, sub, d.Val())
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, where string, dst *caddy.Duration) error {
+	sub := d.Val()
+	var s string
+	if err := oneArg(d, where, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return d.Errf("%s: %s: invalid duration %q, expected a positive duration such as 15m", where, sub, s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func flagArg(d *caddyfile.Dispenser, where string, dst *bool) error {
+	sub := d.Val()
+	if d.NextArg() {
+		return d.Errf("%s: %s: takes no argument, got %q", where, sub, d.Val())
+	}
+	*dst = true
+	return nil
+}
+
+func onOffArg(d *caddyfile.Dispenser, where string, dst *bool) error {
+	sub := d.Val()
+	var v string
+	if err := oneArg(d, where, &v); err != nil {
+		return err
+	}
+	switch v {
+	case "on":
+		*dst = true
+	case "off":
+		*dst = false
+	default:
+		return d.Errf("%s: %s: expected on or off, got %q", where, sub, v)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler = (*AdminHandler)(nil)
+)

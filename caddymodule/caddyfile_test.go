@@ -1,0 +1,189 @@
+package caddymodule
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// adapt runs the Caddyfile adapter over input.
+func adapt(t *testing.T, input string) (string, error) {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
+	return string(out), err
+}
+
+const testMasterKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+
+func TestCaddyfileAdapt(t *testing.T) {
+	site := func(handler string) string { return ":8080 {\n" + handler + "\nrespond ok\n}" }
+	global := func(opt string) string { return "{\n" + opt + "\n}\n:8080 {\nrespond ok\n}" }
+	tests := []struct {
+		name    string
+		input   string
+		want    []string // fragments of the adapted JSON
+		wantErr string
+	}{
+		{
+			name:  "shorthand group",
+			input: site("access_auth orders"),
+			want:  []string{`{"group":"orders","handler":"access_auth"}`},
+		},
+		{
+			name: "every handler option",
+			input: site(`access_auth /api/* {
+				group orders
+				environment test
+				schemes jdcloud2 sigv4
+				max_skew 5m
+				replay_protection local
+				max_body 1MiB
+				allow_unsigned_payload
+				region cn-north-1
+				service apigw
+				hide_credentials
+				forward_identity off
+			}`),
+			want: []string{
+				`"allow_unsigned_payload":true`, `"environment":"test"`, `"forward_identity":false`,
+				`"group":"orders"`, `"handler":"access_auth"`, `"hide_credentials":true`, `"max_body":1048576`,
+				`"max_skew":300000000000`, `"region":"cn-north-1"`, `"replay_protection":"local"`,
+				`"schemes":["jdcloud2","sigv4"]`, `"service":"apigw"`, `"path":["/api/*"]`,
+			},
+		},
+		{
+			name:  "decimal size",
+			input: site("access_auth orders {\nmax_body 100MB\n}"),
+			want:  []string{`"max_body":100000000`},
+		},
+		{
+			name:  "admin handler",
+			input: site("access_auth_admin /access-auth/* {\ntoken abc {env.ADMIN_TOKEN}\nconsole off\n}"),
+			want:  []string{`{"console":false,"handler":"access_auth_admin","tokens":["abc","{env.ADMIN_TOKEN}"]}`},
+		},
+		{
+			name:  "global file store",
+			input: global("access_auth {\nstore file /tmp/x/store.db\ncache {\nmax_entries 10\nttl 1m\nnegative_ttl 2s\n}\nmax_stale 3m\n}"),
+			want:  []string{`"access_auth":{"cache":{"max_entries":10,"negative_ttl":2000000000,"ttl":60000000000},"max_stale":180000000000,"store":{"path":"/tmp/x/store.db","type":"file"}}`},
+		},
+		{
+			name:  "global file store default path",
+			input: global("access_auth {\nstore file\n}"),
+			want:  []string{`"access_auth":{"store":{"type":"file"}}`},
+		},
+		{
+			name:  "global redis URLs",
+			input: global("access_auth {\nstore redis redis://a:6379/0 rediss://b:6380\nkey_prefix gw\nmaster_key " + testMasterKey + " {env.OLD_KEY}\n}"),
+			want:  []string{`"key_prefix":"gw","master_key":["` + testMasterKey + `","{env.OLD_KEY}"],"store":{"type":"redis","urls":["redis://a:6379/0","rediss://b:6380"]}`},
+		},
+		{
+			name: "global redis block",
+			input: global(`access_auth {
+				store redis {
+					addrs s1:26379 s2:26379
+					master_name mymaster
+					username u
+					password p
+					db 2
+					tls
+				}
+				master_key {env.MASTER_KEY}
+			}`),
+			want: []string{`"store":{"addrs":["s1:26379","s2:26379"],"db":2,"master_name":"mymaster","password":"p","tls":true,"type":"redis","username":"u"}`},
+		},
+		// Errors name the directive, the subdirective and what was expected.
+		{name: "missing group", input: site("access_auth"), wantErr: "access_auth: group: required"},
+		{name: "bad group", input: site("access_auth Orders"), wantErr: `access_auth: group: invalid name "Orders"`},
+		{name: "two args", input: site("access_auth a b"), wantErr: `access_auth: unexpected argument "b"`},
+		{name: "bad duration", input: site("access_auth a {\nmax_skew x\n}"), wantErr: `access_auth: max_skew: invalid duration "x"`},
+		{name: "bad size", input: site("access_auth a {\nmax_body lots\n}"), wantErr: `access_auth: max_body: invalid size "lots"`},
+		{name: "bad scheme", input: site("access_auth a {\nschemes jdcloud2 hmac\n}"), wantErr: `access_auth: schemes: unknown scheme "hmac"`},
+		{name: "no schemes", input: site("access_auth a {\nschemes\n}"), wantErr: "access_auth: schemes: expected one or more"},
+		{name: "bad replay", input: site("access_auth a {\nreplay_protection always\n}"), wantErr: `access_auth: replay_protection: unknown mode "always"`},
+		{name: "bad forward", input: site("access_auth a {\nforward_identity yes\n}"), wantErr: `access_auth: forward_identity: expected on or off, got "yes"`},
+		{name: "flag with arg", input: site("access_auth a {\nhide_credentials yes\n}"), wantErr: `access_auth: hide_credentials: takes no argument`},
+		{name: "unknown sub", input: site("access_auth a {\nfoo\n}"), wantErr: `access_auth: unknown subdirective "foo"`},
+		{name: "bad environment", input: site("access_auth a {\nenvironment *\n}"), wantErr: `access_auth: environment: invalid name "*"`},
+		{name: "admin without token", input: site("access_auth_admin {\nconsole on\n}"), wantErr: "access_auth_admin: token: required"},
+		{name: "admin empty token", input: site("access_auth_admin {\ntoken\n}"), wantErr: "access_auth_admin: token: expected one or more tokens"},
+		{name: "admin bad console", input: site("access_auth_admin {\ntoken t\nconsole maybe\n}"), wantErr: `access_auth_admin: console: expected on or off, got "maybe"`},
+		{name: "redis without master key", input: global("access_auth {\nstore redis redis://a:6379\n}"), wantErr: "access_auth: master_key: required with store redis"},
+		{name: "redis gen hint", input: global("access_auth {\nstore redis redis://a:6379\n}"), wantErr: "caddy access-auth gen-master-key"},
+		{name: "bad master key", input: global("access_auth {\nmaster_key c2hvcnQ=\n}"), wantErr: "access_auth: master_key: key 1: expected 32 bytes in base64"},
+		{name: "bad store type", input: global("access_auth {\nstore etcd\n}"), wantErr: `access_auth: store: unknown type "etcd", expected file or redis`},
+		{name: "bad redis url", input: global("access_auth {\nstore redis http://a\nmaster_key " + testMasterKey + "\n}"), wantErr: "access_auth: store redis: invalid URL"},
+		{name: "redis url password hidden", input: global("access_auth {\nstore redis http://u:hunter2@a\nmaster_key " + testMasterKey + "\n}"), wantErr: "xxxxx"},
+		{name: "redis urls and block", input: global("access_auth {\nstore redis redis://a {\ndb 1\n}\n}"), wantErr: "access_auth: store redis: give URLs or a block, not both"},
+		{name: "redis empty", input: global("access_auth {\nstore redis\n}"), wantErr: "access_auth: store redis: expected one or more redis:// URLs"},
+		{name: "redis bad db", input: global("access_auth {\nstore redis {\naddrs a:1\ndb -1\n}\n}"), wantErr: `access_auth: store redis: db: expected a database number >= 0, got "-1"`},
+		{name: "redis unknown", input: global("access_auth {\nstore redis {\nhosts a:1\n}\n}"), wantErr: `access_auth: store redis: unknown subdirective "hosts"`},
+		{name: "file two paths", input: global("access_auth {\nstore file a b\n}"), wantErr: `access_auth: store file: unexpected argument "b"`},
+		{name: "store twice", input: global("access_auth {\nstore file\nstore file\n}"), wantErr: "access_auth: store: given twice"},
+		{name: "cache bad entries", input: global("access_auth {\ncache {\nmax_entries -3\n}\n}"), wantErr: `access_auth: cache: max_entries: expected a positive number, got "-3"`},
+		{name: "cache bad ttl", input: global("access_auth {\ncache {\nttl soon\n}\n}"), wantErr: `access_auth: cache: ttl: invalid duration "soon"`},
+		{name: "cache unknown", input: global("access_auth {\ncache {\nsize 3\n}\n}"), wantErr: `access_auth: cache: unknown subdirective "size"`},
+		{name: "max_stale missing", input: global("access_auth {\nmax_stale\n}"), wantErr: "access_auth: max_stale: expected one argument"},
+		{name: "global unknown", input: global("access_auth {\nprefix x\n}"), wantErr: `access_auth: unknown subdirective "prefix"`},
+		{name: "global arg", input: global("access_auth on"), wantErr: `access_auth: unexpected argument "on"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := adapt(t, tt.input)
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("adapted without error, want %q:\n%s", tt.wantErr, out)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %q, want it to contain %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("error %q reveals a password", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("adapted JSON lacks %s:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestDirectiveOrder checks that access_auth runs right after basic_auth,
+// before every handler that could answer, and access_auth_admin after it.
+func TestDirectiveOrder(t *testing.T) {
+	out, err := adapt(t, `:8080 {
+		reverse_proxy localhost:9
+		file_server /files/*
+		respond /x ok
+		request_header X-A b
+		access_auth_admin {
+			token t
+		}
+		access_auth orders
+		basic_auth /b {
+			u $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG
+		}
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []string{`"authentication"`, `"access_auth"`, `"access_auth_admin"`, `"headers"`, `"static_response"`, `"file_server"`, `"reverse_proxy"`}
+	last := -1
+	for _, handler := range order {
+		i := strings.Index(out, `"handler":`+handler)
+		if i < 0 {
+			t.Fatalf("handler %s missing:\n%s", handler, out)
+		}
+		if i < last {
+			t.Errorf("handler %s runs too early:\n%s", handler, out)
+		}
+		last = i
+	}
+}

@@ -1,0 +1,339 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/signature"
+)
+
+func init() {
+	caddy.RegisterModule(new(Handler))
+}
+
+// Replay protection modes of the replay_protection option.
+const (
+	ReplayAuto  = "auto"
+	ReplayStore = "store"
+	ReplayLocal = "local"
+	ReplayOff   = "off"
+)
+
+// Defaults of the handler (SPEC §5).
+const (
+	DefaultEnvironment = "online"
+	DefaultMaxSkew     = 15 * time.Minute
+	DefaultMaxBody     = 100 << 20
+)
+
+// Headers set for the upstream with forward_identity on.
+const (
+	HeaderAccessKeyID     = "X-Access-Key-Id"
+	HeaderAuthorizationID = "X-Access-Authorization-Id"
+	HeaderGroup           = "X-Api-Group"
+	HeaderEnvironment     = "X-Api-Environment"
+)
+
+// namePattern is what a group (and an environment) name may look like.
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Handler lets a request through only when it is signed by an access key
+// whose authorization is bound to the route's API group and environment;
+// otherwise it answers itself with the JD Cloud error envelope.
+//
+// On success it sets `{http.auth.user.id}` (the access key ID) and the
+// placeholders `{access_auth.access_key_id}`, `{access_auth.api_key}`,
+// `{access_auth.authorization_id}`, `{access_auth.group}`,
+// `{access_auth.environment}` and `{access_auth.scheme}`; on failure
+// `{access_auth.reason}`.
+type Handler struct {
+	// The API group this route belongs to. Required.
+	Group string `json:"group,omitempty"`
+	// The group's environment. Default: online.
+	Environment string `json:"environment,omitempty"`
+	// Signature schemes accepted: jdcloud2, jdcloud3, sigv4, aliyun.
+	// Default: all.
+	Schemes []string `json:"schemes,omitempty"`
+	// How far the request date may be from the clock, both ways. Default 15m.
+	MaxSkew caddy.Duration `json:"max_skew,omitempty"`
+	// auto (default: store with Redis, else local), store, local or off.
+	ReplayProtection string `json:"replay_protection,omitempty"`
+	// Largest body in bytes; larger bodies get 413. Default 100 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+	// Accept an UNSIGNED-PAYLOAD content-sha256 header.
+	AllowUnsignedPayload bool `json:"allow_unsigned_payload,omitempty"`
+	// When set, the credential scope must name this region.
+	Region string `json:"region,omitempty"`
+	// When set, the credential scope must name this service.
+	Service string `json:"service,omitempty"`
+	// Remove Authorization and the scheme's signature headers before the
+	// request goes on.
+	HideCredentials bool `json:"hide_credentials,omitempty"`
+	// Set the X-Access-Key-Id, X-Access-Authorization-Id, X-Api-Group and
+	// X-Api-Environment request headers (client copies removed). Default on.
+	ForwardIdentity *bool `json:"forward_identity,omitempty"`
+
+	app     *App
+	logger  *zap.Logger
+	cfg     enforcement.Config
+	replay  string
+	forward bool
+
+	mu      sync.Mutex
+	checker atomic.Pointer[enforcement.Checker]
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.access_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision prepares the check and registers the route's group with the
+// access_auth app (which provisions the app when the config has none).
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Environment == "" {
+		h.Environment = DefaultEnvironment
+	}
+	if err := h.check(); err != nil {
+		return fmt.Errorf("access_auth: %w", err)
+	}
+	appModule, err := ctx.App("access_auth")
+	if err != nil {
+		return err
+	}
+	h.app = appModule.(*App)
+
+	schemes := signature.Schemes(0)
+	for _, name := range h.Schemes {
+		s, err := signature.ParseScheme(name)
+		if err != nil {
+			return fmt.Errorf("access_auth: schemes: %w", err)
+		}
+		schemes = schemes.With(s)
+	}
+	if schemes == 0 {
+		schemes = signature.AllSchemes
+	}
+	h.cfg = enforcement.Config{
+		Group:                h.Group,
+		Environment:          h.Environment,
+		Schemes:              schemes,
+		MaxSkew:              time.Duration(h.MaxSkew),
+		MaxBody:              h.MaxBody,
+		AllowUnsignedPayload: h.AllowUnsignedPayload,
+		Region:               h.Region,
+		Service:              h.Service,
+	}
+	if h.cfg.MaxSkew == 0 {
+		h.cfg.MaxSkew = DefaultMaxSkew
+	}
+	if h.cfg.MaxBody == 0 {
+		h.cfg.MaxBody = DefaultMaxBody
+	}
+	h.replay = h.ReplayProtection
+	if h.replay == "" || h.replay == ReplayAuto {
+		h.replay = ReplayLocal
+		if h.app.isRedis() {
+			h.replay = ReplayStore
+		}
+	}
+	if h.replay == ReplayStore && !h.app.isRedis() {
+		return errors.New("access_auth: replay_protection store: needs store redis in the access_auth global option; use local or auto")
+	}
+	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
+	h.app.registerRoute(h.Group, h.Environment)
+	return nil
+}
+
+// check validates the handler's fields; the Caddyfile adapter runs it too.
+func (h *Handler) check() error {
+	switch {
+	case h.Group == "":
+		return errors.New("group: required (access_auth <group>, or group <name> in the block)")
+	case !namePattern.MatchString(h.Group):
+		return fmt.Errorf("group: invalid name %q, expected [a-z0-9][a-z0-9_-]{0,63}", h.Group)
+	case h.Environment != "" && !namePattern.MatchString(h.Environment):
+		return fmt.Errorf("environment: invalid name %q, expected [a-z0-9][a-z0-9_-]{0,63}", h.Environment)
+	case h.MaxSkew < 0:
+		return errors.New("max_skew: must not be negative")
+	case h.MaxBody < 0:
+		return errors.New("max_body: must not be negative")
+	}
+	for _, name := range h.Schemes {
+		if _, err := signature.ParseScheme(name); err != nil {
+			return fmt.Errorf("schemes: unknown scheme %q, expected jdcloud2, jdcloud3, sigv4 or aliyun", name)
+		}
+	}
+	switch h.ReplayProtection {
+	case "", ReplayAuto, ReplayStore, ReplayLocal, ReplayOff:
+	default:
+		return fmt.Errorf("replay_protection: unknown mode %q, expected auto, store, local or off", h.ReplayProtection)
+	}
+	return nil
+}
+
+// ServeHTTP checks the request against the signature of the request as the
+// client sent it, then passes it on or answers the denial.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	checker, err := h.getChecker()
+	if err != nil {
+		h.deny(w, r, repl, enforcement.Decision{Reason: enforcement.StoreUnavailable}, err)
+		return nil
+	}
+	orig := originalRequest(r)
+	decision := checker.Check(r.Context(), r, orig, clientIP(r))
+	defer decision.Cleanup()
+	if decision.Reason != enforcement.Allowed {
+		h.deny(w, r, repl, decision, nil)
+		return nil
+	}
+	id := decision.Identity
+	repl.Set("http.auth.user.id", id.AccessKeyID)
+	repl.Set("access_auth.access_key_id", id.AccessKeyID)
+	repl.Set("access_auth.api_key", id.APIKey)
+	repl.Set("access_auth.authorization_id", id.AuthorizationID)
+	repl.Set("access_auth.group", h.Group)
+	repl.Set("access_auth.environment", h.Environment)
+	repl.Set("access_auth.scheme", id.Scheme.String())
+	if h.HideCredentials {
+		hideCredentials(r.Header)
+	}
+	if h.forward {
+		r.Header.Del(HeaderAccessKeyID)
+		r.Header.Del(HeaderAuthorizationID)
+		r.Header.Del(HeaderGroup)
+		r.Header.Del(HeaderEnvironment)
+		r.Header.Set(HeaderAccessKeyID, id.AccessKeyID)
+		r.Header.Set(HeaderAuthorizationID, id.AuthorizationID)
+		r.Header.Set(HeaderGroup, h.Group)
+		r.Header.Set(HeaderEnvironment, h.Environment)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// deny answers a refused request and logs why (never a secret or a
+// signature).
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, d enforcement.Decision, cause error) {
+	reason := d.Reason.String()
+	repl.Set("access_auth.reason", reason)
+	requestID, _ := repl.GetString("http.request.uuid")
+	if ce := h.logger.Check(zapcore.InfoLevel, "request refused"); ce != nil {
+		fields := []zap.Field{
+			zap.String("reason", reason),
+			zap.String("group", h.Group),
+			zap.String("environment", h.Environment),
+			zap.String("remote_ip", clientIP(r).String()),
+			zap.String("request_id", requestID),
+		}
+		if d.Identity.AccessKeyID != "" {
+			fields = append(fields, zap.String("access_key_id", d.Identity.AccessKeyID))
+		}
+		if d.Identity.APIKey != "" {
+			fields = append(fields, zap.String("api_key", d.Identity.APIKey))
+		}
+		if cause != nil {
+			fields = append(fields, zap.Error(cause))
+		}
+		ce.Write(fields...)
+	}
+	enforcement.WriteDenial(w, d, requestID)
+}
+
+// getChecker returns the route's check, building it on first use: the
+// shared store and cache exist only once the app has started (or, when the
+// http app started first, once this request asks for them).
+func (h *Handler) getChecker() (*enforcement.Checker, error) {
+	if c := h.checker.Load(); c != nil {
+		return c, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.checker.Load(); c != nil {
+		return c, nil
+	}
+	st, err := h.app.acquire()
+	if err != nil {
+		return nil, err
+	}
+	cfg := h.cfg
+	switch h.replay {
+	case ReplayStore:
+		cfg.Nonces = st.backend.nonces
+	case ReplayLocal:
+		cfg.Nonces = st.backend.localNonces
+	}
+	c, err := enforcement.NewChecker(cfg, st.cache)
+	if err != nil {
+		return nil, err
+	}
+	h.checker.Store(c)
+	return c, nil
+}
+
+// originalRequest is the request as the client sent it, before any rewrite.
+func originalRequest(r *http.Request) signature.Request {
+	orig := r
+	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && o.URL != nil {
+		orig = &o
+	}
+	return signature.Request{
+		Method:   orig.Method,
+		Host:     orig.Host,
+		Path:     orig.URL.EscapedPath(),
+		RawQuery: orig.URL.RawQuery,
+		Header:   r.Header,
+	}
+}
+
+// clientIP is the client's address as Caddy determined it (trusted_proxies
+// respected), else the connection's peer.
+func clientIP(r *http.Request) netip.Addr {
+	if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			return ip.Unmap()
+		}
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// hideCredentials removes Authorization and the signature headers of every
+// scheme (x-jdcloud-*, x-amz-*, x-ca-*), so that no credential material,
+// not even a second scheme's, goes upstream.
+func hideCredentials(h http.Header) {
+	for name := range h {
+		if name == "Authorization" || hasPrefixFold(name, "X-Jdcloud-") || hasPrefixFold(name, "X-Amz-") || hasPrefixFold(name, "X-Ca-") {
+			delete(h, name)
+		}
+	}
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,179 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/accessauth/caddy-access-auth/admin"
+	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+// Two pools keep the app's resources alive across config reloads. Backends
+// are keyed by what they connect to, so configs that change only the cache
+// or the master keys reuse the open bbolt file (whose lock a second open in
+// this process would wait on) or the Redis connections. States are keyed by
+// the whole store and cache configuration.
+var (
+	backends = caddy.NewUsagePool()
+	states   = caddy.NewUsagePool()
+)
+
+// current is the app of the running config: the admin API serves its store.
+var current atomic.Pointer[App]
+
+// sharedBackend is one open backend, with what lives as long as it does.
+type sharedBackend struct {
+	backend store.Backend
+	// nonces is the store's nonce set (Redis), nil for the file store.
+	nonces enforcement.NonceStore
+	// localNonces is the in-process nonce set that every route using
+	// local replay protection shares, so a nonce is seen once per node.
+	localNonces enforcement.NonceStore
+}
+
+// Destruct closes the backend once no state uses it.
+func (b *sharedBackend) Destruct() error { return b.backend.Close() }
+
+// sharedState is the store, cache and change feed of one configuration.
+type sharedState struct {
+	key        string
+	backendKey string
+	backend    *sharedBackend
+	store      *store.Store
+	cache      *cache.Cache
+	stopFollow context.CancelFunc
+	followDone chan struct{}
+}
+
+// Destruct stops the change feed and closes the cache, then releases the
+// backend (the store is only rules over it: closing the store would close
+// the backend that another state may share).
+func (s *sharedState) Destruct() error {
+	s.stopFollow()
+	<-s.followDone
+	s.cache.Close()
+	_, err := backends.Delete(s.backendKey)
+	return err
+}
+
+// acquireState returns the shared state of a's configuration, opening it
+// when no running config shares it.
+func acquireState(a *App) (*sharedState, error) {
+	v, _, err := states.LoadOrNew(a.stateKey, func() (caddy.Destructor, error) {
+		return openState(a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sharedState), nil
+}
+
+// releaseState drops one use of the state; the last use closes it.
+func releaseState(s *sharedState) {
+	if _, err := states.Delete(s.key); err != nil {
+		caddy.Log().Named("access_auth").Error("closing the store", zap.Error(err))
+	}
+}
+
+func openState(a *App) (*sharedState, error) {
+	bkey := a.backendKey()
+	v, _, err := backends.LoadOrNew(bkey, func() (caddy.Destructor, error) {
+		return openBackend(a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := v.(*sharedBackend)
+	fail := func(err error) (*sharedState, error) {
+		_, _ = backends.Delete(bkey)
+		return nil, err
+	}
+	masterKeys := a.masterKeys
+	if len(masterKeys) == 0 {
+		key, err := store.LoadOrCreateMasterKeyFile(filepath.Join(filepath.Dir(a.Store.Path), "master.key"))
+		if err != nil {
+			return fail(fmt.Errorf("access_auth: %w", err))
+		}
+		masterKeys = [][]byte{key}
+	}
+	st, err := store.Open(b.backend, store.Options{MasterKeys: masterKeys})
+	if err != nil {
+		return fail(fmt.Errorf("access_auth: %w", err))
+	}
+	c, err := cache.New(cache.Config{
+		MaxEntries:  int64(a.Cache.MaxEntries),
+		TTL:         time.Duration(a.Cache.TTL),
+		NegativeTTL: time.Duration(a.Cache.NegativeTTL),
+		MaxStale:    time.Duration(a.MaxStale),
+	}, st)
+	if err != nil {
+		return fail(fmt.Errorf("access_auth: %w", err))
+	}
+	// Subscribe before the first request can fill the cache, so no change
+	// committed after a fill goes unseen.
+	ctx, cancel := context.WithCancel(context.Background())
+	feed := st.Subscribe(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Follow(ctx, feed)
+	}()
+	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, store: st, cache: c, stopFollow: cancel, followDone: done}, nil
+}
+
+// openBackend connects the configured backend. Opening Redis makes no
+// round trip: an unreachable Redis must not keep Caddy from starting.
+func openBackend(a *App) (*sharedBackend, error) {
+	b := &sharedBackend{localNonces: enforcement.NewLocalNonces()}
+	switch a.Store.Type {
+	case StoreRedis:
+		r, err := openRedis(a)
+		if err != nil {
+			return nil, err
+		}
+		b.backend, b.nonces = r, r.Nonces()
+	default:
+		bolt, err := store.OpenBolt(a.Store.Path)
+		if err != nil {
+			return nil, fmt.Errorf("access_auth: %w", err)
+		}
+		b.backend = bolt
+	}
+	return b, nil
+}
+
+// redisOpenTimeout bounds the credential check of opening Redis, so that a
+// Redis that does not answer delays start-up only briefly.
+const redisOpenTimeout = 5 * time.Second
+
+func openRedis(a *App) (*store.RedisBackend, error) {
+	s := a.Store
+	opts := store.RedisOptions{
+		URLs:       s.URLs,
+		Addrs:      s.Addrs,
+		MasterName: s.MasterName,
+		Username:   s.Username,
+		Password:   s.Password,
+		DB:         s.DB,
+		KeyPrefix:  a.KeyPrefix,
+	}
+	if s.TLS {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), redisOpenTimeout)
+	defer cancel()
+	r, err := store.OpenRedis(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("access_auth: store redis: %w", err)
+	}
+	return r, nil
+}
