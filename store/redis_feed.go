@@ -73,16 +73,22 @@ func (b *RedisBackend) follow(ctx context.Context, out chan<- Change, pos redisF
 	}
 	backoff := redisFeedMinBackoff
 	verify := lost // compare pos with the server before the next read
+	// pause waits after a failed call; what was missed meanwhile is found
+	// by comparing positions once the server answers again.
+	pause := func() bool {
+		verify = true
+		ok := sleepCtx(ctx, backoff)
+		backoff = min(2*backoff, redisFeedMaxBackoff)
+		return ok
+	}
 	var checked time.Time
 	for ctx.Err() == nil {
 		if verify || time.Since(checked) >= redisFeedCheckEvery {
 			cur, err := b.feedPosition(ctx)
 			if err != nil {
-				verify = true
-				if !sleepCtx(ctx, backoff) {
+				if !pause() {
 					return
 				}
-				backoff = min(2*backoff, redisFeedMaxBackoff)
 				continue
 			}
 			backoff = redisFeedMinBackoff
@@ -103,11 +109,9 @@ func (b *RedisBackend) follow(ctx context.Context, out chan<- Change, pos redisF
 			continue
 		}
 		if err != nil {
-			verify = true
-			if !sleepCtx(ctx, backoff) {
+			if !pause() {
 				return
 			}
-			backoff = min(2*backoff, redisFeedMaxBackoff)
 			continue
 		}
 		for _, s := range streams {

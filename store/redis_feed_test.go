@@ -1,0 +1,192 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/accessauth/caddy-access-auth/internal/redistest"
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+// nextChange waits for the next change or fails the test.
+func nextChange(t testing.TB, ch <-chan store.Change, within time.Duration) store.Change {
+	t.Helper()
+	select {
+	case c, ok := <-ch:
+		if !ok {
+			t.Fatal("change feed closed")
+		}
+		return c
+	case <-time.After(within):
+		t.Fatalf("no change within %v", within)
+		return store.Change{}
+	}
+}
+
+// noChange fails the test when the feed delivers something within d.
+func noChange(t testing.TB, ch <-chan store.Change, d time.Duration) {
+	t.Helper()
+	select {
+	case c := <-ch:
+		t.Fatalf("unexpected change %+v", c)
+	case <-time.After(d):
+	}
+}
+
+func subscribe(t testing.TB, b store.Backend) <-chan store.Change {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return b.Subscribe(ctx)
+}
+
+func TestRedisFeedReachesOtherNodes(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	writer := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	reader := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	put(t, writer, "t", "before", "x", "OLD") // before the subscription: not delivered
+	fromReader := subscribe(t, reader)
+	fromWriter := subscribe(t, writer)
+
+	put(t, writer, "t", "k", "v", "A", "B", "A")
+	for _, ch := range []<-chan store.Change{fromReader, fromWriter} {
+		c := nextChange(t, ch, 2*time.Second)
+		if c.Reset || c.Revision != 2 || !slices.Equal(c.APIKeys, []string{"A", "B"}) {
+			t.Fatalf("change = %+v, want revision 2 with API keys A, B", c)
+		}
+	}
+	put(t, writer, "t", "k", "w") // a write that announces no API key still counts
+	if c := nextChange(t, fromReader, 2*time.Second); c.Revision != 3 || len(c.APIKeys) != 0 || c.Reset {
+		t.Fatalf("change = %+v, want revision 3 without API keys", c)
+	}
+
+	const writes = 200
+	lat := make([]time.Duration, 0, writes)
+	for i := range writes {
+		key := "K" + strconv.Itoa(i)
+		start := time.Now()
+		put(t, writer, "credentials", key, "c", key)
+		c := nextChange(t, fromReader, 2*time.Second)
+		lat = append(lat, time.Since(start))
+		if c.Reset || c.Revision != uint64(4+i) || !slices.Equal(c.APIKeys, []string{key}) {
+			t.Fatalf("change %d = %+v, want revision %d for %s", i, c, 4+i, key)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p99 := lat[writes/2], lat[writes*99/100]
+	t.Logf("write → other node's feed over %d writes: p50 %v, p99 %v, max %v", writes, p50, p99, lat[writes-1])
+	if p99 > 100*time.Millisecond {
+		t.Errorf("p99 propagation %v exceeds 100ms", p99)
+	}
+}
+
+func TestRedisFeedResetsAfterRestart(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	writer := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	reader := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	ch := subscribe(t, reader)
+	put(t, writer, "t", "k", "v", "A")
+	if c := nextChange(t, ch, 2*time.Second); c.Revision != 1 || c.Reset {
+		t.Fatalf("change = %+v", c)
+	}
+
+	srv.Restart() // without persistence: the data set and the stream are gone
+	if c := nextChange(t, ch, 5*time.Second); !c.Reset {
+		t.Fatalf("after a restart the feed delivered %+v, want a Reset", c)
+	}
+	put(t, writer, "t", "k", "v2", "B")
+	if c := nextChange(t, ch, 5*time.Second); c.Reset || c.Revision != 1 || !slices.Equal(c.APIKeys, []string{"B"}) {
+		t.Fatalf("after the Reset the feed delivered %+v, want revision 1 for B", c)
+	}
+}
+
+func TestRedisFeedResetsOnGap(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t, redistest.Options{})
+	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	raw := rawClient(t, srv.Addr)
+	put(t, b, "t", "k", "v")
+	ch := subscribe(t, b)
+
+	t.Run("entries trimmed away", func(t *testing.T) {
+		// Revisions 2-4 are missing from the stream, as after a trim that
+		// overtook a disconnected node.
+		if err := raw.IncrBy(ctx, "{access_auth}:rev", 3).Err(); err != nil {
+			t.Fatal(err)
+		}
+		put(t, b, "t", "k", "v", "A")
+		if c := nextChange(t, ch, 2*time.Second); !c.Reset || c.Revision != 5 {
+			t.Fatalf("change = %+v, want a Reset at revision 5", c)
+		}
+		put(t, b, "t", "k", "v", "B")
+		if c := nextChange(t, ch, 2*time.Second); c.Reset || c.Revision != 6 {
+			t.Fatalf("change = %+v, want revision 6", c)
+		}
+	})
+	t.Run("revision moved without entries", func(t *testing.T) {
+		if err := raw.XTrimMaxLen(ctx, "{access_auth}:changes", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := raw.Incr(ctx, "{access_auth}:rev").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if c := nextChange(t, ch, 5*time.Second); !c.Reset || c.Revision != 7 {
+			t.Fatalf("change = %+v, want a Reset at revision 7 found by the periodic check", c)
+		}
+	})
+	t.Run("revision went backwards", func(t *testing.T) {
+		if err := raw.Set(ctx, "{access_auth}:rev", 2, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if c := nextChange(t, ch, 5*time.Second); !c.Reset || c.Revision != 2 {
+			t.Fatalf("change = %+v, want a Reset at revision 2", c)
+		}
+		noChange(t, ch, 1500*time.Millisecond) // the new position is stable
+	})
+}
+
+func TestRedisFeedStartedWhileDown(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	srv.Stop()
+	ch := subscribe(t, b)
+	noChange(t, ch, 300*time.Millisecond)
+	srv.Restart()
+	if c := nextChange(t, ch, 5*time.Second); !c.Reset {
+		t.Fatalf("first change after Redis came up = %+v, want a Reset", c)
+	}
+	put(t, b, "t", "k", "v", "A")
+	if c := nextChange(t, ch, 2*time.Second); c.Reset || c.Revision != 1 {
+		t.Fatalf("change = %+v, want revision 1", c)
+	}
+}
+
+func TestRedisFeedCloses(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	ctx, cancel := context.WithCancel(context.Background())
+	byCtx := b.Subscribe(ctx)
+	byClose := b.Subscribe(context.Background())
+	cancel()
+	waitClosed(t, "context end", byCtx)
+	b.Close()
+	waitClosed(t, "backend close", byClose)
+}
+
+func waitClosed(t *testing.T, why string, ch <-chan store.Change) {
+	t.Helper()
+	deadline := time.After(3 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("feed still open 3s after %s", why)
+		}
+	}
+}
