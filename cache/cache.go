@@ -1,0 +1,314 @@
+// Package cache keeps the compiled credentials of API keys in process, so
+// that the request check costs no store round trip on a hit. Misses load
+// through a Loader (one load per key at a time, shared by concurrent
+// misses), unknown keys are remembered briefly, entries are dropped when the
+// store's change feed names them, and while the store is unreachable entries
+// keep serving for a bounded time.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+// Errors of Get.
+var (
+	// ErrUnknownKey means the store has no such API key (possibly
+	// remembered from a recent load).
+	ErrUnknownKey = errors.New("unknown API key")
+	// ErrUnavailable means the key is not cached (or too stale) and the
+	// store could not be asked.
+	ErrUnavailable = errors.New("credential store unavailable")
+)
+
+// Loader reads one API key's credential from the store in one round trip.
+// It returns store.ErrNotFound for an unknown key; any other error counts
+// as the store being unavailable. *store.Store implements it.
+type Loader interface {
+	LoadCredential(ctx context.Context, apiKey string) (*store.Credential, error)
+}
+
+// Config tunes a Cache. Zero fields take their defaults.
+type Config struct {
+	MaxEntries  int64         // default 1,000,000
+	TTL         time.Duration // age after which an entry is reloaded, default 5m
+	NegativeTTL time.Duration // how long an unknown key is remembered, default 5s
+	// MaxStale is how long past TTL an entry still serves while the store
+	// is unreachable, default 5m; negative: never serve stale entries.
+	MaxStale time.Duration
+	Now      func() time.Time // default time.Now
+}
+
+// Defaults of Config (SPEC §5).
+const (
+	DefaultMaxEntries  = 1_000_000
+	DefaultTTL         = 5 * time.Minute
+	DefaultNegativeTTL = 5 * time.Second
+	DefaultMaxStale    = 5 * time.Minute
+)
+
+func (c *Config) applyDefaults() {
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.TTL <= 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.NegativeTTL <= 0 {
+		c.NegativeTTL = DefaultNegativeTTL
+	}
+	switch {
+	case c.MaxStale == 0:
+		c.MaxStale = DefaultMaxStale
+	case c.MaxStale < 0:
+		c.MaxStale = 0
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Cache holds compiled credentials by API key. It is safe for concurrent use.
+type Cache struct {
+	cfg    Config
+	loader Loader
+	items  *ristretto.Cache[string, *item]
+	loads  singleflight.Group
+
+	// epoch is bumped by InvalidateAll: items of an older epoch are gone.
+	epoch atomic.Uint64
+	// filling holds the item of each load in flight, so that an
+	// invalidation during the load marks it dead before it lands.
+	mu      sync.Mutex
+	filling map[string]*item
+
+	stats stats
+}
+
+// item is what the cache stores for one API key: an entry, or for an
+// unknown key an entry with only APIKey set.
+type item struct {
+	entry    Entry
+	known    bool
+	dead     atomic.Bool // invalidated while it was loading
+	loadedAt int64       // Unix nanoseconds of Config.Now
+	freshFor time.Duration
+	epoch    uint64
+}
+
+func (it *item) result() (*Entry, error) {
+	if !it.known {
+		return nil, ErrUnknownKey
+	}
+	return &it.entry, nil
+}
+
+// age is how long ago the item was loaded.
+func (it *item) age(now time.Time) time.Duration { return time.Duration(now.UnixNano() - it.loadedAt) }
+
+// New makes a cache that loads misses through loader.
+func New(cfg Config, loader Loader) (*Cache, error) {
+	cfg.applyDefaults()
+	items, err := ristretto.NewCache(&ristretto.Config[string, *item]{
+		NumCounters:        10 * cfg.MaxEntries,
+		MaxCost:            cfg.MaxEntries,
+		BufferItems:        64,
+		IgnoreInternalCost: true, // cost 1 per entry: MaxCost counts entries
+	})
+	if err != nil {
+		return nil, fmt.Errorf("credential cache: %w", err)
+	}
+	return &Cache{cfg: cfg, loader: loader, items: items, filling: make(map[string]*item)}, nil
+}
+
+// Get returns the compiled credential of apiKey: from the cache when it
+// holds a fresh entry, else loaded from the store. It returns ErrUnknownKey
+// for a key the store does not know, and ErrUnavailable when the store
+// cannot be asked and no entry within MaxStale past its TTL is cached.
+func (c *Cache) Get(ctx context.Context, apiKey string) (*Entry, error) {
+	now := c.cfg.Now()
+	cached, _ := c.items.Get(apiKey)
+	if cached != nil && !c.current(cached, apiKey) {
+		cached = nil
+	}
+	if cached != nil && cached.age(now) < cached.freshFor {
+		if !cached.known {
+			c.stats.negativeHits.Add(1)
+		} else {
+			c.stats.hits.Add(1)
+		}
+		return cached.result()
+	}
+
+	c.stats.misses.Add(1)
+	fresh, err := c.load(ctx, apiKey)
+	if err == nil {
+		return fresh.result()
+	}
+	if cached != nil && cached.age(now) < cached.freshFor+c.cfg.MaxStale {
+		c.stats.stale.Add(1)
+		return cached.result()
+	}
+	c.stats.unavailable.Add(1)
+	return nil, err
+}
+
+// current reports whether a stored item still stands: not invalidated, not
+// from before an InvalidateAll, and really apiKey's (ristretto keys by hash).
+func (c *Cache) current(it *item, apiKey string) bool {
+	return !it.dead.Load() && it.epoch == c.epoch.Load() && it.entry.APIKey == apiKey
+}
+
+// load shares one fill among concurrent misses of apiKey; each caller stops
+// waiting when its own context ends.
+func (c *Cache) load(ctx context.Context, apiKey string) (*item, error) {
+	done := c.loads.DoChan(apiKey, func() (any, error) {
+		return c.fill(context.WithoutCancel(ctx), apiKey)
+	})
+	select {
+	case r := <-done:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*item), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
+	}
+}
+
+func (c *Cache) fill(ctx context.Context, apiKey string) (*item, error) {
+	it := &item{epoch: c.epoch.Load()}
+	c.mu.Lock()
+	c.filling[apiKey] = it
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.filling[apiKey] == it {
+			delete(c.filling, apiKey)
+		}
+		c.mu.Unlock()
+	}()
+
+	c.stats.loads.Add(1)
+	cred, err := c.loader.LoadCredential(ctx, apiKey)
+	switch {
+	case err == nil && cred != nil:
+		compile(&it.entry, cred)
+		if it.entry.APIKey != apiKey { // Get compares the key as asked
+			it.entry.APIKey = strings.Clone(apiKey)
+		}
+		it.known = true
+		it.freshFor = c.cfg.TTL
+	case err == nil || errors.Is(err, store.ErrNotFound):
+		// A clone: apiKey may point into a request's Authorization
+		// header, which the cache would otherwise keep alive.
+		it.entry.APIKey = strings.Clone(apiKey)
+		it.freshFor = c.cfg.NegativeTTL
+	default:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	it.loadedAt = c.cfg.Now().UnixNano()
+	// An item invalidated while loading may hold what the store had before
+	// the change: its caller gets it, the cache does not. If the
+	// invalidation comes between this test and the Set, Get sees it dead.
+	if !it.dead.Load() {
+		c.items.SetWithTTL(apiKey, it, 1, it.freshFor+c.cfg.MaxStale)
+	}
+	return it, nil
+}
+
+// Invalidate drops the entries of apiKeys, including loads in flight: the
+// next Get of each loads it again.
+func (c *Cache) Invalidate(apiKeys ...string) {
+	c.mu.Lock()
+	for _, k := range apiKeys {
+		if it := c.filling[k]; it != nil {
+			it.dead.Store(true)
+		}
+		c.loads.Forget(k) // later misses must not join a load from before the change
+	}
+	c.mu.Unlock()
+	for _, k := range apiKeys {
+		c.items.Del(k)
+	}
+	c.stats.invalidations.Add(uint64(len(apiKeys)))
+}
+
+// InvalidateAll drops every entry. The old entries become invisible at once
+// and give their room to new ones as they are replaced or expire.
+func (c *Cache) InvalidateAll() {
+	c.mu.Lock()
+	c.epoch.Add(1)
+	for k, it := range c.filling {
+		it.dead.Store(true)
+		c.loads.Forget(k)
+	}
+	c.mu.Unlock()
+	c.stats.resets.Add(1)
+}
+
+// Follow applies the store's change feed until ctx ends or feed closes: the
+// named keys are invalidated, and a Reset (the feed had a gap) drops
+// everything. A feed that closes also drops everything, since changes after
+// it would go unseen.
+func (c *Cache) Follow(ctx context.Context, feed <-chan store.Change) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case change, ok := <-feed:
+			if !ok {
+				c.InvalidateAll()
+				return
+			}
+			if change.Reset {
+				c.InvalidateAll()
+			} else {
+				c.Invalidate(change.APIKeys...)
+			}
+		}
+	}
+}
+
+// Close stops the cache's background work and drops its entries.
+func (c *Cache) Close() { c.items.Close() }
+
+// Stats counts the cache's work since it was made.
+type Stats struct {
+	Hits          uint64 // Gets answered by a fresh entry
+	NegativeHits  uint64 // Gets answered by a remembered unknown key
+	Misses        uint64 // Gets that asked the store (shared loads count each caller)
+	Loads         uint64 // calls to the Loader
+	Stale         uint64 // Gets answered by a stale entry because the store failed
+	Unavailable   uint64 // Gets that failed with ErrUnavailable
+	Invalidations uint64 // API keys invalidated
+	Resets        uint64 // InvalidateAll calls
+}
+
+type stats struct {
+	hits, negativeHits, misses, loads, stale, unavailable, invalidations, resets atomic.Uint64
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits:          c.stats.hits.Load(),
+		NegativeHits:  c.stats.negativeHits.Load(),
+		Misses:        c.stats.misses.Load(),
+		Loads:         c.stats.loads.Load(),
+		Stale:         c.stats.stale.Load(),
+		Unavailable:   c.stats.unavailable.Load(),
+		Invalidations: c.stats.invalidations.Load(),
+		Resets:        c.stats.resets.Load(),
+	}
+}
