@@ -66,4 +66,5 @@ type Credentials struct {
 	signedHeaders string // as sent, e.g. "host;x-jdcloud-date;x-jdcloud-nonce"
 	scope         string // the credential after the key: date/region/service/terminator
 	dateValue     string // the date header as sent, part of the string to sign
+	signature     [32]byte
 }

@@ -92,16 +92,20 @@ func parseCompactTime(s string) (time.Time, bool) {
 	return t, true
 }
 
-// listHas reports whether the ';'-separated list holds name (any case).
+// listHas reports whether the ';'-separated list holds name. Signers
+// write the list in lower case.
 func listHas(list, name string) bool {
-	for list != "" {
-		var item string
-		item, list, _ = strings.Cut(list, ";")
-		if strings.EqualFold(trimSpace(item), name) {
+	for {
+		i := strings.Index(list, name)
+		if i < 0 {
+			return false
+		}
+		end := i + len(name)
+		if (i == 0 || list[i-1] == ';') && (end == len(list) || list[end] == ';') {
 			return true
 		}
+		list = list[end:]
 	}
-	return false
 }
 
 // decodeHex decodes a hex signature into dst; it reports false unless s is

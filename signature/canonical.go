@@ -45,34 +45,44 @@ func unhex(c byte) (byte, bool) {
 // into one, as JD Cloud's signers do, and %2F counts as '/'.
 func appendNormalized(dst []byte, s string, path bool) []byte {
 	slash := false // the last byte written was '/'
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
+		run := i
+		for run < len(s) && unreserved[s[run]] {
+			run++
+		}
+		if run > i { // the common case: copy a run of plain bytes at once
+			dst = append(dst, s[i:run]...)
+			slash, i = false, run
+			continue
+		}
 		c := s[i]
+		i++
 		switch c {
 		case '+':
 			c = ' '
 		case '%':
-			if i+2 < len(s) {
-				if hi, ok := unhex(s[i+1]); ok {
-					if lo, ok := unhex(s[i+2]); ok {
+			if i+1 < len(s) {
+				if hi, ok := unhex(s[i]); ok {
+					if lo, ok := unhex(s[i+1]); ok {
 						c = hi<<4 | lo
 						i += 2
 					}
 				}
 			}
 		}
-		if path && c == '/' {
+		switch {
+		case path && c == '/':
 			if !slash {
 				dst = append(dst, '/')
 			}
 			slash = true
 			continue
-		}
-		slash = false
-		if unreserved[c] {
+		case unreserved[c]:
 			dst = append(dst, c)
-		} else {
+		default:
 			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
 		}
+		slash = false
 	}
 	return dst
 }
@@ -235,9 +245,14 @@ func isTokenByte(c byte) bool {
 	return false
 }
 
-// firstHeader is the first value of a header given by its canonical key.
-func firstHeader(h http.Header, lower string) string {
-	if v := headerValues(h, lower); len(v) > 0 {
+// firstHeader is the first value of the header with the canonical key
+// canonical (or, in a map built by hand, lower).
+func firstHeader(h http.Header, canonical, lower string) string {
+	v, ok := h[canonical]
+	if !ok {
+		v = h[lower]
+	}
+	if len(v) > 0 {
 		return v[0]
 	}
 	return ""
@@ -248,10 +263,11 @@ type scratch struct {
 	buf    []byte // canonical request, then string to sign
 	query  []byte // encoded query parameters while sorting
 	params []queryParam
+	digest []byte // room for a digest's Sum
 }
 
 var scratchPool = sync.Pool{New: func() any {
-	return &scratch{buf: make([]byte, 0, 1024), query: make([]byte, 0, 256), params: make([]queryParam, 0, 16)}
+	return &scratch{buf: make([]byte, 0, 1024), query: make([]byte, 0, 256), params: make([]queryParam, 0, 16), digest: make([]byte, 0, 32)}
 }}
 
 // maxPooled keeps one huge request from pinning its buffers in the pool.

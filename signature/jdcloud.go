@@ -25,7 +25,11 @@ func init() {
 	register(JDCloud3, &jdcloud{JDCloud3, "JDCLOUD3-HMAC-SHA256", "JDCLOUD3", "jdcloud3_request", false})
 }
 
+// The headers, lower-case as in SignedHeaders and in net/http's canonical form.
 const (
+	jdDateKey         = "X-Jdcloud-Date"
+	jdNonceKey        = "X-Jdcloud-Nonce"
+	jdContentKey      = "X-Jdcloud-Content-Sha256"
 	jdDateHeader      = "x-jdcloud-date"
 	jdNonceHeader     = "x-jdcloud-nonce"
 	jdContentHeader   = "x-jdcloud-content-sha256"
@@ -56,7 +60,7 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 	if !decodeHex(sig[:], signature) {
 		return ErrMalformedCredentials
 	}
-	dateValue := trimSpace(firstHeader(h, jdDateHeader))
+	dateValue := trimSpace(firstHeader(h, jdDateKey, jdDateHeader))
 	date, ok := parseCompactTime(dateValue)
 	if !ok {
 		return ErrMissingDate
@@ -64,11 +68,11 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 	if dateValue[:8] != scope[:8] {
 		return ErrMalformedCredentials
 	}
-	nonce := trimSpace(firstHeader(h, jdNonceHeader))
+	nonce := trimSpace(firstHeader(h, jdNonceKey, jdNonceHeader))
 	if nonce == "" {
 		return ErrMissingNonce
 	}
-	payloadHash := trimSpace(firstHeader(h, jdContentHeader))
+	payloadHash := trimSpace(firstHeader(h, jdContentKey, jdContentHeader))
 	if !listHas(signedHeaders, jdDateHeader) || !listHas(signedHeaders, jdNonceHeader) ||
 		payloadHash != "" && !listHas(signedHeaders, jdContentHeader) {
 		return ErrMissingSignedHeaders
@@ -85,6 +89,7 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 		signedHeaders: signedHeaders,
 		scope:         scope,
 		dateValue:     dateValue,
+		signature:     sig,
 	}
 	return nil
 }
@@ -92,28 +97,27 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 // verify checks the documented canonical form, then (only when it fails and
 // differs) the path and query exactly as sent, as JD Cloud's Go SDK signs.
 func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool {
-	var want [sha256.Size]byte
-	if !decodeHex(want[:], c.Signature) || len(c.scope) < 8 {
+	if len(c.scope) < 8 { // not filled by Parse
 		return false
 	}
 	key := secret.chainedKey(j.id, j.keyPrefix, c.scope[:8], c.Region, c.Service, j.terminator)
-	ok, asSent := j.matches(r, c, key, payloadHash, false, &want)
+	ok, asSent := j.matches(r, c, key, payloadHash, false)
 	if ok || asSent { // the raw form is the same text: no second try
 		return ok
 	}
-	ok, _ = j.matches(r, c, key, payloadHash, true, &want)
+	ok, _ = j.matches(r, c, key, payloadHash, true)
 	return ok
 }
 
 // matches reports whether the canonical form of r (raw: path and query as
 // sent) signs to want; asSent reports that the documented form wrote the
 // path and query exactly as sent.
-func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, raw bool, want *[sha256.Size]byte) (ok, asSent bool) {
+func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, raw bool) (ok, asSent bool) {
 	sc := getScratch()
 	defer putScratch(sc)
-	sc.buf, asSent = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, raw, sc)
+	sc.buf, asSent = j.appendCanonicalRequest(sc.buf[:0], r, c, payloadHash, raw, sc)
 	got := j.mac(key, c, sc)
-	return hmac.Equal(got[:], want[:]), asSent
+	return hmac.Equal(got[:], c.signature[:]), asSent
 }
 
 // appendCanonicalRequest appends the canonical request of r. raw takes the
@@ -159,11 +163,11 @@ func (j *jdcloud) appendCanonicalRequest(b []byte, r *Request, c *Credentials, p
 	return b, asSent
 }
 
-// mac hashes the canonical request in sc.buf[macPrefix:], replaces it by the
+// mac hashes the canonical request in sc.buf, replaces it by the
 // string to sign and returns its HMAC under key.
 func (j *jdcloud) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size]byte {
-	sum := sha256.Sum256(sc.buf[macPrefix:])
-	b := append(sc.buf[:macPrefix], j.algorithm...)
+	sum := sha256.Sum256(sc.buf)
+	b := append(sc.buf[:0], j.algorithm...)
 	b = append(b, '\n')
 	b = append(b, c.dateValue...)
 	b = append(b, '\n')
@@ -171,7 +175,7 @@ func (j *jdcloud) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size]by
 	b = append(b, '\n')
 	b = hex.AppendEncode(b, sum[:])
 	sc.buf = b
-	return key.sum(b)
+	return key.sum(b, sc.digest)
 }
 
 func appendLower(dst []byte, s string) []byte {
@@ -242,7 +246,7 @@ func (j *jdcloud) sign(req *http.Request, apiKey, apiSecret string, o *signOptio
 	key := NewSecret(apiSecret).chainedKey(j.id, j.keyPrefix, dateValue[:8], o.region, o.service, j.terminator)
 	sc := getScratch()
 	defer putScratch(sc)
-	sc.buf, _ = j.appendCanonicalRequest(sc.buf[:macPrefix], r, c, payloadHash, false, sc)
+	sc.buf, _ = j.appendCanonicalRequest(sc.buf[:0], r, c, payloadHash, false, sc)
 	sig := j.mac(key, c, sc)
 	req.Header.Set("Authorization", j.algorithm+" Credential="+apiKey+"/"+scope+
 		", SignedHeaders="+c.signedHeaders+", Signature="+hex.EncodeToString(sig[:]))
