@@ -296,15 +296,23 @@ func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
 			return nil
 		case errors.As(err, &fe):
 			return fe.err
-		case !errors.Is(err, redis.TxFailedErr):
+		case !redisRetryable(err):
 			return redisUnavailable(err)
 		case attempt == redisMaxTxAttempts:
-			return fmt.Errorf("%w: redis: transaction conflicted %d times", ErrUnavailable, attempt)
+			return fmt.Errorf("%w: redis: transaction failed %d times, last: %w", ErrUnavailable, attempt, err)
 		}
 		if !sleepCtx(ctx, rand.N(min(time.Millisecond<<attempt, redisMaxTxBackoff))) {
 			return ctx.Err()
 		}
 	}
+}
+
+// redisRetryable says whether an Update attempt may succeed when run again:
+// a watched table changed, or the server is switching roles (a Sentinel
+// failover, a Cluster slot migration).
+func redisRetryable(err error) bool {
+	return errors.Is(err, redis.TxFailedErr) || redis.IsReadOnlyError(err) ||
+		redis.IsTryAgainError(err) || redis.IsLoadingError(err) || redis.IsMasterDownError(err)
 }
 
 // redisFnError carries the error of Update's fn through go-redis's Watch, so it is
