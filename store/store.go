@@ -148,8 +148,12 @@ func (s *Store) MarkUsed(ctx context.Context, lastUsed map[string]time.Time) err
 	return s.backend.Update(ctx, func(tx Tx) error {
 		for id, at := range lastUsed {
 			var key ExportedKey
-			if ok, err := getJSON(tx, tblKeys, id, &key); err != nil || !ok {
+			ok, err := getJSON(tx, tblKeys, id, &key)
+			if err != nil {
 				return err
+			}
+			if !ok {
+				continue
 			}
 			if key.LastUsedAt != nil && !at.After(*key.LastUsedAt) {
 				continue
