@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -43,7 +44,9 @@ const (
 )
 
 // NonceStore remembers nonces. Seen records key+nonce for ttl and reports
-// whether it had been recorded before (then the request is a replay).
+// whether it had been recorded before (then the request is a replay). The
+// strings may point into a request's headers: an implementation that keeps
+// them must copy them.
 type NonceStore interface {
 	Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error)
 }
@@ -56,8 +59,28 @@ type Config struct {
 	MaxSkew              time.Duration // default 15m
 	MaxBody              int64         // default 100 MiB
 	AllowUnsignedPayload bool
-	Region               string // "" = any
-	Service              string // "" = any
-	Nonces               NonceStore // nil = replay protection off
+	Region               string           // "" = any
+	Service              string           // "" = any
+	Nonces               NonceStore       // nil = replay protection off
 	Now                  func() time.Time // default time.Now
+	TempDir              string           // where large bodies are spooled, default os.TempDir()
+}
+
+// Keys looks API keys up; *cache.Cache implements it. Get returns
+// cache.ErrUnknownKey for a key the store does not know and
+// cache.ErrUnavailable when it cannot tell.
+type Keys interface {
+	Get(ctx context.Context, apiKey string) (*cache.Entry, error)
+}
+
+// Identity is who a request was checked as. On a denial the fields known by
+// then are set (Scheme and APIKey once the credentials parsed, the rest once
+// the key was found), for the log.
+type Identity struct {
+	AccessKeyID     string
+	APIKey          string
+	AuthorizationID string
+	Group           string
+	Environment     string
+	Scheme          signature.Scheme
 }

@@ -1,0 +1,220 @@
+package enforcement
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/accessauth/caddy-access-auth/signature"
+)
+
+// memoryBodyLimit is the size up to which a body that must be hashed before
+// the request goes on is kept in memory; larger ones are spooled to a
+// temporary file (SPEC §6).
+const memoryBodyLimit = 1 << 20
+
+// emptySHA256 is the payload hash of a request without a body.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// Errors a request body returns to whoever reads it upstream after the
+// check let it through; ReasonOf maps them back to a reason.
+var (
+	// ErrBodyMismatch: the body streamed upstream does not hash to the
+	// signed content-sha256 header; the upstream request must be aborted.
+	ErrBodyMismatch = errors.New("access_auth: request body does not match its signed content hash")
+	// ErrBodyTooLarge: the body is longer than max_body.
+	ErrBodyTooLarge = errors.New("access_auth: request body larger than max_body")
+)
+
+// ReasonOf maps an error of reading a checked request's body (for instance
+// as returned by the next handler) to the denial it stands for.
+func ReasonOf(err error) (Reason, bool) {
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.Is(err, ErrBodyMismatch):
+		return SignatureMismatch, true
+	case errors.Is(err, ErrBodyTooLarge), errors.As(err, &maxBytes):
+		return BodyTooLarge, true
+	}
+	return Allowed, false
+}
+
+// prepareBody decides the payload hash the signature is verified with, and
+// makes r.Body safe to pass on: limited to MaxBody, and either buffered and
+// hashed now or checked against the signed hash as it streams.
+func (c *Checker) prepareBody(r *http.Request, declared string, d *Decision) (string, Reason) {
+	if r.ContentLength > c.cfg.MaxBody {
+		return "", BodyTooLarge
+	}
+	empty := r.Body == nil || r.Body == http.NoBody
+	switch {
+	case declared == "":
+		if empty {
+			return emptySHA256, Allowed
+		}
+		return c.bufferBody(r, d)
+	case declared == signature.UnsignedPayload:
+		if !c.cfg.AllowUnsignedPayload {
+			return "", SignatureMismatch
+		}
+		if !empty {
+			r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody}
+		}
+		return declared, Allowed
+	}
+	var want [sha256.Size]byte
+	if len(declared) != hex.EncodedLen(len(want)) {
+		return "", SignatureMismatch // neither a SHA-256 nor UNSIGNED-PAYLOAD: nothing we can verify
+	}
+	if _, err := hex.Decode(want[:], []byte(declared)); err != nil {
+		return "", SignatureMismatch
+	}
+	if empty {
+		if !strings.EqualFold(declared, emptySHA256) {
+			return "", SignatureMismatch
+		}
+		return declared, Allowed
+	}
+	r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody, hash: sha256.New(), want: want}
+	return declared, Allowed
+}
+
+// bufferBody reads and hashes the whole body: in memory up to
+// memoryBodyLimit, else into a temporary file that d.Cleanup removes. It
+// replaces r.Body with the copy, whose length is now known.
+func (c *Checker) bufferBody(r *http.Request, d *Decision) (string, Reason) {
+	size := int64(512)
+	if r.ContentLength > 0 {
+		size = min(r.ContentLength+1, memoryBodyLimit+1) // +1 to see EOF without growing
+	}
+	buf, err := readUpTo(r.Body, make([]byte, 0, size), memoryBodyLimit+1)
+	if err != nil {
+		return "", bodyReadReason(err)
+	}
+	h := sha256.New()
+	h.Write(buf)
+	n := int64(len(buf))
+	var body io.Reader = bytes.NewReader(buf)
+	if n > memoryBodyLimit {
+		if n > c.cfg.MaxBody {
+			return "", BodyTooLarge
+		}
+		f, reason := c.spool(r.Body, buf, h, d)
+		if reason != Allowed {
+			return "", reason
+		}
+		if n, err = f.Seek(0, io.SeekEnd); err != nil {
+			return "", StoreUnavailable
+		}
+		if _, err = f.Seek(0, io.SeekStart); err != nil {
+			return "", StoreUnavailable
+		}
+		body = f
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(body) // the spool file is closed by Cleanup, not by whoever reads it
+	r.ContentLength = n
+	r.TransferEncoding = nil
+	return hex.EncodeToString(h.Sum(nil)), Allowed
+}
+
+// spool writes head and the rest of body to a temporary file, hashing the
+// rest into h. The file is unlinked at once where the OS allows it, so it
+// never outlives the process; otherwise Cleanup removes it.
+func (c *Checker) spool(body io.Reader, head []byte, h hash.Hash, d *Decision) (*os.File, Reason) {
+	f, err := os.CreateTemp(c.cfg.TempDir, "access-auth-body-*")
+	if err != nil {
+		return nil, StoreUnavailable // the gateway cannot take the body in; retrying later may work
+	}
+	d.spool = f
+	if os.Remove(f.Name()) != nil {
+		d.spoolName = f.Name()
+	}
+	if _, err := f.Write(head); err != nil {
+		return nil, StoreUnavailable
+	}
+	rest := &checkedBody{body: io.NopCloser(body), remaining: c.cfg.MaxBody - int64(len(head))}
+	if _, err := io.Copy(io.MultiWriter(f, h), rest); err != nil {
+		if errors.Is(err, ErrBodyTooLarge) {
+			return nil, BodyTooLarge
+		}
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			return nil, StoreUnavailable // the temporary file failed, not the client
+		}
+		return nil, bodyReadReason(err)
+	}
+	return f, Allowed
+}
+
+// bodyReadReason is the denial for a body that could not be read: too large
+// when a limit upstream of us says so, else the body cannot be verified.
+func bodyReadReason(err error) Reason {
+	if r, ok := ReasonOf(err); ok {
+		return r
+	}
+	return SignatureMismatch
+}
+
+// readUpTo appends from r to buf until EOF or until buf holds limit bytes.
+func readUpTo(r io.Reader, buf []byte, limit int) ([]byte, error) {
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append grow it
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// checkedBody passes a body on while limiting it to remaining bytes and,
+// when hash is set, failing at its end unless it hashes to want.
+type checkedBody struct {
+	body      io.ReadCloser
+	remaining int64
+	hash      hash.Hash
+	want      [sha256.Size]byte
+	err       error
+}
+
+func (b *checkedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.body.Read(p)
+	b.remaining -= int64(n)
+	if b.remaining < 0 {
+		b.err = ErrBodyTooLarge
+		return 0, b.err
+	}
+	if b.hash != nil {
+		b.hash.Write(p[:n])
+		if err == io.EOF {
+			var got [sha256.Size]byte
+			if subtle.ConstantTimeCompare(b.hash.Sum(got[:0]), b.want[:]) != 1 {
+				b.err = ErrBodyMismatch
+				return n, b.err
+			}
+		}
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *checkedBody) Close() error { return b.body.Close() }

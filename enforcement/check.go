@@ -1,0 +1,244 @@
+package enforcement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/signature"
+)
+
+// Defaults of Config (SPEC §5).
+const (
+	DefaultEnvironment = "online"
+	DefaultMaxSkew     = 15 * time.Minute
+	DefaultMaxBody     = 100 << 20
+)
+
+// Checker is one route's request check. It is safe for concurrent use.
+type Checker struct {
+	cfg            Config
+	keys           Keys
+	nonceTTL       time.Duration
+	fallbackScheme signature.Scheme // challenged when a request names no scheme
+}
+
+// NewChecker applies cfg's defaults, validates it and makes its check,
+// which looks keys up in keys.
+func NewChecker(cfg Config, keys Keys) (*Checker, error) {
+	if keys == nil {
+		return nil, errors.New("access_auth: no key source")
+	}
+	if cfg.Environment == "" {
+		cfg.Environment = DefaultEnvironment
+	}
+	if cfg.Schemes == 0 {
+		cfg.Schemes = signature.AllSchemes
+	}
+	if cfg.MaxSkew == 0 {
+		cfg.MaxSkew = DefaultMaxSkew
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	switch {
+	case cfg.Group == "":
+		return nil, errors.New("access_auth: group: required")
+	case cfg.Schemes&^signature.AllSchemes != 0:
+		return nil, fmt.Errorf("access_auth: schemes: unknown scheme in set %#x", uint8(cfg.Schemes))
+	case cfg.MaxSkew < 0:
+		return nil, fmt.Errorf("access_auth: max_skew: must be positive, got %s", cfg.MaxSkew)
+	case cfg.MaxBody < 0:
+		return nil, fmt.Errorf("access_auth: max_body: must be positive, got %d", cfg.MaxBody)
+	}
+	c := &Checker{cfg: cfg, keys: keys, nonceTTL: 2 * cfg.MaxSkew}
+	for s := signature.JDCloud2; s <= signature.Aliyun; s++ {
+		if cfg.Schemes.Has(s) {
+			c.fallbackScheme = s
+			break
+		}
+	}
+	return c, nil
+}
+
+// Decision is the outcome of Check. Call Cleanup once the request is done
+// with, whatever the reason: it releases a spooled body.
+type Decision struct {
+	Reason   Reason
+	Identity Identity
+
+	fallbackScheme signature.Scheme
+	spool          *os.File
+	spoolName      string // set when the file could not be unlinked while open
+}
+
+// Cleanup releases what the check holds for the request (a body spooled to
+// a temporary file). It is safe to call more than once.
+func (d *Decision) Cleanup() {
+	if d.spool == nil {
+		return
+	}
+	d.spool.Close()
+	if d.spoolName != "" {
+		os.Remove(d.spoolName)
+	}
+	d.spool, d.spoolName = nil, ""
+}
+
+// checkScratch holds what the verification takes by pointer. Passed through
+// interfaces inside signature, it would escape to the heap on every
+// request; a pool keeps the check free of allocations.
+type checkScratch struct {
+	creds signature.Credentials
+	req   signature.Request
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(checkScratch) }}
+
+// Check decides on r in the order of SPEC §7: credentials of an allowed
+// scheme → API key known → key enabled and not expired → date within
+// max_skew → body (hashed, or checked against its signed hash as it
+// streams) → signature (with the previous secret during a rotation grace)
+// → replay → authorization valid → binding to the route's group and
+// environment → client IP. orig is the request as the client sent it
+// (before any rewrite); remote the client's address. When the decision
+// allows a request with a body, r.Body has been replaced by one that is
+// safe to pass on.
+func (c *Checker) Check(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr) Decision {
+	d := Decision{
+		Identity:       Identity{Group: c.cfg.Group, Environment: c.cfg.Environment},
+		fallbackScheme: c.fallbackScheme,
+	}
+	sc := scratchPool.Get().(*checkScratch)
+	sc.req = orig
+	d.Reason = c.check(ctx, r, sc, remote, &d)
+	*sc = checkScratch{} // keep no request alive from the pool
+	scratchPool.Put(sc)
+	return d
+}
+
+func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, remote netip.Addr, d *Decision) Reason {
+	cr := &sc.creds
+	if err := signature.Parse(sc.req.Header, c.cfg.Schemes, cr); err != nil {
+		d.Identity.Scheme = sniffScheme(sc.req.Header, c.cfg.Schemes)
+		return parseReason(err)
+	}
+	d.Identity.Scheme, d.Identity.APIKey = cr.Scheme, cr.APIKey
+
+	entry, err := c.keys.Get(ctx, cr.APIKey)
+	if err != nil {
+		if errors.Is(err, cache.ErrUnknownKey) {
+			return InvalidKey
+		}
+		return StoreUnavailable
+	}
+	d.Identity.APIKey, d.Identity.AccessKeyID = entry.APIKey, entry.AccessKeyID
+	if entry.Authorization != nil {
+		d.Identity.AuthorizationID = entry.Authorization.ID
+	}
+	now := c.cfg.Now()
+	if !entry.Usable(now) {
+		return InvalidKey
+	}
+	if skew := now.Sub(cr.Date); skew > c.cfg.MaxSkew || skew < -c.cfg.MaxSkew {
+		return DateOutOfRange
+	}
+
+	payloadHash, reason := c.prepareBody(r, cr.PayloadHash, d)
+	if reason != Allowed {
+		return reason
+	}
+	if !c.inScope(cr) || !verify(&sc.req, cr, entry, payloadHash, now) {
+		return SignatureMismatch
+	}
+
+	if c.cfg.Nonces != nil {
+		nonce := cr.Nonce
+		if nonce == "" {
+			nonce = cr.Signature // schemes without a nonce: a signature is used once
+		}
+		seen, err := c.cfg.Nonces.Seen(ctx, entry.APIKey, nonce, c.nonceTTL)
+		if err != nil {
+			return StoreUnavailable
+		}
+		if seen {
+			return ReplayedNonce
+		}
+	}
+
+	a := entry.Authorization
+	if a == nil || !a.ValidAt(now) || !a.Allows(c.cfg.Group, c.cfg.Environment) {
+		return NotAuthorized
+	}
+	if !a.AllowsIP(remote) {
+		return IPNotAllowed
+	}
+	return Allowed
+}
+
+// inScope applies the route's region and service pinning. A request signed
+// for another region or service carries a signature that is not valid here,
+// so it is refused as signature_mismatch (checked where the signature is,
+// after the key and date: the answer tells nothing more about the key).
+// Alibaba's scheme has no credential scope to pin.
+func (c *Checker) inScope(cr *signature.Credentials) bool {
+	if cr.Scheme == signature.Aliyun {
+		return true
+	}
+	return (c.cfg.Region == "" || cr.Region == c.cfg.Region) &&
+		(c.cfg.Service == "" || cr.Service == c.cfg.Service)
+}
+
+// verify checks the signature with the key's secret, then with the secret
+// it replaced while the rotation grace lasts.
+func verify(req *signature.Request, cr *signature.Credentials, e *cache.Entry, payloadHash string, now time.Time) bool {
+	if signature.Verify(req, cr, e.Secret, payloadHash) {
+		return true
+	}
+	previous := e.PreviousSecretAt(now)
+	return previous != nil && signature.Verify(req, cr, previous, payloadHash)
+}
+
+func parseReason(err error) Reason {
+	switch {
+	case errors.Is(err, signature.ErrMissingCredentials):
+		return MissingCredentials
+	case errors.Is(err, signature.ErrMissingDate):
+		return MissingDate
+	case errors.Is(err, signature.ErrMissingSignedHeaders):
+		return MissingSignedHeaders
+	case errors.Is(err, signature.ErrMissingNonce):
+		return MissingNonce
+	}
+	return MalformedCredentials
+}
+
+// sniffScheme guesses the scheme of credentials Parse refused, for the
+// challenge and the message of the answer: the first word of Authorization,
+// or Alibaba's X-Ca-* headers. 0 when none of the allowed schemes shows.
+func sniffScheme(h http.Header, allowed signature.Schemes) signature.Scheme {
+	auth := h.Get("Authorization")
+	for s := signature.JDCloud2; s <= signature.Aliyun; s++ {
+		if !allowed.Has(s) {
+			continue
+		}
+		if s == signature.Aliyun {
+			if h.Get("X-Ca-Key") != "" || h.Get("X-Ca-Signature") != "" {
+				return s
+			}
+		} else if strings.HasPrefix(auth, s.Challenge()) {
+			return s
+		}
+	}
+	return 0
+}

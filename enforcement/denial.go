@@ -1,0 +1,106 @@
+package enforcement
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/accessauth/caddy-access-auth/signature"
+)
+
+const numSchemes = int(signature.Aliyun) + 1
+
+// The parts of every denial, rendered once: the body is
+// denialPrefix + request ID + denialSuffixes[reason][scheme].
+const denialPrefix = `{"requestId":"`
+
+var (
+	denialSuffixes   [len(reasons)][numSchemes][]byte
+	aliyunMessages   [len(reasons)][]string // X-Ca-Error-Message
+	challenges       [numSchemes][]string   // WWW-Authenticate
+	jsonContentType  = []string{"application/json"}
+	headerChallenge  = http.CanonicalHeaderKey("WWW-Authenticate")
+	headerCaErrorMsg = http.CanonicalHeaderKey("X-Ca-Error-Message")
+)
+
+func init() {
+	for r := range denialSuffixes {
+		reason := Reason(r)
+		for s := range numSchemes {
+			message, _ := json.Marshal(reason.MessageFor(signature.Scheme(s)))
+			denialSuffixes[r][s] = []byte(`","error":{"code":` + strconv.Itoa(reason.HTTPStatus()) +
+				`,"status":"` + reason.Status() + `","message":` + string(message) +
+				`,"reason":"` + reason.String() + `"}}`)
+		}
+		aliyunMessages[r] = []string{reason.MessageFor(signature.Aliyun)}
+	}
+	for s := range challenges {
+		challenges[s] = []string{signature.Scheme(s).Challenge()}
+	}
+}
+
+// WriteDenial answers a refused request: the JD Cloud error envelope with a
+// stable reason (SPEC §7) as JSON, WWW-Authenticate on a 401 (the scheme of
+// the request's credentials, else the first the route allows), and for
+// Alibaba's scheme X-Ca-Error-Message. A Decision that is not a denial is
+// answered as not_authorized: callers must not get here with one.
+func WriteDenial(w http.ResponseWriter, d Decision, requestID string) {
+	reason := d.Reason
+	if reason == Allowed || int(reason) >= len(reasons) {
+		reason = NotAuthorized
+	}
+	scheme := d.Identity.Scheme
+	if scheme == 0 || int(scheme) >= numSchemes {
+		scheme = d.fallbackScheme
+	}
+	status := reason.HTTPStatus()
+
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	if status == http.StatusUnauthorized && scheme != 0 {
+		h[headerChallenge] = challenges[scheme]
+	}
+	if scheme == signature.Aliyun {
+		h[headerCaErrorMsg] = aliyunMessages[reason]
+	}
+	suffix := denialSuffixes[reason][scheme]
+	body := make([]byte, 0, len(denialPrefix)+len(requestID)+len(suffix))
+	body = append(body, denialPrefix...)
+	body = appendJSONStringContent(body, requestID)
+	body = append(body, suffix...)
+	w.WriteHeader(status)
+	w.Write(body) //nolint:errcheck // the client may be gone; nothing to do about it
+}
+
+// appendJSONStringContent appends s escaped for a JSON string (without
+// quotes); invalid UTF-8 becomes U+FFFD as encoding/json does.
+func appendJSONStringContent(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
