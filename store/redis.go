@@ -62,8 +62,8 @@ type RedisOptions struct {
 //
 //	{p}:t:<table>   hash, field = record ID, value = record
 //	{p}:i:<table>   sorted set of the record IDs (score 0), for Scan in ID order
-//	{p}:rev         the revision, incremented by every committed Update
-//	{p}:changes     stream of committed Updates: fields rev and api_keys
+//	{p}:rev         the revision, incremented by every Update that Notifies
+//	{p}:changes     stream of those Updates: fields rev and api_keys (\n-separated)
 //
 // Nonces (RedisNonces) live outside the tag so they spread over a Cluster.
 type RedisBackend struct {
@@ -283,7 +283,7 @@ func (b *RedisBackend) View(ctx context.Context, fn func(Tx) error) error {
 
 // Update runs fn as an optimistic transaction: every table fn reads is
 // WATCHed, its writes are buffered, and one MULTI/EXEC applies them together
-// with the revision increment and the change stream entry. When another
+// with the revision increment and the change stream entry (when fn Notified). When another
 // node changed a watched table first, EXEC fails and fn runs again.
 func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
 	for attempt := 1; ; attempt++ {
@@ -341,9 +341,13 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 				p.ZAdd(ctx, k.index, redis.Z{Member: ref.id})
 			}
 		}
-		// Plain EVAL, not EVALSHA: a NOSCRIPT inside MULTI would fail only
-		// this command while the writes commit.
-		p.Eval(ctx, redisCommitScript, []string{b.revKey, b.changesKey}, redisChangesMaxLen, strings.Join(tx.notify, "\n"))
+		// Only announcing Updates move the revision: a write that changes no
+		// credential (MarkUsed, say) wakes no subscriber.
+		if len(tx.notify) > 0 {
+			// Plain EVAL, not EVALSHA: a NOSCRIPT inside MULTI would fail
+			// only this command while the writes commit.
+			p.Eval(ctx, redisCommitScript, []string{b.revKey, b.changesKey}, redisChangesMaxLen, strings.Join(tx.notify, "\n"))
+		}
 		return nil
 	})
 	return err

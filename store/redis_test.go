@@ -209,6 +209,7 @@ func TestRedisConcurrentUpdates(t *testing.T) {
 						return err
 					}
 					n, _ := strconv.Atoi(string(v))
+					tx.Notify("K")
 					return tx.Put("counters", "c", []byte(strconv.Itoa(n+1)))
 				})
 				if err != nil {
@@ -229,7 +230,7 @@ func TestRedisConcurrentUpdates(t *testing.T) {
 	}
 	rev, err := rawClient(t, srv.Addr).Get(ctx, "{access_auth}:rev").Int()
 	if err != nil || rev != workers*increments {
-		t.Fatalf("revision = %d, %v; want one per committed Update (%d)", rev, err, workers*increments)
+		t.Fatalf("revision = %d, %v; want one per committed announcing Update (%d)", rev, err, workers*increments)
 	}
 }
 
