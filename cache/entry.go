@@ -99,6 +99,14 @@ func compareBindings(a, b store.Binding) int {
 	return cmp.Compare(a.Environment, b.Environment)
 }
 
+// Compile turns the store's record of a key into an Entry, as a cache load
+// does (for key sources other than Cache, and tests).
+func Compile(c *store.Credential) *Entry {
+	e := new(Entry)
+	compile(e, c)
+	return e
+}
+
 // compile turns the store's record of a key into e. It is done once per
 // load, so that requests only compare.
 func compile(e *Entry, c *store.Credential) {

@@ -8,12 +8,6 @@ import (
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
-func compiled(c *store.Credential) *Entry {
-	var e Entry
-	compile(&e, c)
-	return &e
-}
-
 func TestEntryUsable(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -31,7 +25,7 @@ func TestEntryUsable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := compiled(&store.Credential{APIKey: "K", Enabled: tt.enabled, ExpiresAt: tt.expiresAt, Secret: "s"})
+			e := Compile(&store.Credential{APIKey: "K", Enabled: tt.enabled, ExpiresAt: tt.expiresAt, Secret: "s"})
 			if got := e.Usable(now); got != tt.want {
 				t.Fatalf("Usable = %v, want %v", got, tt.want)
 			}
@@ -41,14 +35,14 @@ func TestEntryUsable(t *testing.T) {
 
 func TestPreviousSecretAt(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	e := compiled(&store.Credential{APIKey: "K", Secret: "new", PreviousSecret: "old", PreviousSecretExpiresAt: now.Add(time.Hour)})
+	e := Compile(&store.Credential{APIKey: "K", Secret: "new", PreviousSecret: "old", PreviousSecretExpiresAt: now.Add(time.Hour)})
 	if e.PreviousSecretAt(now) == nil || e.PreviousSecretAt(now) != e.PreviousSecret {
 		t.Fatal("the previous secret should serve within its grace")
 	}
 	if e.PreviousSecretAt(now.Add(time.Hour)) != nil {
 		t.Fatal("the previous secret served after its grace")
 	}
-	if compiled(&store.Credential{APIKey: "K", Secret: "new"}).PreviousSecretAt(now) != nil {
+	if Compile(&store.Credential{APIKey: "K", Secret: "new"}).PreviousSecretAt(now) != nil {
 		t.Fatal("a key never reset has no previous secret")
 	}
 }
@@ -71,7 +65,7 @@ func TestAuthorizationValidAt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := compiled(&store.Credential{APIKey: "K", Authorization: &store.CredentialAuthorization{
+			e := Compile(&store.Credential{APIKey: "K", Authorization: &store.CredentialAuthorization{
 				ID: "auth-1", Enabled: tt.enabled, ValidFrom: tt.from, ValidUntil: tt.until,
 			}})
 			if got := e.Authorization.ValidAt(now); got != tt.want {
@@ -82,7 +76,7 @@ func TestAuthorizationValidAt(t *testing.T) {
 }
 
 func TestAuthorizationAllows(t *testing.T) {
-	a := compiled(&store.Credential{APIKey: "K", Authorization: &store.CredentialAuthorization{
+	a := Compile(&store.Credential{APIKey: "K", Authorization: &store.CredentialAuthorization{
 		Bindings: []store.Binding{
 			{Group: "orders", Environment: "online"},
 			{Group: "billing", Environment: "*"},
@@ -137,7 +131,7 @@ func TestAuthorizationAllowsIP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := compiled(&store.Credential{APIKey: "K", Authorization: &store.CredentialAuthorization{AllowedIPs: tt.allowed}}).Authorization
+			a := Compile(&store.Credential{APIKey: "K", Authorization: &store.CredentialAuthorization{AllowedIPs: tt.allowed}}).Authorization
 			if got := a.AllowsIP(netip.MustParseAddr(tt.remote)); got != tt.want {
 				t.Fatalf("AllowsIP(%s) with %q = %v, want %v", tt.remote, tt.allowed, got, tt.want)
 			}

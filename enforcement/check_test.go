@@ -1,0 +1,369 @@
+package enforcement
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/signature"
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeKeys is a key source over compiled entries; err, when set, is what
+// every lookup fails with.
+type fakeKeys struct {
+	entries map[string]*cache.Entry
+	err     error
+}
+
+func (k *fakeKeys) Get(_ context.Context, apiKey string) (*cache.Entry, error) {
+	if k.err != nil {
+		return nil, k.err
+	}
+	if e, ok := k.entries[apiKey]; ok {
+		return e, nil
+	}
+	return nil, cache.ErrUnknownKey
+}
+
+func secretOf(apiKey string) string { return "secret-" + apiKey }
+
+// testCredentials holds one key per situation of the check.
+func testCredentials() credentialLoader {
+	hour := time.Hour
+	auth := func(mod func(*store.CredentialAuthorization)) *store.CredentialAuthorization {
+		a := &store.CredentialAuthorization{
+			ID: "auth-1", Enabled: true,
+			Bindings: []store.Binding{{Group: "orders", Environment: "online"}},
+		}
+		if mod != nil {
+			mod(a)
+		}
+		return a
+	}
+	creds := []*store.Credential{
+		{APIKey: "GOOD", Enabled: true, Authorization: auth(nil)},
+		{APIKey: "DISABLED", Enabled: false, Authorization: auth(nil)},
+		{APIKey: "EXPIRED", Enabled: true, ExpiresAt: testNow.Add(-hour), Authorization: auth(nil)},
+		{APIKey: "NOAUTH", Enabled: true},
+		{APIKey: "AUTHOFF", Enabled: true, Authorization: auth(func(a *store.CredentialAuthorization) { a.Enabled = false })},
+		{APIKey: "EARLY", Enabled: true, Authorization: auth(func(a *store.CredentialAuthorization) { a.ValidFrom = testNow.Add(hour) })},
+		{APIKey: "LATE", Enabled: true, Authorization: auth(func(a *store.CredentialAuthorization) { a.ValidUntil = testNow.Add(-hour) })},
+		{APIKey: "OTHERGROUP", Enabled: true, Authorization: auth(func(a *store.CredentialAuthorization) {
+			a.Bindings = []store.Binding{{Group: "billing", Environment: "*"}}
+		})},
+		{APIKey: "TESTENV", Enabled: true, Authorization: auth(func(a *store.CredentialAuthorization) {
+			a.Bindings = []store.Binding{{Group: "orders", Environment: "test"}}
+		})},
+		{APIKey: "ANYENV", Enabled: true, Authorization: auth(func(a *store.CredentialAuthorization) {
+			a.Bindings = []store.Binding{{Group: "orders", Environment: "*"}}
+		})},
+		{APIKey: "IPS", Enabled: true, Authorization: auth(func(a *store.CredentialAuthorization) { a.AllowedIPs = []string{"10.0.0.0/8"} })},
+		{APIKey: "ROTATED", Enabled: true, PreviousSecret: "old-secret", PreviousSecretExpiresAt: testNow.Add(hour), Authorization: auth(nil)},
+		{APIKey: "ROTATEDLONGAGO", Enabled: true, PreviousSecret: "old-secret", PreviousSecretExpiresAt: testNow.Add(-hour), Authorization: auth(nil)},
+	}
+	byKey := make(credentialLoader)
+	for _, c := range creds {
+		c.AccessKeyID = "ak-" + strings.ToLower(c.APIKey)
+		c.Secret = secretOf(c.APIKey)
+		byKey[c.APIKey] = c
+	}
+	return byKey
+}
+
+// credentialLoader is an in-memory store for a real cache.
+type credentialLoader map[string]*store.Credential
+
+func (l credentialLoader) LoadCredential(_ context.Context, apiKey string) (*store.Credential, error) {
+	if c, ok := l[apiKey]; ok {
+		return c, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+func testKeys() *fakeKeys {
+	k := &fakeKeys{entries: make(map[string]*cache.Entry)}
+	for apiKey, c := range testCredentials() {
+		k.entries[apiKey] = cache.Compile(c)
+	}
+	return k
+}
+
+func newTestChecker(t testing.TB, keys Keys, mod func(*Config)) *Checker {
+	t.Helper()
+	cfg := Config{Group: "orders", Now: func() time.Time { return testNow }, TempDir: t.TempDir()}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := NewChecker(cfg, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// signedRequest makes a request signed with scheme for apiKey at testNow.
+func signedRequest(t testing.TB, method, url, body, apiKey, secret string, scheme signature.Scheme, opts ...signature.Option) *http.Request {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, url, r)
+	opts = append([]signature.Option{signature.WithTime(testNow)}, opts...)
+	if err := signature.Sign(req, scheme, apiKey, secret, opts...); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func originalOf(r *http.Request) signature.Request {
+	return signature.Request{Method: r.Method, Host: r.Host, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Header: r.Header}
+}
+
+func check(c *Checker, r *http.Request, remote string) Decision {
+	return c.Check(context.Background(), r, originalOf(r), netip.MustParseAddr(remote))
+}
+
+// TestCheckReasons has one row per reason of SPEC §7 (store_unavailable
+// has its own test) and the situations that lead to it.
+func TestCheckReasons(t *testing.T) {
+	tests := []struct {
+		name    string
+		apiKey  string           // default GOOD
+		scheme  signature.Scheme // default JDCloud2
+		secret  string           // default the key's
+		opts    []signature.Option
+		mutate  func(r *http.Request)
+		config  func(*Config)
+		nonces  bool // replay protection on, the request sent once before
+		remote  string
+		want    Reason
+		wantAKI string // the access key ID the decision names
+	}{
+		{name: "allowed", want: Allowed, wantAKI: "ak-good"},
+		{name: "allowed in any environment", apiKey: "ANYENV", want: Allowed, wantAKI: "ak-anyenv"},
+		{name: "allowed from an allowed IP", apiKey: "IPS", remote: "10.1.2.3", want: Allowed},
+		{name: "allowed with the previous secret in its grace", apiKey: "ROTATED", secret: "old-secret", want: Allowed},
+		{name: "allowed with the new secret", apiKey: "ROTATED", want: Allowed},
+		{name: "allowed, JDCLOUD3", scheme: signature.JDCloud3, want: Allowed},
+		{name: "allowed with the signed hash of the empty body", opts: []signature.Option{signature.WithContentSHA256()}, want: Allowed},
+		{name: "allowed in the pinned region and service", config: func(c *Config) { c.Region, c.Service = "cn-east-2", "orders" },
+			opts: []signature.Option{signature.WithRegion("cn-east-2"), signature.WithService("orders")}, want: Allowed},
+		{name: "allowed at the edge of the skew", config: func(c *Config) { c.Now = func() time.Time { return testNow.Add(DefaultMaxSkew) } }, want: Allowed},
+
+		{name: "no credentials", mutate: func(r *http.Request) { r.Header.Del("Authorization") }, want: MissingCredentials},
+		{name: "credentials of a scheme not allowed", config: func(c *Config) { c.Schemes = 0 | 1<<signature.SigV4 }, want: MissingCredentials},
+		{name: "malformed credential", mutate: func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "Credential=GOOD/", "Credential=GOOD:", 1))
+		}, want: MalformedCredentials},
+		{name: "no date", mutate: func(r *http.Request) { r.Header.Del("X-Jdcloud-Date") }, want: MissingDate},
+		{name: "no signed headers", mutate: func(r *http.Request) {
+			auth := r.Header.Get("Authorization")
+			start := strings.Index(auth, "SignedHeaders=")
+			end := start + strings.Index(auth[start:], ",") + 1
+			r.Header.Set("Authorization", auth[:start]+auth[end:])
+		}, want: MissingSignedHeaders},
+		{name: "no nonce", mutate: func(r *http.Request) { r.Header.Del("X-Jdcloud-Nonce") }, want: MissingNonce},
+		{name: "unknown key", apiKey: "UNKNOWN", want: InvalidKey},
+		{name: "disabled key", apiKey: "DISABLED", want: InvalidKey, wantAKI: "ak-disabled"},
+		{name: "expired key", apiKey: "EXPIRED", want: InvalidKey},
+		{name: "wrong secret", secret: "guess", want: SignatureMismatch},
+		{name: "previous secret after its grace", apiKey: "ROTATEDLONGAGO", secret: "old-secret", want: SignatureMismatch},
+		{name: "tampered path", mutate: func(r *http.Request) { r.URL.Path = "/v1/orders/2" }, want: SignatureMismatch},
+		{name: "tampered signed header", mutate: func(r *http.Request) { r.Header.Set("X-Jdcloud-Nonce", "another") }, want: SignatureMismatch},
+		{name: "signed for another region", config: func(c *Config) { c.Region = "cn-east-2" }, want: SignatureMismatch},
+		{name: "signed for another service", config: func(c *Config) { c.Service = "billing" }, want: SignatureMismatch},
+		{name: "unsigned payload not allowed", opts: []signature.Option{signature.WithUnsignedPayload()}, want: SignatureMismatch},
+		{name: "a content hash that is not one", opts: []signature.Option{signature.WithContentSHA256()},
+			mutate: func(r *http.Request) { r.Header.Set("X-Jdcloud-Content-Sha256", "STREAMING") }, want: SignatureMismatch},
+		{name: "a content hash of another body than the empty one", opts: []signature.Option{signature.WithContentSHA256()},
+			mutate: func(r *http.Request) { r.Header.Set("X-Jdcloud-Content-Sha256", strings.Repeat("ab", 32)) }, want: SignatureMismatch},
+		{name: "date too old", config: func(c *Config) { c.Now = func() time.Time { return testNow.Add(DefaultMaxSkew + time.Second) } }, want: DateOutOfRange},
+		{name: "date too far ahead", config: func(c *Config) { c.Now = func() time.Time { return testNow.Add(-DefaultMaxSkew - time.Second) } }, want: DateOutOfRange},
+		{name: "date checked before the signature", secret: "guess", config: func(c *Config) { c.MaxSkew = time.Second; c.Now = func() time.Time { return testNow.Add(time.Minute) } }, want: DateOutOfRange},
+		{name: "replayed", nonces: true, want: ReplayedNonce},
+		{name: "no authorization", apiKey: "NOAUTH", want: NotAuthorized},
+		{name: "authorization disabled", apiKey: "AUTHOFF", want: NotAuthorized},
+		{name: "authorization not yet valid", apiKey: "EARLY", want: NotAuthorized},
+		{name: "authorization ended", apiKey: "LATE", want: NotAuthorized},
+		{name: "bound to another group only", apiKey: "OTHERGROUP", want: NotAuthorized},
+		{name: "bound to another environment only", apiKey: "TESTENV", want: NotAuthorized},
+		{name: "IP not allowed", apiKey: "IPS", remote: "192.0.2.1", want: IPNotAllowed},
+		{name: "body too large", config: func(c *Config) { c.MaxBody = 10 }, mutate: func(r *http.Request) { r.ContentLength = 11 }, want: BodyTooLarge},
+	}
+	keys := testKeys()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			apiKey, secret, remote := tt.apiKey, tt.secret, tt.remote
+			if apiKey == "" {
+				apiKey = "GOOD"
+			}
+			if secret == "" {
+				secret = secretOf(apiKey)
+			}
+			if remote == "" {
+				remote = "203.0.113.5"
+			}
+			scheme := tt.scheme
+			if scheme == 0 {
+				scheme = signature.JDCloud2
+			}
+			config := tt.config
+			if tt.nonces {
+				nonces := NewLocalNonces(WithNonceClock(func() time.Time { return testNow }))
+				config = func(c *Config) { c.Nonces = nonces }
+			}
+			c := newTestChecker(t, keys, config)
+			r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders/1?b=2&a=1", "", apiKey, secret, scheme, tt.opts...)
+			if tt.mutate != nil {
+				tt.mutate(r)
+			}
+			if tt.nonces {
+				if d := check(c, r, remote); d.Reason != Allowed {
+					t.Fatalf("first request: %s, want allowed", d.Reason)
+				}
+			}
+			d := check(c, r, remote)
+			defer d.Cleanup()
+			if d.Reason != tt.want {
+				t.Fatalf("reason = %s, want %s", d.Reason, tt.want)
+			}
+			if tt.wantAKI != "" && d.Identity.AccessKeyID != tt.wantAKI {
+				t.Fatalf("access key ID = %q, want %q", d.Identity.AccessKeyID, tt.wantAKI)
+			}
+			if d.Reason == Allowed {
+				want := Identity{AccessKeyID: "ak-" + strings.ToLower(apiKey), APIKey: apiKey, AuthorizationID: "auth-1",
+					Group: "orders", Environment: "online", Scheme: scheme}
+				if d.Identity != want {
+					t.Fatalf("identity = %+v, want %+v", d.Identity, want)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckStoreUnavailable(t *testing.T) {
+	t.Run("key lookup fails", func(t *testing.T) {
+		c := newTestChecker(t, &fakeKeys{err: cache.ErrUnavailable}, nil)
+		r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders", "", "GOOD", secretOf("GOOD"), signature.JDCloud2)
+		if d := check(c, r, "203.0.113.5"); d.Reason != StoreUnavailable || d.Identity.APIKey != "GOOD" {
+			t.Fatalf("decision = %+v, want store_unavailable naming the API key", d)
+		}
+	})
+	t.Run("nonce store fails", func(t *testing.T) {
+		c := newTestChecker(t, testKeys(), func(c *Config) { c.Nonces = failingNonces{} })
+		r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders", "", "GOOD", secretOf("GOOD"), signature.JDCloud2)
+		if d := check(c, r, "203.0.113.5"); d.Reason != StoreUnavailable {
+			t.Fatalf("reason = %s, want store_unavailable", d.Reason)
+		}
+	})
+	t.Run("through a real cache whose store is down", func(t *testing.T) {
+		keys, err := cache.New(cache.Config{}, downLoader{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer keys.Close()
+		c := newTestChecker(t, keys, nil)
+		r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders", "", "GOOD", secretOf("GOOD"), signature.JDCloud2)
+		if d := check(c, r, "203.0.113.5"); d.Reason != StoreUnavailable {
+			t.Fatalf("reason = %s, want store_unavailable", d.Reason)
+		}
+	})
+}
+
+type failingNonces struct{}
+
+func (failingNonces) Seen(context.Context, string, string, time.Duration) (bool, error) {
+	return false, errors.New("redis: connection refused")
+}
+
+type downLoader struct{}
+
+func (downLoader) LoadCredential(context.Context, string) (*store.Credential, error) {
+	return nil, store.ErrUnavailable
+}
+
+func TestReplayUsesTheSignatureWhenTheSchemeHasNoNonce(t *testing.T) {
+	var got []string
+	nonces := recordingNonces(func(apiKey, nonce string, ttl time.Duration) {
+		got = append(got, apiKey, nonce, ttl.String())
+	})
+	c := newTestChecker(t, testKeys(), func(c *Config) { c.Nonces = nonces; c.MaxSkew = 5 * time.Minute })
+	r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders", "", "GOOD", secretOf("GOOD"), signature.JDCloud2, signature.WithNonce("n-1"))
+	if d := check(c, r, "203.0.113.5"); d.Reason != Allowed {
+		t.Fatal(d.Reason)
+	}
+	if want := []string{"GOOD", "n-1", "10m0s"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("Seen(%q), want %q (nonce kept two skew windows)", got, want)
+	}
+}
+
+type recordingNonces func(apiKey, nonce string, ttl time.Duration)
+
+func (f recordingNonces) Seen(_ context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	f(apiKey, nonce, ttl)
+	return false, nil
+}
+
+func TestNewCheckerValidates(t *testing.T) {
+	keys := testKeys()
+	tests := []struct {
+		name string
+		cfg  Config
+		keys Keys
+	}{
+		{"no group", Config{}, keys},
+		{"no keys", Config{Group: "orders"}, nil},
+		{"unknown scheme", Config{Group: "orders", Schemes: 1 << 7}, keys},
+		{"negative skew", Config{Group: "orders", MaxSkew: -time.Second}, keys},
+		{"negative max body", Config{Group: "orders", MaxBody: -1}, keys},
+	}
+	for _, tt := range tests {
+		if _, err := NewChecker(tt.cfg, tt.keys); err == nil {
+			t.Errorf("%s: NewChecker accepted %+v", tt.name, tt.cfg)
+		}
+	}
+	c, err := NewChecker(Config{Group: "orders"}, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.cfg.Environment != "online" || c.cfg.MaxSkew != 15*time.Minute || c.cfg.MaxBody != 100<<20 ||
+		c.cfg.Schemes != signature.AllSchemes || c.fallbackScheme != signature.JDCloud2 {
+		t.Fatalf("defaults not applied: %+v", c.cfg)
+	}
+}
+
+func BenchmarkCheckCachedJDCloud2(b *testing.B) {
+	keys, err := cache.New(cache.Config{MaxEntries: 1000}, testCredentials())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer keys.Close()
+	c := newTestChecker(b, keys, nil)
+	r := signedRequest(b, http.MethodGet, "http://api.example.com/v1/orders/1?b=2&a=1", "", "GOOD", secretOf("GOOD"), signature.JDCloud2)
+	r.Header.Set("User-Agent", "JdcloudSdkGo/1.64.0 orders/1.0")
+	r.Header.Set("Accept", "application/json")
+	orig := originalOf(r)
+	remote := netip.MustParseAddr("203.0.113.5")
+	ctx := context.Background()
+	for keys.Stats().Hits == 0 { // ristretto stores asynchronously
+		keys.Get(ctx, "GOOD")
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := c.Check(ctx, r, orig, remote); d.Reason != Allowed {
+			b.Fatal(d.Reason)
+		}
+	}
+}
