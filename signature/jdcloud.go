@@ -12,6 +12,15 @@ import (
 )
 
 // jdcloud is JD Cloud's JDCLOUD2-HMAC-SHA256 or JDCLOUD3-HMAC-SHA256 (SPEC §6).
+//
+// The documented canonical form follows JD Cloud's reference test list (the
+// Node.js signer's 31 cases): in the path '+' reads as a space, %XX is
+// decoded and runs of '/' collapse before every segment is re-encoded; query
+// parameters are decoded and re-encoded, those with an empty name dropped,
+// and sorted by name then value. So "/a+b" and "/a%20b", "/a//b" and "/a/b",
+// "?x=1" and "?x=1&=y" sign alike, as they do for JD Cloud's own gateway.
+// Values are decoded once (the Node.js signer decodes query values twice,
+// which makes "%2541" and "A" equal; this verifier does not).
 type jdcloud struct {
 	id         Scheme
 	algorithm  string // first word of Authorization and of the string to sign

@@ -422,3 +422,57 @@ func TestNoAllocations(t *testing.T) {
 		t.Errorf("Verify allocates %v times", n)
 	}
 }
+
+func TestSecretKeepsTwoScopes(t *testing.T) {
+	s := NewSecret("sk")
+	a := s.chainedKey(JDCloud2, "JDCLOUD2", "20260314", "r", "s", "jdcloud2_request")
+	b := s.chainedKey(JDCloud3, "JDCLOUD3", "20260314", "r", "s", "jdcloud3_request")
+	if s.chainedKey(JDCloud2, "JDCLOUD2", "20260314", "r", "s", "jdcloud2_request") != a ||
+		s.chainedKey(JDCloud3, "JDCLOUD3", "20260314", "r", "s", "jdcloud3_request") != b {
+		t.Fatal("a cached key was derived again")
+	}
+	c := s.chainedKey(JDCloud2, "JDCLOUD2", "20260315", "r", "s", "jdcloud2_request")
+	if c == a || c == b || string(c.inner) == string(a.inner) {
+		t.Fatal("a new date reused a key")
+	}
+	fresh := NewSecret("sk").chainedKey(JDCloud2, "JDCLOUD2", "20260314", "r", "s", "jdcloud2_request")
+	if string(fresh.inner) != string(a.inner) || string(fresh.outer) != string(a.outer) {
+		t.Fatal("derivation is not deterministic")
+	}
+}
+
+// TestConcurrentVerify shares one Secret among goroutines verifying
+// requests of several days (run with -race).
+func TestConcurrentVerify(t *testing.T) {
+	s := NewSecret("sk")
+	type signed struct {
+		r        *Request
+		bodyHash string
+	}
+	var reqs []signed
+	for day := range 3 {
+		req := newRequest(t, "GET", "/x", "a=1", nil)
+		if err := Sign(req, JDCloud2, "ak", "sk", WithTime(testTime.AddDate(0, 0, day))); err != nil {
+			t.Fatal(err)
+		}
+		r, h := received(t, req)
+		reqs = append(reqs, signed{r, h})
+	}
+	done := make(chan bool)
+	for g := range 4 {
+		go func() {
+			ok := true
+			for i := range 200 {
+				x := reqs[(g+i)%len(reqs)]
+				var c Credentials
+				ok = ok && Parse(x.r.Header, AllSchemes, &c) == nil && Verify(x.r, &c, s, x.bodyHash)
+			}
+			done <- ok
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Fatal("a verification failed under concurrency")
+		}
+	}
+}

@@ -49,6 +49,15 @@ func ParseScheme(name string) (Scheme, error) {
 // scheme is one signature scheme's behaviour. Each lives in its own file and
 // registers itself from init; a scheme that is not registered is never found
 // by Parse (its requests have no credentials) and cannot sign.
+//
+// A new scheme (sigv4.go, aliyun.go) needs nothing outside its file. The
+// pieces it may reuse: authorization, authParams and credentialScope for an
+// `<ALG> Credential=…, SignedHeaders=…, Signature=…` header;
+// parseCompactTime; Secret.chainedKey for an HMAC key chain ("AWS4" and
+// "aws4_request" for SigV4); hmacKey for a MAC without allocation;
+// appendNormalized, appendHeaderValue and headerValues for canonical forms;
+// getScratch/putScratch for buffers; hashBody for signing. It fills the
+// unexported fields of Credentials its verify needs (signature bytes, scope).
 type scheme interface {
 	// parse fills c from h, or returns ErrMissingCredentials when h holds
 	// no credentials of this scheme (then the next scheme is tried).

@@ -13,7 +13,10 @@ import (
 // (per scheme, date, region and service), safe for concurrent use.
 type Secret struct {
 	secret string
-	last   atomic.Pointer[scopedKey] // the last derived key; nearly every request reuses it
+	// The last two derived keys: nearly every request reuses one, and two
+	// cover the hours around midnight UTC and a key used with two schemes.
+	keys [2]atomic.Pointer[scopedKey]
+	next atomic.Uint32 // the slot the next derived key replaces
 }
 
 // NewSecret wraps an API secret.
@@ -29,10 +32,12 @@ type scopedKey struct {
 // chainedKey returns the signing key of the HMAC chain shared by JD Cloud
 // and AWS: HMAC(HMAC(HMAC(HMAC(prefix+secret, date), region), service),
 // terminator). Deriving costs four HMACs, so the last key is kept and
-// recomputed only when the scope changes (in practice once a day).
+// recomputed only for a new scope (in practice once a day).
 func (s *Secret) chainedKey(scheme Scheme, prefix, date, region, service, terminator string) *hmacKey {
-	if k := s.last.Load(); k != nil && k.scheme == scheme && k.date == date && k.region == region && k.service == service {
-		return &k.hmacKey
+	for i := range s.keys {
+		if k := s.keys[i].Load(); k != nil && k.scheme == scheme && k.date == date && k.region == region && k.service == service {
+			return &k.hmacKey
+		}
 	}
 	key := hmacSHA256([]byte(prefix+s.secret), date)
 	key = hmacSHA256(key, region)
@@ -44,7 +49,7 @@ func (s *Secret) chainedKey(scheme Scheme, prefix, date, region, service, termin
 		date: string([]byte(date)), region: string([]byte(region)), service: string([]byte(service)),
 	}
 	k.hmacKey.init(key)
-	s.last.Store(k)
+	s.keys[s.next.Add(1)%uint32(len(s.keys))].Store(k)
 	return &k.hmacKey
 }
 
