@@ -1,0 +1,370 @@
+package caddymodule
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/accessauth/caddy-access-auth/signature"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "access-auth",
+		Usage: "<keys|authorizations|groups|export|import|gen-master-key|curl> [args]",
+		Short: "Manages access keys, authorizations and API groups, and sends signed requests",
+		Long: `
+Talks to the access_auth admin API on Caddy's admin endpoint (--address, or the
+admin address of --config, or localhost:2019).
+
+  keys create|list|show|update|reset|delete
+  authorizations create|list|show|bind|unbind|delete
+  groups create|list
+  export > data.json, import data.json
+  gen-master-key            prints a new base64 master key for master_key
+  curl --key K --secret S [--scheme jdcloud2] [-X M] [-H h:v] [-d body] URL
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			cmd.PersistentFlags().String("address", "", "admin endpoint address (default: from --config, else localhost:2019)")
+			cmd.PersistentFlags().StringP("config", "c", "", "configuration file to read the admin address from")
+			cmd.PersistentFlags().StringP("adapter", "a", "", "name of the config adapter for --config")
+			cmd.AddCommand(keysCommand(), authorizationsCommand(), groupsCommand(),
+				exportCommand(), importCommand(), genMasterKeyCommand(), curlCommand())
+		},
+	})
+}
+
+// adminCall sends one request to the admin API and prints the JSON answer.
+func adminCall(cmd *cobra.Command, method, path string, body any) error {
+	flags := cmd.Flags()
+	address, _ := flags.GetString("address")
+	configFile, _ := flags.GetString("config")
+	adapter, _ := flags.GetString("adapter")
+	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
+	if err != nil {
+		return err
+	}
+	var reader io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		reader = bytes.NewReader(b)
+	default:
+		encoded, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		reader = bytes.NewReader(encoded)
+	}
+	resp, err := caddycmd.AdminAPIRequest(adminAddr, method, path, nil, reader)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, raw, "", "  ") != nil {
+		_, err = cmd.OutOrStdout().Write(raw)
+		return err
+	}
+	pretty.WriteByte('\n')
+	_, err = pretty.WriteTo(cmd.OutOrStdout())
+	return err
+}
+
+// changed returns the flags the user set, as JSON fields (dashes become underscores).
+func changed(cmd *cobra.Command, names ...string) map[string]any {
+	fields := map[string]any{}
+	for _, name := range names {
+		f := cmd.Flags().Lookup(name)
+		if f == nil || !f.Changed {
+			continue
+		}
+		key := strings.ReplaceAll(name, "-", "_")
+		switch f.Value.Type() {
+		case "bool":
+			v, _ := cmd.Flags().GetBool(name)
+			fields[key] = v
+		case "stringSlice", "stringArray":
+			v, _ := cmd.Flags().GetStringSlice(name)
+			fields[key] = v
+		default:
+			if v := f.Value.String(); v == "never" || v == "" {
+				fields[key] = nil
+			} else {
+				fields[key] = v
+			}
+		}
+	}
+	return fields
+}
+
+// query builds ?name=value from the flags the user set.
+func query(cmd *cobra.Command, names ...string) string {
+	q := url.Values{}
+	for _, name := range names {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+			q.Set(strings.ReplaceAll(name, "-", "_"), f.Value.String())
+		}
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+func subcommand(use, short string, args cobra.PositionalArgs, run func(*cobra.Command, []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: args, RunE: run, SilenceUsage: true}
+}
+
+func listFlags(c *cobra.Command) *cobra.Command {
+	c.Flags().Int("limit", 50, "items per page (at most 500)")
+	c.Flags().String("cursor", "", "next_cursor of the previous page")
+	return c
+}
+
+func keysCommand() *cobra.Command {
+	keys := &cobra.Command{Use: "keys", Short: "Access keys"}
+
+	create := subcommand("create --name <name>", "Creates an access key (or imports one with --api-key and --api-secret)", cobra.NoArgs,
+		func(cmd *cobra.Command, _ []string) error {
+			body := changed(cmd, "name", "description", "api-key", "api-secret", "expires-at")
+			if _, ok := body["api_key"]; ok {
+				body["kind"] = "imported"
+			}
+			return adminCall(cmd, http.MethodPost, "/access-auth/keys", body)
+		})
+	create.Flags().String("name", "", "unique name of the key")
+	create.Flags().String("description", "", "description")
+	create.Flags().String("api-key", "", "import: the caller's existing AK")
+	create.Flags().String("api-secret", "", "import: the caller's existing SK")
+	create.Flags().String("expires-at", "", "RFC 3339 time after which the key is refused")
+
+	list := listFlags(subcommand("list", "Lists access keys", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		return adminCall(cmd, http.MethodGet, "/access-auth/keys"+query(cmd, "name", "enabled", "limit", "cursor"), nil)
+	}))
+	list.Flags().String("name", "", "only the key with this name")
+	list.Flags().String("enabled", "", "true or false")
+
+	update := subcommand("update <id>", "Changes an access key", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		return adminCall(cmd, http.MethodPatch, "/access-auth/keys/"+url.PathEscape(args[0]),
+			changed(cmd, "name", "description", "enabled", "expires-at"))
+	})
+	update.Flags().String("name", "", "new name")
+	update.Flags().String("description", "", "new description")
+	update.Flags().Bool("enabled", true, "enable or disable the key")
+	update.Flags().String("expires-at", "", "RFC 3339 time, or never")
+
+	reset := subcommand("reset <id>", "Issues a new secret", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		return adminCall(cmd, http.MethodPost, "/access-auth/keys/"+url.PathEscape(args[0])+"/reset", changed(cmd, "grace"))
+	})
+	reset.Flags().String("grace", "", "how long the old secret stays valid, e.g. 24h")
+
+	keys.AddCommand(create, list, update, reset,
+		byID("show", "Shows an access key", http.MethodGet, "/access-auth/keys/"),
+		byID("delete", "Deletes an access key", http.MethodDelete, "/access-auth/keys/"),
+		byID("groups", "Lists the groups a key may call", http.MethodGet, "/access-auth/keys/", "/groups"))
+	return keys
+}
+
+// byID is a subcommand that sends method to prefix+<id>+suffix.
+func byID(name, short, method, prefix string, suffix ...string) *cobra.Command {
+	return subcommand(name+" <id>", short, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		return adminCall(cmd, method, prefix+url.PathEscape(args[0])+strings.Join(suffix, ""), nil)
+	})
+}
+
+func authorizationsCommand() *cobra.Command {
+	auths := &cobra.Command{Use: "authorizations", Aliases: []string{"auth"}, Short: "Authorizations and their bindings"}
+
+	create := subcommand("create (--access-key-id <id> | --api-key <key>)", "Authorizes an access key", cobra.NoArgs,
+		func(cmd *cobra.Command, _ []string) error {
+			body := changed(cmd, "access-key-id", "api-key", "description", "valid-from", "valid-until", "allowed-ips")
+			bindings, _ := cmd.Flags().GetStringSlice("bind")
+			if len(bindings) > 0 {
+				list := make([]map[string]string, 0, len(bindings))
+				for _, b := range bindings {
+					group, env, _ := strings.Cut(b, ":")
+					list = append(list, map[string]string{"group": group, "environment": env})
+				}
+				body["bindings"] = list
+			}
+			return adminCall(cmd, http.MethodPost, "/access-auth/authorizations", body)
+		})
+	create.Flags().String("access-key-id", "", "ID of the access key")
+	create.Flags().String("api-key", "", "APIKey of the access key")
+	create.Flags().String("description", "", "description")
+	create.Flags().String("valid-from", "", "RFC 3339 start of validity")
+	create.Flags().String("valid-until", "", "RFC 3339 end of validity")
+	create.Flags().StringSlice("allowed-ips", nil, "CIDRs the calls may come from")
+	create.Flags().StringSlice("bind", nil, "group[:environment] to bind, repeatable")
+
+	list := listFlags(subcommand("list", "Lists authorizations", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		return adminCall(cmd, http.MethodGet, "/access-auth/authorizations"+query(cmd, "access-key-id", "group", "limit", "cursor"), nil)
+	}))
+	list.Flags().String("access-key-id", "", "only the authorization of this key")
+	list.Flags().String("group", "", "only authorizations bound to this group")
+
+	auths.AddCommand(create, list,
+		byID("show", "Shows an authorization", http.MethodGet, "/access-auth/authorizations/"),
+		byID("delete", "Deletes an authorization and its bindings", http.MethodDelete, "/access-auth/authorizations/"),
+		bindingCommand("bind", "Binds an authorization to a group", http.MethodPut),
+		bindingCommand("unbind", "Removes a binding", http.MethodDelete))
+	return auths
+}
+
+func bindingCommand(name, short, method string) *cobra.Command {
+	c := subcommand(name+" <authorization-id> <group>", short, cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
+		return adminCall(cmd, method, "/access-auth/authorizations/"+url.PathEscape(args[0])+"/bindings/"+
+			url.PathEscape(args[1])+query(cmd, "environment"), nil)
+	})
+	c.Flags().String("environment", "*", "environment of the group")
+	return c
+}
+
+func groupsCommand() *cobra.Command {
+	groups := &cobra.Command{Use: "groups", Short: "API groups"}
+	create := subcommand("create <name>", "Creates an API group", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		body := changed(cmd, "description")
+		body["name"] = args[0]
+		return adminCall(cmd, http.MethodPost, "/access-auth/groups", body)
+	})
+	create.Flags().String("description", "", "description")
+	list := listFlags(subcommand("list", "Lists API groups", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		return adminCall(cmd, http.MethodGet, "/access-auth/groups"+query(cmd, "limit", "cursor"), nil)
+	}))
+	groups.AddCommand(create, list)
+	return groups
+}
+
+func exportCommand() *cobra.Command {
+	return subcommand("export", "Writes the whole data set as JSON (secrets stay encrypted)", cobra.NoArgs,
+		func(cmd *cobra.Command, _ []string) error {
+			return adminCall(cmd, http.MethodGet, "/access-auth/export", nil)
+		})
+}
+
+func importCommand() *cobra.Command {
+	return subcommand("import <file|->", "Imports a data set written by export", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string) error {
+			var data []byte
+			var err error
+			if args[0] == "-" {
+				data, err = io.ReadAll(cmd.InOrStdin())
+			} else {
+				data, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return err
+			}
+			return adminCall(cmd, http.MethodPost, "/access-auth/import", data)
+		})
+}
+
+func genMasterKeyCommand() *cobra.Command {
+	return subcommand("gen-master-key", "Prints a new random master key (base64, 32 bytes) for master_key", cobra.NoArgs,
+		func(cmd *cobra.Command, _ []string) error {
+			key := make([]byte, 32)
+			if _, err := rand.Read(key); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(key))
+			return err
+		})
+}
+
+func curlCommand() *cobra.Command {
+	c := subcommand("curl --key <APIKey> --secret <APISecret> [-X method] [-H 'name: value'] [-d body] <url>",
+		"Sends a signed request and prints the answer", cobra.ExactArgs(1), runCurl)
+	c.Flags().String("key", "", "APIKey")
+	c.Flags().String("secret", "", "APISecret")
+	c.Flags().String("scheme", "jdcloud2", "signature scheme: jdcloud2, jdcloud3, sigv4 or aliyun")
+	c.Flags().String("region", "", "region of the credential scope")
+	c.Flags().String("service", "", "service of the credential scope")
+	c.Flags().StringP("request", "X", "", "method (default GET, or POST with -d)")
+	c.Flags().StringArrayP("header", "H", nil, "header 'Name: value', repeatable")
+	c.Flags().StringP("data", "d", "", "request body; @file reads a file")
+	c.Flags().BoolP("include", "i", false, "print the status line and headers")
+	return c
+}
+
+func runCurl(cmd *cobra.Command, args []string) error {
+	flags := cmd.Flags()
+	key, _ := flags.GetString("key")
+	secret, _ := flags.GetString("secret")
+	if key == "" || secret == "" {
+		return fmt.Errorf("--key and --secret are required")
+	}
+	schemeName, _ := flags.GetString("scheme")
+	scheme, err := signature.ParseScheme(schemeName)
+	if err != nil {
+		return err
+	}
+	method, _ := flags.GetString("request")
+	data, _ := flags.GetString("data")
+	var body []byte
+	if strings.HasPrefix(data, "@") {
+		if body, err = os.ReadFile(data[1:]); err != nil {
+			return err
+		}
+	} else {
+		body = []byte(data)
+	}
+	if method == "" {
+		method = http.MethodGet
+		if flags.Changed("data") {
+			method = http.MethodPost
+		}
+	}
+	req, err := http.NewRequest(method, args[0], bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	headers, _ := flags.GetStringArray("header")
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return fmt.Errorf("header %q: expected 'Name: value'", h)
+		}
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	var opts []signature.Option
+	if region, _ := flags.GetString("region"); region != "" {
+		opts = append(opts, signature.WithRegion(region))
+	}
+	if service, _ := flags.GetString("service"); service != "" {
+		opts = append(opts, signature.WithService(service))
+	}
+	if err := signature.Sign(req, scheme, key, secret, opts...); err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out := cmd.OutOrStdout()
+	if include, _ := flags.GetBool("include"); include {
+		fmt.Fprintf(out, "%s %s\n", resp.Proto, resp.Status)
+		_ = resp.Header.Write(out)
+		fmt.Fprintln(out)
+	}
+	_, err = io.Copy(out, resp.Body)
+	return err
+}
