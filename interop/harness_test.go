@@ -177,6 +177,25 @@ func (g *gateway) authorize(name, group, apiKey, apiSecret string) credentials {
 	return key
 }
 
+// waitGroup waits until a route has registered group.
+func (g *gateway) waitGroup(group string) {
+	g.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(g.admin + "/access-auth/groups/" + group)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("group %s was not registered by its route", group)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // ensureGroup waits for the route to register group, creating it if it has
 // not yet been registered.
 func (g *gateway) ensureGroup(group string) {
