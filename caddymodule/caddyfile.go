@@ -15,10 +15,13 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("access_auth", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("access_auth", parseHandler)
 	httpcaddyfile.RegisterHandlerDirective("access_auth_admin", parseAdminHandler)
-	// Right after basic_auth: before request_header, respond, reverse_proxy,
-	// file_server and every other handler that could answer first.
+	// access_auth right after basic_auth: before request_header, respond,
+	// reverse_proxy, file_server and every other handler that could answer
+	// first. Caddy orders plugins only relative to standard directives, and
+	// each insertion goes right after basic_auth, so registering
+	// access_auth_admin first leaves it right after access_auth.
+	httpcaddyfile.RegisterDirectiveOrder("access_auth_admin", httpcaddyfile.After, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("access_auth", httpcaddyfile.After, "basic_auth")
-	httpcaddyfile.RegisterDirectiveOrder("access_auth_admin", httpcaddyfile.After, "access_auth")
 }
 
 // parseGlobalOption sets up the access_auth app from the global option:

@@ -66,7 +66,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{
 			name:  "global file store",
 			input: global("access_auth {\nstore file /tmp/x/store.db\ncache {\nmax_entries 10\nttl 1m\nnegative_ttl 2s\n}\nmax_stale 3m\n}"),
-			want:  []string{`"access_auth":{"cache":{"max_entries":10,"negative_ttl":2000000000,"ttl":60000000000},"max_stale":180000000000,"store":{"path":"/tmp/x/store.db","type":"file"}}`},
+			want:  []string{`"access_auth":{"store":{"type":"file","path":"/tmp/x/store.db"},"cache":{"max_entries":10,"ttl":60000000000,"negative_ttl":2000000000},"max_stale":180000000000}`},
 		},
 		{
 			name:  "global file store default path",
@@ -76,7 +76,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{
 			name:  "global redis URLs",
 			input: global("access_auth {\nstore redis redis://a:6379/0 rediss://b:6380\nkey_prefix gw\nmaster_key " + testMasterKey + " {env.OLD_KEY}\n}"),
-			want:  []string{`"key_prefix":"gw","master_key":["` + testMasterKey + `","{env.OLD_KEY}"],"store":{"type":"redis","urls":["redis://a:6379/0","rediss://b:6380"]}`},
+			want:  []string{`"access_auth":{"store":{"type":"redis","urls":["redis://a:6379/0","rediss://b:6380"]},"key_prefix":"gw","master_key":["` + testMasterKey + `","{env.OLD_KEY}"]}`},
 		},
 		{
 			name: "global redis block",
@@ -91,7 +91,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 				}
 				master_key {env.MASTER_KEY}
 			}`),
-			want: []string{`"store":{"addrs":["s1:26379","s2:26379"],"db":2,"master_name":"mymaster","password":"p","tls":true,"type":"redis","username":"u"}`},
+			want: []string{`"store":{"type":"redis","addrs":["s1:26379","s2:26379"],"master_name":"mymaster","username":"u","password":"p","db":2,"tls":true},"master_key":["{env.MASTER_KEY}"]`},
 		},
 		// Errors name the directive, the subdirective and what was expected.
 		{name: "missing group", input: site("access_auth"), wantErr: "access_auth: group: required"},
@@ -174,7 +174,7 @@ func TestDirectiveOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	order := []string{`"authentication"`, `"access_auth"`, `"access_auth_admin"`, `"headers"`, `"static_response"`, `"file_server"`, `"reverse_proxy"`}
+	order := []string{`"authentication"`, `"access_auth"`, `"access_auth_admin"`, `"headers"`, `"static_response"`, `"reverse_proxy"`, `"file_server"`}
 	last := -1
 	for _, handler := range order {
 		i := strings.Index(out, `"handler":`+handler)

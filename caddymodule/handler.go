@@ -32,13 +32,6 @@ const (
 	ReplayOff   = "off"
 )
 
-// Defaults of the handler (SPEC §5).
-const (
-	DefaultEnvironment = "online"
-	DefaultMaxSkew     = 15 * time.Minute
-	DefaultMaxBody     = 100 << 20
-)
-
 // Headers set for the upstream with forward_identity on.
 const (
 	HeaderAccessKeyID     = "X-Access-Key-Id"
@@ -109,7 +102,7 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if h.Environment == "" {
-		h.Environment = DefaultEnvironment
+		h.Environment = enforcement.DefaultEnvironment
 	}
 	if err := h.check(); err != nil {
 		return fmt.Errorf("access_auth: %w", err)
@@ -120,16 +113,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.app = appModule.(*App)
 
-	schemes := signature.Schemes(0)
+	var schemes signature.Schemes // none: every scheme
 	for _, name := range h.Schemes {
-		s, err := signature.ParseScheme(name)
-		if err != nil {
-			return fmt.Errorf("access_auth: schemes: %w", err)
-		}
+		s, _ := signature.ParseScheme(name) // check() refused unknown names
 		schemes = schemes.With(s)
-	}
-	if schemes == 0 {
-		schemes = signature.AllSchemes
 	}
 	h.cfg = enforcement.Config{
 		Group:                h.Group,
@@ -140,12 +127,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		AllowUnsignedPayload: h.AllowUnsignedPayload,
 		Region:               h.Region,
 		Service:              h.Service,
-	}
-	if h.cfg.MaxSkew == 0 {
-		h.cfg.MaxSkew = DefaultMaxSkew
-	}
-	if h.cfg.MaxBody == 0 {
-		h.cfg.MaxBody = DefaultMaxBody
 	}
 	h.replay = h.ReplayProtection
 	if h.replay == "" || h.replay == ReplayAuto {
@@ -289,16 +270,18 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 }
 
 // originalRequest is the request as the client sent it, before any rewrite.
+// Caddy's copy of the original request keeps its method and URL but not its
+// Host or headers, which rewrites leave alone: those come from r.
 func originalRequest(r *http.Request) signature.Request {
-	orig := r
+	method, u := r.Method, r.URL
 	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && o.URL != nil {
-		orig = &o
+		method, u = o.Method, o.URL
 	}
 	return signature.Request{
-		Method:   orig.Method,
-		Host:     orig.Host,
-		Path:     orig.URL.EscapedPath(),
-		RawQuery: orig.URL.RawQuery,
+		Method:   method,
+		Host:     r.Host,
+		Path:     u.EscapedPath(),
+		RawQuery: u.RawQuery,
 		Header:   r.Header,
 	}
 }
