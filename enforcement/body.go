@@ -90,22 +90,25 @@ func (c *Checker) prepareBody(r *http.Request, declared string, d *Decision) (st
 // memoryBodyLimit, else into a temporary file that d.Cleanup removes. It
 // replaces r.Body with the copy, whose length is now known.
 func (c *Checker) bufferBody(r *http.Request, d *Decision) (string, Reason) {
-	size := int64(512)
+	// Read one byte more than fits, to tell a body that fits from one that
+	// does not.
+	limit := min(memoryBodyLimit, c.cfg.MaxBody) + 1
+	size := min(512, limit)
 	if r.ContentLength > 0 {
-		size = min(r.ContentLength+1, memoryBodyLimit+1) // +1 to see EOF without growing
+		size = min(r.ContentLength+1, limit)
 	}
-	buf, err := readUpTo(r.Body, make([]byte, 0, size), memoryBodyLimit+1)
+	buf, err := readUpTo(r.Body, make([]byte, 0, size), int(limit))
 	if err != nil {
 		return "", bodyReadReason(err)
 	}
+	n := int64(len(buf))
+	if n > c.cfg.MaxBody {
+		return "", BodyTooLarge
+	}
 	h := sha256.New()
 	h.Write(buf)
-	n := int64(len(buf))
 	var body io.Reader = bytes.NewReader(buf)
 	if n > memoryBodyLimit {
-		if n > c.cfg.MaxBody {
-			return "", BodyTooLarge
-		}
 		f, reason := c.spool(r.Body, buf, h, d)
 		if reason != Allowed {
 			return "", reason

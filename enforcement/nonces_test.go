@@ -1,0 +1,136 @@
+package enforcement
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// nonceClock is a settable clock for LocalNonces.
+type nonceClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *nonceClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *nonceClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func seen(t testing.TB, n NonceStore, apiKey, nonce string, ttl time.Duration) bool {
+	t.Helper()
+	s, err := n.Seen(context.Background(), apiKey, nonce, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLocalNoncesRemember(t *testing.T) {
+	clk := &nonceClock{now: testNow}
+	n := NewLocalNonces(WithNonceClock(clk.Now))
+	const ttl = 30 * time.Minute
+
+	if seen(t, n, "K1", "n1", ttl) {
+		t.Fatal("a fresh nonce was reported seen")
+	}
+	if !seen(t, n, "K1", "n1", ttl) {
+		t.Fatal("a replayed nonce was not noticed")
+	}
+	if seen(t, n, "K2", "n1", ttl) {
+		t.Fatal("nonces of another key were mixed up")
+	}
+	if seen(t, n, "K1n", "1", ttl) || seen(t, n, "K", "1n1", ttl) {
+		t.Fatal("key and nonce were not kept apart")
+	}
+	clk.advance(ttl - time.Second)
+	if !seen(t, n, "K1", "n1", ttl) {
+		t.Fatal("a nonce was forgotten before its ttl")
+	}
+	clk.advance(ttl)
+	if seen(t, n, "K1", "n1", ttl) {
+		t.Fatal("a nonce was remembered past its ttl")
+	}
+}
+
+func TestLocalNoncesForgetExpiredEntries(t *testing.T) {
+	clk := &nonceClock{now: testNow}
+	n := NewLocalNonces(WithNonceClock(clk.Now))
+	for i := range 5000 {
+		seen(t, n, "K1", "old-"+strconv.Itoa(i), time.Second)
+	}
+	clk.advance(2 * time.Second)
+	for i := range 5000 {
+		seen(t, n, "K1", "new-"+strconv.Itoa(i), time.Hour)
+	}
+	// Each insertion samples 3 entries, so most of the 5000 expired ones
+	// are gone by the time as many new ones arrived.
+	if got := n.Len(); got > 6000 {
+		t.Fatalf("%d nonces kept; expired ones are not being forgotten", got)
+	}
+}
+
+func TestLocalNoncesStayBounded(t *testing.T) {
+	const limit = 64 * 8
+	clk := &nonceClock{now: testNow}
+	n := NewLocalNonces(WithNonceClock(clk.Now), WithMaxNonces(limit))
+	for i := range 20 * limit {
+		if seen(t, n, "K1", strconv.Itoa(i), time.Hour) {
+			t.Fatalf("nonce %d reported seen", i)
+		}
+	}
+	if got := n.Len(); got > limit {
+		t.Fatalf("%d nonces kept, limit %d", got, limit)
+	}
+	// The newest nonces survive the evictions.
+	if !seen(t, n, "K1", strconv.Itoa(20*limit-1), time.Hour) {
+		t.Fatal("the newest nonce was evicted")
+	}
+}
+
+func TestLocalNoncesConcurrently(t *testing.T) {
+	n := NewLocalNonces()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh := 0
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1000 {
+				// Every goroutine pair sends the same nonces: each is fresh once.
+				if !seen(t, n, "K1", strconv.Itoa(g%4)+"-"+strconv.Itoa(i), time.Minute) {
+					mu.Lock()
+					fresh++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if fresh != 4000 {
+		t.Fatalf("%d nonces accepted as fresh, want 4000", fresh)
+	}
+}
+
+func BenchmarkLocalNoncesSeen(b *testing.B) {
+	n := NewLocalNonces()
+	nonces := make([]string, 1<<16)
+	for i := range nonces {
+		nonces[i] = "3f2b8c1e-8a4d-4c7e-9b1a-" + strconv.Itoa(1e11+i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Minute)
+		i++
+	}
+}
