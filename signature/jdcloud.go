@@ -119,7 +119,7 @@ func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash
 }
 
 // matches reports whether the canonical form of r (raw: path and query as
-// sent) signs to want; asSent reports that the documented form wrote the
+// sent) carries c's signature; asSent reports that the documented form wrote the
 // path and query exactly as sent.
 func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, raw bool) (ok, asSent bool) {
 	sc := getScratch()
