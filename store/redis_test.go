@@ -382,7 +382,9 @@ func TestOpenRedisOptions(t *testing.T) {
 	t.Run("password in URL", func(t *testing.T) {
 		b := openRedis(t, store.RedisOptions{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}})
 		put(t, b, "t", "k", "v")
-		n, err := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "s3cret", DB: 3}).HLen(ctx, "{access_auth}:t:t").Result()
+		db3 := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "s3cret", DB: 3})
+		defer db3.Close()
+		n, err := db3.HLen(ctx, "{access_auth}:t:t").Result()
 		if err != nil || n != 1 {
 			t.Fatalf("record not in database 3: %d, %v", n, err)
 		}
@@ -391,6 +393,20 @@ func TestOpenRedisOptions(t *testing.T) {
 		b := openRedis(t, store.RedisOptions{URLs: []string{"redis://:nope@" + srv.Addr}, Password: "s3cret"})
 		if err := b.Ping(ctx); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("rediss", func(t *testing.T) {
+		tlsSrv := redistest.Start(t, redistest.Options{TLS: true})
+		url := "rediss://" + tlsSrv.Addr
+		b := openRedis(t, store.RedisOptions{URLs: []string{url}, TLS: tlsSrv.TLS.Clone()})
+		put(t, b, "t", "k", "v")
+		if got := mustGet(t, b, "t", "k"); got != "v" {
+			t.Fatalf("Get over TLS = %q", got)
+		}
+		// Without the test CA the certificate is not trusted.
+		untrusted := openRedis(t, store.RedisOptions{URLs: []string{url}})
+		if err := untrusted.Ping(ctx); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("Ping with an untrusted certificate = %v", err)
 		}
 	})
 	t.Run("unreachable is not an error", func(t *testing.T) {

@@ -32,7 +32,7 @@ func StartCluster(t testing.TB) *Cluster {
 	}
 	c := &Cluster{}
 	for range 3 {
-		n := startServer(t, bin, t.TempDir(), "", func(port int, dir string) []string {
+		n := startServer(t, bin, t.TempDir(), dialOptions{}, func(port int, dir string) []string {
 			return append(serverArgs(port, dir),
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", "nodes.conf",

@@ -10,6 +10,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +30,9 @@ const startTimeout = 10 * time.Second
 type Options struct {
 	// Password sets requirepass (the default user's password).
 	Password string
+	// TLS serves TLS only, with a certificate for 127.0.0.1 from a test
+	// CA; Server.TLS trusts that CA.
+	TLS bool
 	// Args are extra configuration directives, as on the redis-server
 	// command line: "--maxmemory", "10mb".
 	Args []string
@@ -40,12 +44,15 @@ type Server struct {
 	Addr string
 	// Port is the port of Addr.
 	Port int
+	// TLS is a client configuration that trusts the server's certificate
+	// (Options.TLS), nil otherwise.
+	TLS *tls.Config
 
-	t        testing.TB
-	bin      string
-	dir      string
-	args     []string
-	password string
+	t    testing.TB
+	bin  string
+	dir  string
+	args []string
+	dial dialOptions
 
 	mu     sync.Mutex
 	proc   *os.Process
@@ -60,10 +67,28 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Password != "" {
 		extra = append(extra, "--requirepass", opts.Password)
 	}
+	dir := t.TempDir()
+	d := dialOptions{password: opts.Password}
+	if opts.TLS {
+		var files []string
+		d.tls, files = makeCertificates(t, dir)
+		extra = append(extra, "--tls-cert-file", files[0], "--tls-key-file", files[1], "--tls-ca-cert-file", files[2],
+			"--tls-auth-clients", "no")
+	}
 	extra = append(extra, opts.Args...)
-	return startServer(t, bin, t.TempDir(), opts.Password, func(port int, dir string) []string {
-		return append(serverArgs(port, dir), extra...)
+	return startServer(t, bin, dir, d, func(port int, dir string) []string {
+		args := serverArgs(port, dir)
+		if opts.TLS { // the last --port wins
+			args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port))
+		}
+		return append(args, extra...)
 	})
+}
+
+// dialOptions say how to reach a server's PING.
+type dialOptions struct {
+	password string
+	tls      *tls.Config
 }
 
 // serverArgs is the configuration every data server shares.
@@ -82,12 +107,12 @@ func serverArgs(port int, dir string) []string {
 // startServer starts a server on a free port. Another process may take the
 // port between the probe and the bind, so a failed start is retried on a new
 // port.
-func startServer(t testing.TB, bin, dir, password string, args func(port int, dir string) []string) *Server {
+func startServer(t testing.TB, bin, dir string, d dialOptions, args func(port int, dir string) []string) *Server {
 	t.Helper()
 	var err error
 	for range 3 {
 		port := freePort(t)
-		s := newServer(t, bin, dir, port, password, args(port, dir))
+		s := newServer(t, bin, dir, port, d, args(port, dir))
 		if err = s.start(); err == nil {
 			return s
 		}
@@ -111,15 +136,16 @@ func requireRedis(t testing.TB) string {
 	return ""
 }
 
-func newServer(t testing.TB, bin, dir string, port int, password string, args []string) *Server {
+func newServer(t testing.TB, bin, dir string, port int, d dialOptions, args []string) *Server {
 	s := &Server{
-		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		Port:     port,
-		t:        t,
-		bin:      bin,
-		dir:      dir,
-		args:     args,
-		password: password,
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Port: port,
+		TLS:  d.tls,
+		t:    t,
+		bin:  bin,
+		dir:  dir,
+		args: args,
+		dial: d,
 	}
 	t.Cleanup(s.Stop)
 	return s
@@ -139,7 +165,7 @@ func (s *Server) start() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	if err := waitPing(s.Addr, s.password, exited); err != nil {
+	if err := waitPing(s.Addr, s.dial, exited); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		return fmt.Errorf("redis-server on %s did not come up: %v\n%s", s.Addr, err, s.log())
@@ -185,7 +211,7 @@ func (s *Server) log() string {
 }
 
 // waitPing polls addr until PING answers, the process exits or the time is up.
-func waitPing(addr, password string, exited <-chan error) error {
+func waitPing(addr string, d dialOptions, exited <-chan error) error {
 	deadline := time.Now().Add(startTimeout)
 	var last error
 	for time.Now().Before(deadline) {
@@ -194,7 +220,7 @@ func waitPing(addr, password string, exited <-chan error) error {
 			return fmt.Errorf("process exited: %v", err)
 		default:
 		}
-		if last = ping(addr, password); last == nil {
+		if last = ping(addr, d); last == nil {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -203,15 +229,22 @@ func waitPing(addr, password string, exited <-chan error) error {
 }
 
 // ping sends one PING (after AUTH when a password is set) in RESP.
-func ping(addr, password string) error {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+func ping(addr string, d dialOptions) error {
+	dialer := &net.Dialer{Timeout: time.Second}
+	var conn net.Conn
+	var err error
+	if d.tls != nil {
+		conn, err = tls.DialWithDialer(dialer, "tcp", addr, d.tls)
+	} else {
+		conn, err = dialer.Dial("tcp", addr)
+	}
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
 	r := bufio.NewReader(conn)
-	if password != "" {
+	if password := d.password; password != "" {
 		if _, err := fmt.Fprintf(conn, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(password), password); err != nil {
 			return err
 		}

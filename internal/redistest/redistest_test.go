@@ -71,3 +71,21 @@ func TestSentinelFailover(t *testing.T) {
 		return nil
 	})
 }
+
+func TestTLS(t *testing.T) {
+	ctx := context.Background()
+	s := Start(t, Options{TLS: true})
+	if s.TLS == nil {
+		t.Fatal("no client TLS configuration")
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, TLSConfig: s.TLS.Clone(), MaxRetries: -1})
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING over TLS: %v", err)
+	}
+	plain := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, ReadTimeout: 500 * time.Millisecond})
+	defer plain.Close()
+	if err := plain.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING without TLS answered")
+	}
+}

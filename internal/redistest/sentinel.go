@@ -36,13 +36,13 @@ func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	bin := requireRedis(t)
 	s := &Sentinel{}
-	s.Master = startServer(t, bin, t.TempDir(), "", serverArgs)
-	s.Replica = startServer(t, bin, t.TempDir(), "", func(port int, dir string) []string {
+	s.Master = startServer(t, bin, t.TempDir(), dialOptions{}, serverArgs)
+	s.Replica = startServer(t, bin, t.TempDir(), dialOptions{}, func(port int, dir string) []string {
 		return append(serverArgs(port, dir), "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port))
 	})
 	for range 3 {
 		dir := t.TempDir()
-		sn := startServer(t, bin, dir, "", func(port int, dir string) []string {
+		sn := startServer(t, bin, dir, dialOptions{}, func(port int, dir string) []string {
 			// A sentinel rewrites its configuration file, so it gets one of its own.
 			conf := filepath.Join(dir, "sentinel.conf")
 			text := strings.Join([]string{
