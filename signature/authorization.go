@@ -1,6 +1,9 @@
 package signature
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -123,4 +126,94 @@ func decodeHex(dst []byte, s string) bool {
 		dst[i] = hi<<4 | lo
 	}
 	return true
+}
+
+// scopedAuth is what differs between the schemes of this family (JD
+// Cloud's and AWS's): the algorithm, the scope's terminator, the date and
+// content-hash headers (canonical and lower-case names).
+type scopedAuth struct {
+	algorithm, keyPrefix, terminator string
+	dateKey, dateHeader              string
+	contentKey, contentHeader        string
+}
+
+// parse fills c from the Authorization, date and content-hash headers of
+// h. A date header that is not YYYYMMDDTHHMMSSZ counts as missing; one of
+// another day than the credential is malformed credentials. Which headers
+// must be signed is the scheme's to check.
+func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
+	params, ok := authorization(h["Authorization"], a.algorithm)
+	if !ok {
+		return ErrMissingCredentials
+	}
+	credential, signedHeaders, signature := authParams(params)
+	key, scope, region, service, ok := credentialScope(credential, a.terminator)
+	if !ok {
+		return ErrMalformedCredentials
+	}
+	if signedHeaders == "" {
+		return ErrMissingSignedHeaders
+	}
+	var sig [sha256.Size]byte
+	if !decodeHex(sig[:], signature) {
+		return ErrMalformedCredentials
+	}
+	dateValue := trimSpace(firstHeader(h, a.dateKey, a.dateHeader))
+	date, ok := parseCompactTime(dateValue)
+	if !ok {
+		return ErrMissingDate
+	}
+	if dateValue[:8] != scope[:8] {
+		return ErrMalformedCredentials
+	}
+	*c = Credentials{
+		Scheme:        scheme,
+		APIKey:        key,
+		Date:          date,
+		Region:        region,
+		Service:       service,
+		Signature:     signature,
+		PayloadHash:   trimSpace(firstHeader(h, a.contentKey, a.contentHeader)),
+		signedHeaders: signedHeaders,
+		scope:         scope,
+		dateValue:     dateValue,
+		signature:     sig,
+	}
+	return nil
+}
+
+// signingKey is the key of c's credential scope, derived from secret.
+func (a *scopedAuth) signingKey(scheme Scheme, secret *Secret, c *Credentials) *hmacKey {
+	return secret.chainedKey(scheme, a.keyPrefix, c.scope[:8], c.Region, c.Service, a.terminator)
+}
+
+// mac hashes the canonical request in sc.buf, replaces it by the string to
+// sign (`<algorithm>\n<date>\n<scope>\n<hex sha256(canonical)>`) and
+// returns its HMAC under key.
+func (a *scopedAuth) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size]byte {
+	sum := sha256.Sum256(sc.buf)
+	b := append(sc.buf[:0], a.algorithm...)
+	b = append(b, '\n')
+	b = append(b, c.dateValue...)
+	b = append(b, '\n')
+	b = append(b, c.scope...)
+	b = append(b, '\n')
+	b = hex.AppendEncode(b, sum[:])
+	sc.buf = b
+	return key.sum(b, sc.digest)
+}
+
+// authorizationValue is the Authorization header a signer sends.
+func (a *scopedAuth) authorizationValue(apiKey string, c *Credentials, sig [sha256.Size]byte) string {
+	return a.algorithm + " Credential=" + apiKey + "/" + c.scope + ", SignedHeaders=" + c.signedHeaders +
+		", Signature=" + hex.EncodeToString(sig[:])
+}
+
+// signingCredentials are the credentials a signer fills the canonical
+// request and string to sign with.
+func (a *scopedAuth) signingCredentials(dateValue string, o *signOptions, signedHeaders []string) *Credentials {
+	return &Credentials{
+		Region: o.region, Service: o.service, signedHeaders: strings.Join(signedHeaders, ";"),
+		scope: dateValue[:8] + "/" + o.region + "/" + o.service + "/" + a.terminator, dateValue: dateValue,
+	}
 }

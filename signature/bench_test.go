@@ -84,11 +84,11 @@ func BenchmarkVerifyJDCloud2Naive(b *testing.B) {
 		sc := &scratch{}
 		canonical, _ := j.appendCanonicalRequest(nil, r, &c, emptySHA256, false, sc)
 		sum := sha256.Sum256(canonical)
-		key := hmacSHA256([]byte(j.keyPrefix+secret), c.scope[:8])
+		key := hmacSHA256([]byte(j.auth.keyPrefix+secret), c.scope[:8])
 		key = hmacSHA256(key, c.Region)
 		key = hmacSHA256(key, c.Service)
-		key = hmacSHA256(key, j.terminator)
-		sig := hmacSHA256(key, j.algorithm+"\n"+c.dateValue+"\n"+c.scope+"\n"+hex.EncodeToString(sum[:]))
+		key = hmacSHA256(key, j.auth.terminator)
+		sig := hmacSHA256(key, j.auth.algorithm+"\n"+c.dateValue+"\n"+c.scope+"\n"+hex.EncodeToString(sum[:]))
 		want, _ := hex.DecodeString(c.Signature)
 		if !hmac.Equal(sig, want) {
 			b.Fatal("not verified")

@@ -195,6 +195,40 @@ func appendHeaderValue(dst []byte, values []string, collapse bool) []byte {
 	return dst
 }
 
+// appendSignedHeaders appends the canonical headers of the ';'-separated
+// list signedHeaders (`name:value\n` each, names lower-case, host from
+// r.Host), a blank line and the list itself with its newline.
+func appendSignedHeaders(b []byte, r *Request, signedHeaders string, collapse bool) []byte {
+	for list := signedHeaders; list != ""; {
+		var name string
+		name, list, _ = strings.Cut(list, ";")
+		start := len(b)
+		b = appendLower(b, trimSpace(name))
+		lower := b[start:]
+		b = append(b, ':')
+		if string(lower) == "host" {
+			b = appendHeaderValue(b, []string{r.Host}, collapse)
+		} else {
+			b = appendHeaderValue(b, headerValues(r.Header, string(lower)), collapse)
+		}
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	b = append(b, signedHeaders...)
+	return append(b, '\n')
+}
+
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 // headerValues returns the values of the header whose lower-case name is
 // lower, without allocating: the canonical key is built in a stack buffer.
 // A map built by hand with lower-case keys is looked up as well.

@@ -2,7 +2,6 @@ package signature
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"slices"
@@ -22,16 +21,23 @@ import (
 // Values are decoded once (the Node.js signer decodes query values twice,
 // which makes "%2541" and "A" equal; this verifier does not).
 type jdcloud struct {
-	id         Scheme
-	algorithm  string // first word of Authorization and of the string to sign
-	keyPrefix  string // prepended to the secret to start the key chain
-	terminator string // last element of the credential scope
-	collapse   bool   // collapse runs of spaces in header values (JDCLOUD2 only)
+	id       Scheme
+	auth     scopedAuth
+	collapse bool // collapse runs of spaces in header values (JDCLOUD2 only)
 }
 
 func init() {
-	register(JDCloud2, &jdcloud{JDCloud2, "JDCLOUD2-HMAC-SHA256", "JDCLOUD2", "jdcloud2_request", true})
-	register(JDCloud3, &jdcloud{JDCloud3, "JDCLOUD3-HMAC-SHA256", "JDCLOUD3", "jdcloud3_request", false})
+	register(JDCloud2, &jdcloud{JDCloud2, jdAuth("JDCLOUD2"), true})
+	register(JDCloud3, &jdcloud{JDCloud3, jdAuth("JDCLOUD3"), false})
+}
+
+// jdAuth is the JDCLOUD2 or JDCLOUD3 family: "<name>-HMAC-SHA256", the
+// key chain from <name>+secret, scopes ending in <name lower-case>_request.
+func jdAuth(name string) scopedAuth {
+	return scopedAuth{
+		algorithm: name + "-HMAC-SHA256", keyPrefix: name, terminator: strings.ToLower(name) + "_request",
+		dateKey: jdDateKey, dateHeader: jdDateHeader, contentKey: jdContentKey, contentHeader: jdContentHeader,
+	}
 }
 
 // The headers, lower-case as in SignedHeaders and in net/http's canonical form.
@@ -47,58 +53,21 @@ const (
 )
 
 // parse reads Authorization, x-jdcloud-date, x-jdcloud-nonce and
-// x-jdcloud-content-sha256. A date header that is not YYYYMMDDTHHMMSSZ counts
-// as missing; one of another day than the credential is malformed
-// credentials. The date, the nonce and (when sent) the content hash must be
-// among the signed headers, or a captured request could be replayed with a
-// fresh date and nonce: otherwise ErrMissingSignedHeaders.
+// x-jdcloud-content-sha256 (see scopedAuth.parse). The date, the nonce and
+// (when sent) the content hash must be among the signed headers, or a
+// captured request could be replayed with a fresh date and nonce: otherwise
+// ErrMissingSignedHeaders.
 func (j *jdcloud) parse(h http.Header, c *Credentials) error {
-	params, ok := authorization(h["Authorization"], j.algorithm)
-	if !ok {
-		return ErrMissingCredentials
+	if err := j.auth.parse(h, j.id, c); err != nil {
+		return err
 	}
-	credential, signedHeaders, signature := authParams(params)
-	key, scope, region, service, ok := credentialScope(credential, j.terminator)
-	if !ok {
-		return ErrMalformedCredentials
-	}
-	if signedHeaders == "" {
-		return ErrMissingSignedHeaders
-	}
-	var sig [sha256.Size]byte
-	if !decodeHex(sig[:], signature) {
-		return ErrMalformedCredentials
-	}
-	dateValue := trimSpace(firstHeader(h, jdDateKey, jdDateHeader))
-	date, ok := parseCompactTime(dateValue)
-	if !ok {
-		return ErrMissingDate
-	}
-	if dateValue[:8] != scope[:8] {
-		return ErrMalformedCredentials
-	}
-	nonce := trimSpace(firstHeader(h, jdNonceKey, jdNonceHeader))
-	if nonce == "" {
+	c.Nonce = trimSpace(firstHeader(h, jdNonceKey, jdNonceHeader))
+	if c.Nonce == "" {
 		return ErrMissingNonce
 	}
-	payloadHash := trimSpace(firstHeader(h, jdContentKey, jdContentHeader))
-	if !listHas(signedHeaders, jdDateHeader) || !listHas(signedHeaders, jdNonceHeader) ||
-		payloadHash != "" && !listHas(signedHeaders, jdContentHeader) {
+	if !listHas(c.signedHeaders, jdDateHeader) || !listHas(c.signedHeaders, jdNonceHeader) ||
+		c.PayloadHash != "" && !listHas(c.signedHeaders, jdContentHeader) {
 		return ErrMissingSignedHeaders
-	}
-	*c = Credentials{
-		Scheme:        j.id,
-		APIKey:        key,
-		Date:          date,
-		Nonce:         nonce,
-		Region:        region,
-		Service:       service,
-		Signature:     signature,
-		PayloadHash:   payloadHash,
-		signedHeaders: signedHeaders,
-		scope:         scope,
-		dateValue:     dateValue,
-		signature:     sig,
 	}
 	return nil
 }
@@ -109,7 +78,7 @@ func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash
 	if len(c.scope) < 8 { // not filled by Parse
 		return false
 	}
-	key := secret.chainedKey(j.id, j.keyPrefix, c.scope[:8], c.Region, c.Service, j.terminator)
+	key := j.auth.signingKey(j.id, secret, c)
 	ok, asSent := j.matches(r, c, key, payloadHash, false)
 	if ok || asSent { // the raw form is the same text: no second try
 		return ok
@@ -125,7 +94,7 @@ func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash 
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.buf, asSent = j.appendCanonicalRequest(sc.buf[:0], r, c, payloadHash, raw, sc)
-	got := j.mac(key, c, sc)
+	got := j.auth.mac(key, c, sc)
 	return hmac.Equal(got[:], c.signature[:]), asSent
 }
 
@@ -151,51 +120,9 @@ func (j *jdcloud) appendCanonicalRequest(b []byte, r *Request, c *Credentials, p
 	}
 	asSent = asSent && string(b[start:]) == r.RawQuery
 	b = append(b, '\n')
-	for list := c.signedHeaders; list != ""; {
-		var name string
-		name, list, _ = strings.Cut(list, ";")
-		start := len(b)
-		b = appendLower(b, trimSpace(name))
-		lower := b[start:]
-		b = append(b, ':')
-		if string(lower) == "host" {
-			b = appendHeaderValue(b, []string{r.Host}, j.collapse)
-		} else {
-			b = appendHeaderValue(b, headerValues(r.Header, string(lower)), j.collapse)
-		}
-		b = append(b, '\n')
-	}
-	b = append(b, '\n')
-	b = append(b, c.signedHeaders...)
-	b = append(b, '\n')
+	b = appendSignedHeaders(b, r, c.signedHeaders, j.collapse)
 	b = append(b, payloadHash...)
 	return b, asSent
-}
-
-// mac hashes the canonical request in sc.buf, replaces it by the
-// string to sign and returns its HMAC under key.
-func (j *jdcloud) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size]byte {
-	sum := sha256.Sum256(sc.buf)
-	b := append(sc.buf[:0], j.algorithm...)
-	b = append(b, '\n')
-	b = append(b, c.dateValue...)
-	b = append(b, '\n')
-	b = append(b, c.scope...)
-	b = append(b, '\n')
-	b = hex.AppendEncode(b, sum[:])
-	sc.buf = b
-	return key.sum(b, sc.digest)
-}
-
-func appendLower(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }
 
 // sign signs like JD Cloud's SDKs: host, content-type when present and the
@@ -249,15 +176,11 @@ func (j *jdcloud) sign(req *http.Request, apiKey, apiSecret string, o *signOptio
 		method = http.MethodGet
 	}
 	r := &Request{Method: method, Host: host, Path: req.URL.EscapedPath(), RawQuery: req.URL.RawQuery, Header: req.Header}
-	scope := dateValue[:8] + "/" + o.region + "/" + o.service + "/" + j.terminator
-	c := &Credentials{Region: o.region, Service: o.service, signedHeaders: strings.Join(names, ";"), scope: scope, dateValue: dateValue}
-
-	key := NewSecret(apiSecret).chainedKey(j.id, j.keyPrefix, dateValue[:8], o.region, o.service, j.terminator)
+	c := j.auth.signingCredentials(dateValue, o, names)
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.buf, _ = j.appendCanonicalRequest(sc.buf[:0], r, c, payloadHash, false, sc)
-	sig := j.mac(key, c, sc)
-	req.Header.Set("Authorization", j.algorithm+" Credential="+apiKey+"/"+scope+
-		", SignedHeaders="+c.signedHeaders+", Signature="+hex.EncodeToString(sig[:]))
+	sig := j.auth.mac(j.auth.signingKey(j.id, NewSecret(apiSecret), c), c, sc)
+	req.Header.Set("Authorization", j.auth.authorizationValue(apiKey, c, sig))
 	return nil
 }

@@ -274,7 +274,7 @@ func TestRawFormRetry(t *testing.T) {
 	if want := "GET\n/v1/resource:action@x\nz=1&a=2\n"; !strings.HasPrefix(string(sc.buf), want) {
 		t.Fatalf("raw canonical request %q", sc.buf)
 	}
-	sig := j.mac(key, &c, sc)
+	sig := j.auth.mac(key, &c, sc)
 	h.Set("Authorization", "JDCLOUD2-HMAC-SHA256 Credential=ak/20190214/cn-north-1/test/jdcloud2_request, SignedHeaders=host;x-jdcloud-date;x-jdcloud-nonce, Signature="+hex.EncodeToString(sig[:]))
 
 	var parsed Credentials

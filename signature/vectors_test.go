@@ -312,7 +312,7 @@ func verifyNodeCase(t *testing.T, nc nodeCase, r *Request) {
 // documentedFormMatches verifies without the retry of the raw form.
 func documentedFormMatches(r *Request, c *Credentials, secret, payloadHash string) bool {
 	j := registered[c.Scheme].(*jdcloud)
-	key := NewSecret(secret).chainedKey(j.id, j.keyPrefix, c.scope[:8], c.Region, c.Service, j.terminator)
+	key := j.auth.signingKey(j.id, NewSecret(secret), c)
 	ok, _ := j.matches(r, c, key, payloadHash, false)
 	return ok
 }
