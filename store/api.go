@@ -114,7 +114,11 @@ type Change struct {
 	Reset    bool
 }
 
-// The Store API (implemented by *Store in store.go):
+// The Store API (implemented by *Store in store.go, opened with
+// Open(Backend, Options)). Validation errors are *InvalidArgumentError naming
+// the JSON field; lookups of a missing id or name wrap ErrNotFound; every
+// error keeps its sentinel under errors.Is. An imported api_key already in
+// use is ErrNameTaken with a message naming api_key.
 //
 //	CreateKey(ctx, NewKey, Actor) (AccessKey, error)           // answer carries APISecret
 //	GetKey(ctx, id) (AccessKey, error)
@@ -129,17 +133,17 @@ type Change struct {
 //	UpdateAuthorization(ctx, id, AuthorizationPatch, Actor) (Authorization, error)
 //	DeleteAuthorization(ctx, id, Actor) error
 //	Bind(ctx, authorizationID string, Binding, Actor) (Authorization, error)   // idempotent
-//	Unbind(ctx, authorizationID string, Binding, Actor) (Authorization, error)
+//	Unbind(ctx, authorizationID string, Binding, Actor) (Authorization, error) // Environment "" = every environment; nothing bound: ErrNotFound
 //	CreateGroup(ctx, Group, Actor) (Group, error)                // ErrNameTaken
-//	GetGroup(ctx, name) (Group, error)
+//	GetGroup(ctx, name) (Group, error)                           // ErrNotFound (ErrGroupNotFound is for bindings)
 //	ListGroups(ctx, Page) ([]Group, string, error)
 //	GroupAuthorizations(ctx, name, Page) ([]Authorization, string, error)
 //	DeleteGroup(ctx, name, Actor) error                          // removes its bindings
 //	RegisterGroup(ctx, name, environment) error                  // routes: create if missing, add env; idempotent, no audit actor but "route"
 //	ListAudit(ctx, Page) ([]AuditRecord, string, error)          // newest first
 //	Export(ctx) (Export, error)
-//	Import(ctx, Export, Actor) error                             // atomic
+//	Import(ctx, Export, Actor) error                             // atomic merge: same id/name replaced, rest kept; idempotent
 //	LoadCredential(ctx, apiKey) (*Credential, error)             // one backend read; ErrNotFound
 //	MarkUsed(ctx, map[string]time.Time) error                    // access key ID → last use; no audit, no change
 //	Subscribe(ctx) <-chan Change                                  // the change feed; closed when ctx ends
-//	Close() error
+//	Close() error                                                 // closes the Backend too

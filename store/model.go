@@ -95,8 +95,8 @@ type Credential struct {
 	Enabled                 bool
 	ExpiresAt               time.Time // zero: never
 	Secret                  string
-	PreviousSecret          string                   // empty: none
-	PreviousSecretExpiresAt time.Time                // end of the rotation grace
+	PreviousSecret          string                   // empty: none (LoadCredential leaves out an expired one)
+	PreviousSecretExpiresAt time.Time                // end of the rotation grace: a cached entry must still check it
 	Authorization           *CredentialAuthorization // nil: no authorization names the key
 }
 
