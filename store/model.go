@@ -62,7 +62,7 @@ type Authorization struct {
 }
 
 // Group is an API group. Configured is filled in by the caller that knows
-// which routes run (see Registry); the store does not persist it.
+// which routes run (admin.Options.Configured); the store does not persist it.
 type Group struct {
 	Name         string    `json:"name"`
 	Description  string    `json:"description"`
