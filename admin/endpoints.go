@@ -15,6 +15,9 @@ func (h *handler) createKey(r *http.Request) (int, any, error) {
 	if err := decode(r, &in, false); err != nil {
 		return 0, nil, err
 	}
+	if err := checkTime("expires_at", in.ExpiresAt); err != nil {
+		return 0, nil, err
+	}
 	return created(h.store.CreateKey(r.Context(), in, h.actor(r)))
 }
 
@@ -48,6 +51,9 @@ func (h *handler) updateKey(r *http.Request) (int, any, error) {
 	if err := decode(r, &patch, false); err != nil {
 		return 0, nil, err
 	}
+	if err := checkTime("expires_at", patch.ExpiresAt.Value); err != nil {
+		return 0, nil, err
+	}
 	return ok(withoutSecret(h.store.UpdateKey(r.Context(), r.PathValue("id"), patch, h.actor(r))))
 }
 
@@ -79,6 +85,24 @@ func (h *handler) keyGroups(r *http.Request) (int, any, error) {
 	return list(bindings, "", err)
 }
 
+// checkTime refuses instants that JSON cannot carry once the store turns
+// them to UTC (RFC 3339 has years 0000 to 9999 only).
+func checkTime(field string, t *time.Time) error {
+	if t != nil {
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return invalid("%s must lie between the years 0001 and 9999 (UTC)", field)
+		}
+	}
+	return nil
+}
+
+func checkWindow(from, until *time.Time) error {
+	if err := checkTime("valid_from", from); err != nil {
+		return err
+	}
+	return checkTime("valid_until", until)
+}
+
 func withoutSecret(k store.AccessKey, err error) (store.AccessKey, error) {
 	k.APISecret = ""
 	return k, err
@@ -89,6 +113,9 @@ func withoutSecret(k store.AccessKey, err error) (store.AccessKey, error) {
 func (h *handler) createAuthorization(r *http.Request) (int, any, error) {
 	var in store.NewAuthorization
 	if err := decode(r, &in, false); err != nil {
+		return 0, nil, err
+	}
+	if err := checkWindow(in.ValidFrom, in.ValidUntil); err != nil {
 		return 0, nil, err
 	}
 	return created(tidy(h.store.CreateAuthorization(r.Context(), in, h.actor(r))))
@@ -111,6 +138,9 @@ func (h *handler) getAuthorization(r *http.Request) (int, any, error) {
 func (h *handler) updateAuthorization(r *http.Request) (int, any, error) {
 	var patch store.AuthorizationPatch
 	if err := decode(r, &patch, false); err != nil {
+		return 0, nil, err
+	}
+	if err := checkWindow(patch.ValidFrom.Value, patch.ValidUntil.Value); err != nil {
 		return 0, nil, err
 	}
 	return ok(tidy(h.store.UpdateAuthorization(r.Context(), r.PathValue("id"), patch, h.actor(r))))
