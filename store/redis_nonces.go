@@ -22,8 +22,10 @@ func (b *RedisBackend) Nonces() *RedisNonces {
 }
 
 // Seen records apiKey+nonce for ttl with one SET NX PX and reports whether
-// it was recorded already (the request is a replay).
+// it was recorded already (the request is a replay). A ttl under a
+// millisecond counts as one: a nonce key must never live forever.
 func (n *RedisNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	ttl = max(ttl, time.Millisecond)
 	fresh, err := n.client.SetNX(ctx, n.prefix+apiKey+":"+nonce, "1", ttl).Result()
 	if err != nil {
 		return false, redisUnavailable(err)

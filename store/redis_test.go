@@ -341,10 +341,18 @@ func TestRedisNonces(t *testing.T) {
 	if err != nil || ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("nonce key TTL = %v, %v; want (0, 1m]", ttl, err)
 	}
+	// PTTL answers -1 for a key without expiry (and -2 for one already gone).
+	if seen("K", "forever", 0); rawClient(t, srv.Addr).PTTL(ctx, "access_auth:nonce:K:forever").Val() == -1 {
+		t.Fatal("a nonce stored with ttl 0 never expires")
+	}
 	if seen("K", "short", 50*time.Millisecond) {
 		t.Fatal("first use reported as seen")
 	}
 	time.Sleep(120 * time.Millisecond)
+	// PTTL answers -1 for a key without expiry (and -2 for one already gone).
+	if seen("K", "forever", 0); rawClient(t, srv.Addr).PTTL(ctx, "access_auth:nonce:K:forever").Val() == -1 {
+		t.Fatal("a nonce stored with ttl 0 never expires")
+	}
 	if seen("K", "short", 50*time.Millisecond) {
 		t.Fatal("nonce still remembered after its TTL")
 	}
