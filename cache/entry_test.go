@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +138,38 @@ func TestAuthorizationAllowsIP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzAllowedIPs compiles arbitrary allowed_ips entries: never a panic, and
+// an address is allowed only when the list is empty or an entry that
+// parses as a prefix or address covers it.
+func FuzzAllowedIPs(f *testing.F) {
+	f.Add("10.0.0.0/8", "10.1.2.3")
+	f.Add("192.0.2.7", "::ffff:192.0.2.7")
+	f.Add("::ffff:10.0.0.0/104", "10.0.0.1")
+	f.Add("2001:db8::/129", "2001:db8::1")
+	f.Add("not-an-ip", "")
+	f.Fuzz(func(t *testing.T, entry, remote string) {
+		a := Compile(&store.Credential{Authorization: &store.CredentialAuthorization{AllowedIPs: []string{entry}}}).Authorization
+		addr, err := netip.ParseAddr(remote)
+		if err != nil {
+			addr = netip.Addr{}
+		}
+		if !a.AllowsIP(addr) {
+			return
+		}
+		if !addr.IsValid() {
+			t.Fatalf("%q allowed the invalid address", entry)
+		}
+		p, err := netip.ParsePrefix(strings.TrimSpace(entry))
+		if err != nil {
+			if single, err := netip.ParseAddr(strings.TrimSpace(entry)); err != nil || single.Unmap() != addr.Unmap() {
+				t.Fatalf("%q allowed %s", entry, addr)
+			}
+			return
+		}
+		if !p.Contains(addr) && !p.Contains(netip.AddrFrom16(addr.As16())) {
+			t.Fatalf("%q allowed %s outside it", entry, addr)
+		}
+	})
 }
