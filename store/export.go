@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // ExportVersion is the format version of Export.
@@ -237,6 +238,7 @@ func (w *writer) importGroup(g Group) error {
 			g.Environments, _ = addEnvironment(g.Environments, env)
 		}
 	}
+	g.CreatedAt = w.timeOr(g.CreatedAt, existing.CreatedAt)
 	return putJSON(w.tx, tblGroups, g.Name, g)
 }
 
@@ -259,6 +261,8 @@ func (w *writer) importKey(k ExportedKey) error {
 		}
 		w.tx.Notify(old.APIKey)
 	}
+	k.CreatedAt = w.timeOr(k.CreatedAt, old.CreatedAt)
+	k.UpdatedAt = w.timeOr(k.UpdatedAt, k.CreatedAt)
 	if err := w.claimKeyName(k.Name, k.ID); err != nil {
 		return err
 	}
@@ -287,6 +291,8 @@ func (w *writer) importAuthorization(field string, a Authorization) error {
 	if err != nil {
 		return err
 	}
+	a.CreatedAt = w.timeOr(a.CreatedAt, old.CreatedAt)
+	a.UpdatedAt = w.timeOr(a.UpdatedAt, a.CreatedAt)
 	var before []Binding
 	if found && old.AccessKeyID == a.AccessKeyID {
 		before = old.Bindings
@@ -303,4 +309,16 @@ func (w *writer) importAuthorization(field string, a Authorization) error {
 		return fmt.Errorf("access key %s already has authorization %s: %w", a.AccessKeyID, holder, ErrAuthorizationExists)
 	}
 	return w.putAuthorization(a, before)
+}
+
+// timeOr fills in a time a hand-made export left out: the stored record's,
+// else now.
+func (w *writer) timeOr(t, stored time.Time) time.Time {
+	switch {
+	case !t.IsZero():
+		return t
+	case !stored.IsZero():
+		return stored
+	}
+	return w.now
 }

@@ -766,6 +766,9 @@ func testPaging(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		exp.Groups = append(exp.Groups, store.Group{Name: fmt.Sprintf("g%03d", i)})
 	}
 	noErr(t, e.s.Import(e.ctx, exp, actor))
+	if g := get(e.s.GetGroup(e.ctx, "g000")).must(t); g.CreatedAt.IsZero() {
+		t.Error("a group imported without created_at has none")
+	}
 	for _, tt := range []struct{ limit, want int }{{0, store.DefaultPageLimit}, {-1, store.DefaultPageLimit}, {7, 7}, {1000, store.MaxPageLimit}} {
 		items, next, err := e.s.ListGroups(e.ctx, store.Page{Limit: tt.limit})
 		if err != nil || len(items) != tt.want || next != items[len(items)-1].Name {
