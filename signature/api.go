@@ -49,6 +49,10 @@ type Request struct {
 	Path     string // the escaped path as sent (URL.EscapedPath of the original request)
 	RawQuery string // as sent
 	Header   http.Header
+	// Form is the body of an application/x-www-form-urlencoded request
+	// whose parameters the scheme signs (Credentials.SignsForm), nil
+	// otherwise.
+	Form []byte
 }
 
 // Credentials is what Parse reads from a request. Strings point into the
@@ -62,6 +66,13 @@ type Credentials struct {
 	Service     string
 	Signature   string
 	PayloadHash string // the content-sha256 header as sent, "" when absent
+	// ContentMD5 is the Content-MD5 header (base64) of Alibaba's scheme,
+	// which signs it instead of the body: the body must have that MD5.
+	ContentMD5 string
+	// SignsForm reports that the signature covers the parameters of a form
+	// body (Alibaba's scheme, Content-Type application/x-www-form-urlencoded):
+	// Verify needs the body as Request.Form.
+	SignsForm bool
 
 	signedHeaders string // as sent, e.g. "host;x-jdcloud-date;x-jdcloud-nonce"
 	scope         string // the credential after the key: date/region/service/terminator

@@ -1,9 +1,11 @@
 package signature
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -70,6 +72,9 @@ func allDigits(s string) bool {
 	}
 	return true
 }
+
+// compactTimeFormat is the date header's format, YYYYMMDDTHHMMSSZ.
+const compactTimeFormat = "20060102T150405Z"
 
 // parseCompactTime reads YYYYMMDDTHHMMSSZ (UTC) without allocating.
 func parseCompactTime(s string) (time.Time, bool) {
@@ -203,17 +208,73 @@ func (a *scopedAuth) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size
 	return key.sum(b, sc.digest)
 }
 
-// authorizationValue is the Authorization header a signer sends.
-func (a *scopedAuth) authorizationValue(apiKey string, c *Credentials, sig [sha256.Size]byte) string {
-	return a.algorithm + " Credential=" + apiKey + "/" + c.scope + ", SignedHeaders=" + c.signedHeaders +
-		", Signature=" + hex.EncodeToString(sig[:])
+// matches reports whether the canonical request of r in form signs to
+// c's signature under key; pathAsSent and queryAsSent report that the form
+// wrote the path and the query exactly as sent.
+func (a *scopedAuth) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, form canonicalForm, collapse bool) (ok, pathAsSent, queryAsSent bool) {
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.buf, pathAsSent, queryAsSent = appendCanonicalRequest(sc.buf[:0], r, form, c.signedHeaders, payloadHash, collapse, sc)
+	got := a.mac(key, c, sc)
+	return hmac.Equal(got[:], c.signature[:]), pathAsSent, queryAsSent
 }
 
-// signingCredentials are the credentials a signer fills the canonical
-// request and string to sign with.
-func (a *scopedAuth) signingCredentials(dateValue string, o *signOptions, signedHeaders []string) *Credentials {
-	return &Credentials{
-		Region: o.region, Service: o.service, signedHeaders: strings.Join(signedHeaders, ";"),
+// sign signs req in place: the content hash (header with
+// WithContentSHA256 or WithUnsignedPayload), the date header, then host and
+// the headers signs accepts (by lower-case name) in sorted order, the path
+// and query in form. A content hash header already set is taken as given.
+func (a *scopedAuth) sign(req *http.Request, scheme Scheme, apiKey, apiSecret string, o *signOptions, form canonicalForm, collapse bool, signs func(lower string) bool) error {
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	var payloadHash string
+	switch {
+	case o.unsignedPayload:
+		req.Header.Set(a.contentHeader, UnsignedPayload)
+	default:
+		sum, err := hashBody(req)
+		if err != nil {
+			return err
+		}
+		payloadHash = hex.EncodeToString(sum[:])
+		if o.contentSHA256 {
+			req.Header.Set(a.contentHeader, payloadHash)
+		}
+	}
+	if v := req.Header.Get(a.contentHeader); v != "" {
+		payloadHash = v // the verifier takes the header's word, so must the signer
+	}
+	dateValue := o.now.UTC().Format(compactTimeFormat)
+	req.Header.Set(a.dateHeader, dateValue)
+
+	host := req.Host
+	if host == "" && req.URL != nil {
+		host = req.URL.Host
+	}
+	names := []string{"host"}
+	for name := range req.Header {
+		lower := strings.ToLower(name)
+		if lower == a.dateHeader || lower == a.contentHeader || signs(lower) {
+			names = append(names, lower)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	r := &Request{Method: method, Host: host, Path: req.URL.EscapedPath(), RawQuery: req.URL.RawQuery, Header: req.Header}
+	c := &Credentials{
+		Region: o.region, Service: o.service, signedHeaders: strings.Join(names, ";"),
 		scope: dateValue[:8] + "/" + o.region + "/" + o.service + "/" + a.terminator, dateValue: dateValue,
 	}
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.buf, _, _ = appendCanonicalRequest(sc.buf[:0], r, form, c.signedHeaders, payloadHash, collapse, sc)
+	sig := a.mac(a.signingKey(scheme, NewSecret(apiSecret), c), c, sc)
+	req.Header.Set("Authorization", a.algorithm+" Credential="+apiKey+"/"+c.scope+
+		", SignedHeaders="+c.signedHeaders+", Signature="+hex.EncodeToString(sig[:]))
+	return nil
 }

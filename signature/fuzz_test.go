@@ -34,7 +34,7 @@ func FuzzParseAuthorization(f *testing.F) {
 		if c.Nonce == "" || !strings.Contains(nonce, c.Nonce) || !strings.Contains(content, c.PayloadHash) || !strings.Contains(date, c.dateValue) {
 			t.Fatalf("credentials %+v not taken from the headers", c)
 		}
-		if got := c.Date.UTC().Format(jdTimeFormat); got != c.dateValue {
+		if got := c.Date.UTC().Format(compactTimeFormat); got != c.dateValue {
 			t.Fatalf("Date %s from %q", got, c.dateValue)
 		}
 		// Verify never panics on what Parse accepts.

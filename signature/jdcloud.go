@@ -1,10 +1,7 @@
 package signature
 
 import (
-	"crypto/hmac"
-	"encoding/hex"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -49,7 +46,6 @@ const (
 	jdNonceHeader     = "x-jdcloud-nonce"
 	jdContentHeader   = "x-jdcloud-content-sha256"
 	jdRequestIDHeader = "x-jdcloud-request-id" // never signed by JD Cloud's SDKs
-	jdTimeFormat      = "20060102T150405Z"
 )
 
 // parse reads Authorization, x-jdcloud-date, x-jdcloud-nonce and
@@ -88,99 +84,44 @@ func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash
 }
 
 // matches reports whether the canonical form of r (raw: path and query as
-// sent) carries c's signature; asSent reports that the documented form wrote the
+// sent) signs to want; asSent reports that the documented form wrote the
 // path and query exactly as sent.
 func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, raw bool) (ok, asSent bool) {
-	sc := getScratch()
-	defer putScratch(sc)
-	sc.buf, asSent = j.appendCanonicalRequest(sc.buf[:0], r, c, payloadHash, raw, sc)
-	got := j.auth.mac(key, c, sc)
-	return hmac.Equal(got[:], c.signature[:]), asSent
+	ok, pathAsSent, queryAsSent := j.auth.matches(r, c, key, payloadHash, j.form(raw), j.collapse)
+	return ok, pathAsSent && queryAsSent
+}
+
+// form is the documented canonical form, or with raw the path and query as sent.
+func (j *jdcloud) form(raw bool) canonicalForm {
+	if raw {
+		return asSentForm
+	}
+	return canonicalForm{path: appendCanonicalPath, sortQuery: true}
 }
 
 // appendCanonicalRequest appends the canonical request of r. raw takes the
 // path and query exactly as sent; asSent reports that the documented form
 // wrote them exactly as sent anyway.
 func (j *jdcloud) appendCanonicalRequest(b []byte, r *Request, c *Credentials, payloadHash string, raw bool, sc *scratch) (_ []byte, asSent bool) {
-	b = append(b, r.Method...)
-	b = append(b, '\n')
-	start := len(b)
-	if raw {
-		b = appendRawPath(b, r.Path)
-	} else {
-		b = appendCanonicalPath(b, r.Path)
-	}
-	asSent = string(b[start:]) == r.Path
-	b = append(b, '\n')
-	start = len(b)
-	if raw {
-		b = append(b, r.RawQuery...)
-	} else {
-		b = appendCanonicalQuery(b, r.RawQuery, sc)
-	}
-	asSent = asSent && string(b[start:]) == r.RawQuery
-	b = append(b, '\n')
-	b = appendSignedHeaders(b, r, c.signedHeaders, j.collapse)
-	b = append(b, payloadHash...)
-	return b, asSent
+	b, pathAsSent, queryAsSent := appendCanonicalRequest(b, r, j.form(raw), c.signedHeaders, payloadHash, j.collapse, sc)
+	return b, pathAsSent && queryAsSent
 }
 
 // sign signs like JD Cloud's SDKs: host, content-type when present and the
 // x-jdcloud-* headers (but the request ID) are signed, in sorted order; the
 // path and query are written in the documented canonical form.
 func (j *jdcloud) sign(req *http.Request, apiKey, apiSecret string, o *signOptions) error {
-	if req.Header == nil {
-		req.Header = make(http.Header)
-	}
-	var payloadHash string
-	switch {
-	case o.unsignedPayload:
-		req.Header.Set(jdContentHeader, UnsignedPayload)
-	default:
-		sum, err := hashBody(req)
-		if err != nil {
-			return err
-		}
-		if o.contentSHA256 {
-			req.Header.Set(jdContentHeader, hex.EncodeToString(sum[:]))
-		}
-		payloadHash = hex.EncodeToString(sum[:])
-	}
-	if v := req.Header.Get(jdContentHeader); v != "" {
-		payloadHash = v // the verifier takes the header's word, so must the signer
-	}
 	nonce := o.nonce
 	if nonce == "" {
 		nonce = uuid.NewString()
 	}
-	dateValue := o.now.UTC().Format(jdTimeFormat)
-	req.Header.Set(jdDateHeader, dateValue)
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
 	req.Header.Set(jdNonceHeader, nonce)
+	return j.auth.sign(req, j.id, apiKey, apiSecret, o, j.form(false), j.collapse, signsJDCloudHeader)
+}
 
-	host := req.Host
-	if host == "" && req.URL != nil {
-		host = req.URL.Host
-	}
-	names := []string{"host"}
-	for name := range req.Header {
-		lower := strings.ToLower(name)
-		if lower == "content-type" || strings.HasPrefix(lower, "x-jdcloud-") && lower != jdRequestIDHeader {
-			names = append(names, lower)
-		}
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	r := &Request{Method: method, Host: host, Path: req.URL.EscapedPath(), RawQuery: req.URL.RawQuery, Header: req.Header}
-	c := j.auth.signingCredentials(dateValue, o, names)
-	sc := getScratch()
-	defer putScratch(sc)
-	sc.buf, _ = j.appendCanonicalRequest(sc.buf[:0], r, c, payloadHash, false, sc)
-	sig := j.auth.mac(j.auth.signingKey(j.id, NewSecret(apiSecret), c), c, sc)
-	req.Header.Set("Authorization", j.auth.authorizationValue(apiKey, c, sig))
-	return nil
+func signsJDCloudHeader(lower string) bool {
+	return lower == "content-type" || strings.HasPrefix(lower, "x-jdcloud-") && lower != jdRequestIDHeader
 }

@@ -17,6 +17,8 @@ type Secret struct {
 	// cover the hours around midnight UTC and a key used with two schemes.
 	keys [2]atomic.Pointer[scopedKey]
 	next atomic.Uint32 // the slot the next derived key replaces
+	// The secret itself as an HMAC key (Alibaba's scheme), made on first use.
+	plain atomic.Pointer[hmacKey]
 }
 
 // NewSecret wraps an API secret.
@@ -51,6 +53,17 @@ func (s *Secret) chainedKey(scheme Scheme, prefix, date, region, service, termin
 	k.hmacKey.init(key)
 	s.keys[s.next.Add(1)%uint32(len(s.keys))].Store(k)
 	return &k.hmacKey
+}
+
+// plainKey is the secret itself as an HMAC key.
+func (s *Secret) plainKey() *hmacKey {
+	if k := s.plain.Load(); k != nil {
+		return k
+	}
+	k := new(hmacKey)
+	k.init([]byte(s.secret))
+	s.plain.Store(k)
+	return k
 }
 
 func hmacSHA256(key []byte, data string) []byte {
