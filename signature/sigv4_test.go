@@ -145,11 +145,19 @@ func TestSigV4Tampered(t *testing.T) {
 	}
 	r, bodyHash := received(t, req)
 	for name, tamper := range map[string]func(r *Request) (string, func()){
-		"path":   func(r *Request) (string, func()) { p := r.Path; r.Path += "x"; return bodyHash, func() { r.Path = p } },
-		"query":  func(r *Request) (string, func()) { q := r.RawQuery; r.RawQuery = "a=2"; return bodyHash, func() { r.RawQuery = q } },
+		"path": func(r *Request) (string, func()) { p := r.Path; r.Path += "x"; return bodyHash, func() { r.Path = p } },
+		"query": func(r *Request) (string, func()) {
+			q := r.RawQuery
+			r.RawQuery = "a=2"
+			return bodyHash, func() { r.RawQuery = q }
+		},
 		"method": func(r *Request) (string, func()) { r.Method = "PUT"; return bodyHash, func() { r.Method = "POST" } },
-		"host":   func(r *Request) (string, func()) { h := r.Host; r.Host = "evil.example"; return bodyHash, func() { r.Host = h } },
-		"body":   func(r *Request) (string, func()) { return emptySHA256, func() {} },
+		"host": func(r *Request) (string, func()) {
+			h := r.Host
+			r.Host = "evil.example"
+			return bodyHash, func() { r.Host = h }
+		},
+		"body": func(r *Request) (string, func()) { return emptySHA256, func() {} },
 		"signed header": func(r *Request) (string, func()) {
 			r.Header.Set("X-Amz-Target", "Service.Other")
 			return bodyHash, func() { r.Header.Set("X-Amz-Target", "Service.Op") }
