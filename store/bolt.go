@@ -42,6 +42,8 @@ type Bolt struct {
 	subs map[*boltSubscriber]struct{}
 }
 
+var _ Backend = (*Bolt)(nil)
+
 type boltSubscriber struct {
 	ch chan Change
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"ListFilters", testListFilters},
 		{"ExportImport", testExportImport},
 		{"ImportConflicts", testImportConflicts},
+		{"SecretsSealedAtRest", testSecretsSealedAtRest},
 		{"MasterKeyRotation", testMasterKeyRotation},
 		{"MarkUsed", testMarkUsed},
 		{"ChangeFeed", testChangeFeed},
@@ -1043,6 +1044,39 @@ func testImportConflicts(t *testing.T, newBackend func(t *testing.T) store.Backe
 	orphan := exp
 	orphan.Keys = nil
 	wantInvalid(t, newEnv(t, newBackend).s.Import(context.Background(), orphan, actor), "authorizations[0].access_key_id")
+}
+
+// testSecretsSealedAtRest reads every record of every table and looks for
+// the plaintext secrets.
+func testSecretsSealedAtRest(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	e := newEnv(t, newBackend)
+	secrets := populate(t, e)
+	tables := []string{"keys", "key_names", "api_keys", "authorizations", "key_authorizations",
+		"groups", "group_authorizations", "credentials", "audit", "meta"}
+	records := 0
+	err := e.backend.View(e.ctx, func(tx store.Tx) error {
+		for _, table := range tables {
+			all, err := tx.Scan(table, "", 0)
+			if err != nil {
+				return err
+			}
+			records += len(all)
+			for _, r := range all {
+				for _, secret := range secrets {
+					if bytes.Contains(r.Value, []byte(secret)) || strings.Contains(r.ID, secret) {
+						t.Errorf("table %s record %s holds a plaintext secret", table, r.ID)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if records < 20 {
+		t.Errorf("only %d records scanned", records)
+	}
 }
 
 func testMasterKeyRotation(t *testing.T, newBackend func(t *testing.T) store.Backend) {
