@@ -98,7 +98,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	}
 
 	s.Master.Stop()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(redistest.FailoverTimeout)
 	for {
 		err := b.Update(ctx, func(tx store.Tx) error {
 			tx.Notify("B")
@@ -111,7 +111,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 			t.Fatalf("Update during failover = %v, want ErrUnavailable", err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Update still failing 30s after the master died: %v", err)
+			t.Fatalf("Update still failing %v after the master died: %v\n%s", redistest.FailoverTimeout, err, s.Logs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

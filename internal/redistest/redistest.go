@@ -168,7 +168,7 @@ func (s *Server) start() error {
 	if err := waitPing(s.Addr, s.dial, exited); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
-		return fmt.Errorf("redis-server on %s did not come up: %v\n%s", s.Addr, err, s.log())
+		return fmt.Errorf("redis-server on %s did not come up: %v\n%s", s.Addr, err, s.Log())
 	}
 	s.proc, s.exited = cmd.Process, exited
 	return nil
@@ -197,8 +197,8 @@ func (s *Server) Restart() {
 	}
 }
 
-// log returns the tail of the server's log file, for failure messages.
-func (s *Server) log() string {
+// Log returns the tail of the server's log file, for failure messages.
+func (s *Server) Log() string {
 	b, err := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 	if err != nil {
 		return ""

@@ -91,6 +91,20 @@ func StartSentinel(t testing.TB) *Sentinel {
 	return s
 }
 
+// Logs returns the tails of the sentinels' logs, for failure messages.
+func (s *Sentinel) Logs() string {
+	var b strings.Builder
+	for _, sn := range s.Sentinels {
+		fmt.Fprintf(&b, "--- sentinel %s\n%s\n", sn.Addr, sn.Log())
+	}
+	return b.String()
+}
+
+// FailoverTimeout bounds a failover in tests. A sentinel that notices a
+// stall of its timer (a loaded machine) enters TILT mode and does nothing
+// for 30 seconds, so the bound leaves room for one TILT.
+const FailoverTimeout = 60 * time.Second
+
 // MasterAddr asks the first sentinel that answers for the current master.
 func (s *Sentinel) MasterAddr(ctx context.Context) (string, error) {
 	var last error
