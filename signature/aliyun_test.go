@@ -244,3 +244,16 @@ func TestAliyunSignKeepsBody(t *testing.T) {
 		t.Fatalf("body %q, Content-MD5 %q", got, req.Header.Get("Content-MD5"))
 	}
 }
+
+// BenchmarkVerifyAliyun is the request of BenchmarkVerifyJDCloud2 signed
+// with Alibaba's scheme.
+func BenchmarkVerifyAliyun(b *testing.B) {
+	req := newRequest(b, http.MethodGet, "/v1/regions/cn-north-1/instances/i-8f3ab2:describe", "pageNumber=1&pageSize=20&filters.1.name=status&filters.1.values.1=running", nil)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if err := Sign(req, Aliyun, "203753981", "app-secret-0123456789abcdef"); err != nil {
+		b.Fatal(err)
+	}
+	r, _ := received(b, req)
+	benchmarkVerify(b, r, "app-secret-0123456789abcdef", "")
+}

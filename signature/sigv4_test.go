@@ -253,3 +253,34 @@ func TestSignReadsBodyOnce(t *testing.T) {
 		}
 	}
 }
+
+// benchmarkVerify measures Parse and Verify of r with a cached key.
+func benchmarkVerify(b *testing.B, r *Request, secret, payloadHash string) {
+	s := NewSecret(secret)
+	var c Credentials
+	if err := Parse(r.Header, AllSchemes, &c); err != nil || !Verify(r, &c, s, payloadHash) {
+		b.Fatal("benchmark request does not verify", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Parse(r.Header, AllSchemes, &c); err != nil {
+			b.Fatal(err)
+		}
+		if !Verify(r, &c, s, payloadHash) {
+			b.Fatal("not verified")
+		}
+	}
+}
+
+// BenchmarkVerifySigV4 is the request of BenchmarkVerifyJDCloud2 signed
+// with SigV4 (host, content-type, x-amz-date signed).
+func BenchmarkVerifySigV4(b *testing.B) {
+	req := newRequest(b, http.MethodGet, "/v1/regions/cn-north-1/instances/i-8f3ab2:describe", "pageNumber=1&pageSize=20&filters.1.name=status&filters.1.values.1=running", nil)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "aws-sdk-go-v2/1.30.0")
+	if err := Sign(req, SigV4, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", WithRegion("us-east-1"), WithService("execute-api")); err != nil {
+		b.Fatal(err)
+	}
+	r, bodyHash := received(b, req)
+	benchmarkVerify(b, r, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", bodyHash)
+}
