@@ -2,8 +2,10 @@ package enforcement
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -48,12 +50,16 @@ func ReasonOf(err error) (Reason, bool) {
 
 // prepareBody decides the payload hash the signature is verified with, and
 // makes r.Body safe to pass on: limited to MaxBody, and either buffered and
-// hashed now or checked against the signed hash as it streams.
-func (c *Checker) prepareBody(r *http.Request, declared string, d *Decision) (string, Reason) {
+// checked now or checked against what was signed as it streams.
+func (c *Checker) prepareBody(r *http.Request, cr *signature.Credentials, req *signature.Request, d *Decision) (string, Reason) {
 	if r.ContentLength > c.cfg.MaxBody {
 		return "", BodyTooLarge
 	}
 	empty := r.Body == nil || r.Body == http.NoBody
+	if cr.Scheme == signature.Aliyun {
+		return "", c.prepareAliyunBody(r, cr, req, empty)
+	}
+	declared := cr.PayloadHash
 	switch {
 	case declared == "":
 		if empty {
@@ -86,18 +92,85 @@ func (c *Checker) prepareBody(r *http.Request, declared string, d *Decision) (st
 	return declared, Allowed
 }
 
+// prepareAliyunBody handles the body of Alibaba's scheme, which signs no
+// payload hash: a form is covered by its parameters (so it is read, in
+// memory, for Verify), another body by Content-MD5 (checked as it streams);
+// a body covered by neither is an unsigned payload.
+func (c *Checker) prepareAliyunBody(r *http.Request, cr *signature.Credentials, req *signature.Request, empty bool) Reason {
+	var want [sha256.Size]byte
+	if cr.ContentMD5 != "" {
+		if n, err := base64.StdEncoding.Decode(want[:], []byte(cr.ContentMD5)); err != nil || n != md5.Size {
+			return SignatureMismatch
+		}
+	}
+	switch {
+	case empty:
+		if cr.ContentMD5 != "" && !matchesMD5(nil, &want) {
+			return SignatureMismatch
+		}
+	case cr.SignsForm:
+		// Forms are parsed whole, so they must fit in memory.
+		form, reason := c.readSmallBody(r, min(memoryBodyLimit, c.cfg.MaxBody))
+		if reason != Allowed {
+			return reason
+		}
+		if cr.ContentMD5 != "" && !matchesMD5(form, &want) {
+			return SignatureMismatch
+		}
+		req.Form = form
+		replaceBody(r, bytes.NewReader(form), int64(len(form)))
+	case cr.ContentMD5 != "":
+		r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody, hash: md5.New(), want: want}
+	case !c.cfg.AllowUnsignedPayload:
+		return SignatureMismatch
+	default:
+		r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody}
+	}
+	return Allowed
+}
+
+func matchesMD5(body []byte, want *[sha256.Size]byte) bool {
+	sum := md5.Sum(body)
+	return subtle.ConstantTimeCompare(sum[:], want[:md5.Size]) == 1
+}
+
+// readSmallBody reads the whole body if it has at most limit bytes, else
+// refuses it as too large.
+func (c *Checker) readSmallBody(r *http.Request, limit int64) ([]byte, Reason) {
+	buf, err := readUpTo(r.Body, make([]byte, 0, sizeHint(r, limit+1)), int(limit)+1)
+	if err != nil {
+		return nil, bodyReadReason(err)
+	}
+	if int64(len(buf)) > limit {
+		return nil, BodyTooLarge
+	}
+	return buf, Allowed
+}
+
+// sizeHint is the buffer to start reading r's body with: its length plus
+// one byte to see EOF without growing, at most limit.
+func sizeHint(r *http.Request, limit int64) int64 {
+	if r.ContentLength > 0 {
+		return min(r.ContentLength+1, limit)
+	}
+	return min(512, limit)
+}
+
+// replaceBody passes body on instead of r's, with its length now known.
+func replaceBody(r *http.Request, body io.Reader, n int64) {
+	r.Body.Close()
+	r.Body = io.NopCloser(body) // a spool file is closed by Cleanup, not by whoever reads it
+	r.ContentLength = n
+	r.TransferEncoding = nil
+}
+
 // bufferBody reads and hashes the whole body: in memory up to
 // memoryBodyLimit, else into a temporary file that d.Cleanup removes. It
-// replaces r.Body with the copy, whose length is now known.
+// replaces r.Body with the copy.
 func (c *Checker) bufferBody(r *http.Request, d *Decision) (string, Reason) {
-	// Read one byte more than fits, to tell a body that fits from one that
-	// does not.
+	// One byte more than fits tells a body that fits from one that does not.
 	limit := min(memoryBodyLimit, c.cfg.MaxBody) + 1
-	size := min(512, limit)
-	if r.ContentLength > 0 {
-		size = min(r.ContentLength+1, limit)
-	}
-	buf, err := readUpTo(r.Body, make([]byte, 0, size), int(limit))
+	buf, err := readUpTo(r.Body, make([]byte, 0, sizeHint(r, limit)), int(limit))
 	if err != nil {
 		return "", bodyReadReason(err)
 	}
@@ -121,10 +194,7 @@ func (c *Checker) bufferBody(r *http.Request, d *Decision) (string, Reason) {
 		}
 		body = f
 	}
-	r.Body.Close()
-	r.Body = io.NopCloser(body) // the spool file is closed by Cleanup, not by whoever reads it
-	r.ContentLength = n
-	r.TransferEncoding = nil
+	replaceBody(r, body, n)
 	return hex.EncodeToString(h.Sum(nil)), Allowed
 }
 
@@ -185,7 +255,8 @@ func readUpTo(r io.Reader, buf []byte, limit int) ([]byte, error) {
 }
 
 // checkedBody passes a body on while limiting it to remaining bytes and,
-// when hash is set, failing at its end unless it hashes to want.
+// when hash is set, failing at its end unless it hashes to want (the first
+// hash.Size() bytes).
 type checkedBody struct {
 	body      io.ReadCloser
 	remaining int64
@@ -208,7 +279,7 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 		b.hash.Write(p[:n])
 		if err == io.EOF {
 			var got [sha256.Size]byte
-			if subtle.ConstantTimeCompare(b.hash.Sum(got[:0]), b.want[:]) != 1 {
+			if subtle.ConstantTimeCompare(b.hash.Sum(got[:0]), b.want[:b.hash.Size()]) != 1 {
 				b.err = ErrBodyMismatch
 				return n, b.err
 			}

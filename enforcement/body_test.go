@@ -211,7 +211,8 @@ func TestSignedContentHashStreams(t *testing.T) {
 		upper := strings.ToUpper(hex.EncodeToString(sum[:]))
 		r := signedPost(t, body)
 		var d Decision
-		if hash, reason := c.prepareBody(r, upper, &d); hash != upper || reason != Allowed {
+		cr := signature.Credentials{Scheme: signature.JDCloud2, PayloadHash: upper}
+		if hash, reason := c.prepareBody(r, &cr, &signature.Request{}, &d); hash != upper || reason != Allowed {
 			t.Fatalf("prepareBody = %q, %s", hash, reason)
 		}
 		if readBody(t, r) != body {

@@ -154,7 +154,7 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		return DateOutOfRange
 	}
 
-	payloadHash, reason := c.prepareBody(r, cr.PayloadHash, d)
+	payloadHash, reason := c.prepareBody(r, cr, &sc.req, d)
 	if reason != Allowed {
 		return reason
 	}
