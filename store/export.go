@@ -263,10 +263,10 @@ func (w *writer) importKey(k ExportedKey) error {
 	}
 	k.CreatedAt = w.timeOr(k.CreatedAt, old.CreatedAt)
 	k.UpdatedAt = w.timeOr(k.UpdatedAt, k.CreatedAt)
-	if err := w.claimKeyName(k.Name, k.ID); err != nil {
+	if err := w.claim(tblKeyNames, k.Name, k.ID); err != nil {
 		return err
 	}
-	if err := w.claimAPIKey(k.APIKey, k.ID); err != nil {
+	if err := w.claim(tblAPIKeys, k.APIKey, k.ID); err != nil {
 		return err
 	}
 	if err := putJSON(w.tx, tblKeys, k.ID, k); err != nil {

@@ -49,7 +49,7 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey, actor Actor) (AccessKe
 		if err != nil {
 			return err
 		}
-		if err := w.claimKeyName(nk.Name, id); err != nil {
+		if err := w.claim(tblKeyNames, nk.Name, id); err != nil {
 			return err
 		}
 		apiKey, secret := nk.APIKey, nk.APISecret
@@ -61,7 +61,7 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey, actor Actor) (AccessKe
 				return err
 			}
 		}
-		if err := w.claimAPIKey(apiKey, id); err != nil {
+		if err := w.claim(tblAPIKeys, apiKey, id); err != nil {
 			return err
 		}
 		key := ExportedKey{AccessKey: AccessKey{
@@ -96,30 +96,21 @@ func (s *Store) CreateKey(ctx context.Context, nk NewKey, actor Actor) (AccessKe
 	return created, nil
 }
 
-// claimKeyName points the name index at id, or fails with ErrNameTaken
-// when another key holds the name.
-func (w *writer) claimKeyName(name, id string) error {
-	holder, err := w.tx.Get(tblKeyNames, name)
+// claim points an index of access keys (table tblKeyNames or tblAPIKeys)
+// at id, or fails with ErrNameTaken when another key holds the value.
+func (w *writer) claim(table, value, id string) error {
+	holder, err := w.tx.Get(table, value)
 	if err != nil {
 		return err
 	}
 	if holder != nil && string(holder) != id {
-		return fmt.Errorf("access key name %s: %w", quoteInput(name), ErrNameTaken)
+		what := "name"
+		if table == tblAPIKeys {
+			what = "api_key"
+		}
+		return fmt.Errorf("%s %s is already used by another access key: %w", what, quoteInput(value), ErrNameTaken)
 	}
-	return w.tx.Put(tblKeyNames, name, []byte(id))
-}
-
-// claimAPIKey points the APIKey index at id, or fails with ErrNameTaken
-// when another key holds the APIKey.
-func (w *writer) claimAPIKey(apiKey, id string) error {
-	holder, err := w.tx.Get(tblAPIKeys, apiKey)
-	if err != nil {
-		return err
-	}
-	if holder != nil && string(holder) != id {
-		return fmt.Errorf("api_key %s is already used by another access key: %w", quoteInput(apiKey), ErrNameTaken)
-	}
-	return w.tx.Put(tblAPIKeys, apiKey, []byte(id))
+	return w.tx.Put(table, value, []byte(id))
 }
 
 // GetKey returns an access key without its secret, or ErrNotFound.
@@ -203,7 +194,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, patch KeyPatch, actor 
 			return err
 		}
 		if patch.Name.Set && *patch.Name.Value != key.Name {
-			if err := w.claimKeyName(*patch.Name.Value, id); err != nil {
+			if err := w.claim(tblKeyNames, *patch.Name.Value, id); err != nil {
 				return err
 			}
 			if err := w.tx.Delete(tblKeyNames, key.Name); err != nil {
