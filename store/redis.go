@@ -76,8 +76,8 @@ type RedisBackend struct {
 	// transaction to the slot of the data set.
 	anchorKey string
 
-	tables atomic.Pointer[map[string]redisTableKeys] // copy on write
-	tablMu sync.Mutex                                // serializes the copies
+	tables   atomic.Pointer[map[string]redisTableKeys] // copy on write
+	tablesMu sync.Mutex                                // serializes the copies
 
 	closing context.Context // ends subscribers when the backend closes
 	close   context.CancelFunc
@@ -161,7 +161,8 @@ func redisUniversalOptions(o RedisOptions) (*redis.UniversalOptions, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i > 0 && (p.Username != u.Username || p.Password != u.Password || p.DB != u.DB || (p.TLSConfig == nil) != (u.TLSConfig == nil)) {
+		sameTLS := (p.TLSConfig == nil) == (u.TLSConfig == nil)
+		if i > 0 && (p.Username != u.Username || p.Password != u.Password || p.DB != u.DB || !sameTLS) {
 			return nil, errors.New("redis: all URLs must have the same scheme, user, password and database")
 		}
 		u.Addrs = append(u.Addrs, p.Addrs...)
@@ -246,8 +247,8 @@ func (b *RedisBackend) keys(table string) redisTableKeys {
 	if k, ok := (*b.tables.Load())[table]; ok {
 		return k
 	}
-	b.tablMu.Lock()
-	defer b.tablMu.Unlock()
+	b.tablesMu.Lock()
+	defer b.tablesMu.Unlock()
 	old := *b.tables.Load()
 	if k, ok := old[table]; ok {
 		return k
@@ -283,8 +284,9 @@ func (b *RedisBackend) View(ctx context.Context, fn func(Tx) error) error {
 
 // Update runs fn as an optimistic transaction: every table fn reads is
 // WATCHed, its writes are buffered, and one MULTI/EXEC applies them together
-// with the revision increment and the change stream entry (when fn Notified). When another
-// node changed a watched table first, EXEC fails and fn runs again.
+// with the revision increment and the change stream entry (when fn
+// Notified). When another node changed a watched table first, EXEC fails
+// and fn runs again.
 func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
@@ -315,8 +317,8 @@ func redisRetryable(err error) bool {
 		redis.IsTryAgainError(err) || redis.IsLoadingError(err) || redis.IsMasterDownError(err)
 }
 
-// redisFnError carries the error of Update's fn through go-redis's Watch, so it is
-// returned as is rather than retried or wrapped.
+// redisFnError carries the error of Update's fn through go-redis's Watch,
+// so it is returned as is rather than retried or wrapped.
 type redisFnError struct{ err error }
 
 func (e redisFnError) Error() string { return e.err.Error() }
@@ -346,7 +348,8 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 		if len(tx.notify) > 0 {
 			// Plain EVAL, not EVALSHA: a NOSCRIPT inside MULTI would fail
 			// only this command while the writes commit.
-			p.Eval(ctx, redisCommitScript, []string{b.revKey, b.changesKey}, redisChangesMaxLen, strings.Join(tx.notify, "\n"))
+			p.Eval(ctx, redisCommitScript, []string{b.revKey, b.changesKey},
+				redisChangesMaxLen, strings.Join(tx.notify, "\n"))
 		}
 		return nil
 	})
