@@ -176,7 +176,7 @@ func appendAliyunStringToSign(b []byte, r *Request, signedHeaders string, signsF
 	for _, k := range [...]struct{ canonical, lower string }{
 		{"Accept", "accept"}, {contentMD5Key, "content-md5"}, {"Content-Type", "content-type"}, {"Date", "date"},
 	} {
-		b = append(b, firstHeader(r.Header, k.canonical, k.lower)...)
+		b = append(b, trimSpace(firstHeader(r.Header, k.canonical, k.lower))...) // trimmed, as on the wire
 		b = append(b, '\n')
 	}
 	for list := signedHeaders; list != ""; {
@@ -193,9 +193,12 @@ func appendAliyunStringToSign(b []byte, r *Request, signedHeaders string, signsF
 		b = append(b, '\n')
 	}
 	start := len(b)
-	if raw {
+	switch {
+	case r.Path == "": // as it goes on the wire
+		b = append(b, '/')
+	case raw:
 		b = append(b, r.Path...)
-	} else {
+	default:
 		b = appendDecoded(b, r.Path, false)
 	}
 	asSent = string(b[start:]) == r.Path
