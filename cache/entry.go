@@ -1,12 +1,12 @@
 package cache
 
 import (
-	"cmp"
 	"math"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
@@ -54,7 +54,7 @@ type Authorization struct {
 	// a bad entry narrows the list instead of opening it.
 	AllowedIPs []netip.Prefix
 
-	bindings []store.Binding // sorted by group, then environment
+	bindings []binding // sorted by group, then environment
 }
 
 // ValidAt reports whether the authorization is enabled and within its
@@ -73,8 +73,21 @@ func (a *Authorization) Allows(group, environment string) bool {
 }
 
 func (a *Authorization) bound(group, environment string) bool {
-	_, found := slices.BinarySearchFunc(a.bindings, store.Binding{Group: group, Environment: environment}, compareBindings)
+	_, found := slices.BinarySearchFunc(a.bindings, store.Binding{Group: group, Environment: environment}, compareBinding)
 	return found
+}
+
+// binding is a store.Binding with its names interned: every key bound to a
+// group shares one copy of its name, and a binding takes 16 bytes, not 32.
+type binding struct {
+	group, environment unique.Handle[string]
+}
+
+func compareBinding(b binding, target store.Binding) int {
+	if c := strings.Compare(b.group.Value(), target.Group); c != 0 {
+		return c
+	}
+	return strings.Compare(b.environment.Value(), target.Environment)
 }
 
 // AllowsIP reports whether addr may call: any address when AllowedIPs is
@@ -90,13 +103,6 @@ func (a *Authorization) AllowsIP(addr netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func compareBindings(a, b store.Binding) int {
-	if c := strings.Compare(a.Group, b.Group); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Environment, b.Environment)
 }
 
 // Compile turns the store's record of a key into an Entry, as a cache load
@@ -180,14 +186,16 @@ func unmappedBits(p netip.Prefix) int {
 	return p.Bits()
 }
 
-func compileBindings(list []store.Binding) []store.Binding {
-	bindings := make([]store.Binding, 0, len(list))
+func compileBindings(list []store.Binding) []binding {
+	bindings := make([]binding, 0, len(list))
 	for _, b := range list {
 		if b.Environment == "" {
 			b.Environment = store.AnyEnvironment
 		}
-		bindings = append(bindings, b)
+		bindings = append(bindings, binding{unique.Make(b.Group), unique.Make(b.Environment)})
 	}
-	slices.SortFunc(bindings, compareBindings)
-	return slices.CompactFunc(bindings, func(a, b store.Binding) bool { return a == b })
+	slices.SortFunc(bindings, func(a, b binding) int {
+		return compareBinding(a, store.Binding{Group: b.group.Value(), Environment: b.environment.Value()})
+	})
+	return slices.Compact(bindings)
 }

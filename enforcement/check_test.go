@@ -268,7 +268,7 @@ func TestCheckStoreUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("through a real cache whose store is down", func(t *testing.T) {
-		keys, err := cache.New(cache.Config{}, downLoader{})
+		keys, err := cache.New(cache.Config{MaxEntries: 100}, downLoader{})
 		if err != nil {
 			t.Fatal(err)
 		}
