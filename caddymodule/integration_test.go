@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	os.Setenv("CADDYMODULE_TEST_MASTER_KEY", testMasterKey)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

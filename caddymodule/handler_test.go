@@ -1,0 +1,133 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func TestHideCredentials(t *testing.T) {
+	h := http.Header{
+		"Authorization":            {"JDCLOUD2-HMAC-SHA256 Credential=…"},
+		"X-Jdcloud-Date":           {"20260101T000000Z"},
+		"X-Jdcloud-Nonce":          {"n"},
+		"X-Amz-Content-Sha256":     {"UNSIGNED-PAYLOAD"},
+		"X-Ca-Signature":           {"sig"},
+		"x-ca-key":                 {"non-canonical"},
+		"Content-Type":             {"application/json"},
+		"X-Access-Key-Id":          {"kept for forward_identity to replace"},
+		"X-Jdcloudish-Not-A-Match": {"kept"},
+	}
+	hideCredentials(h)
+	want := http.Header{
+		"Content-Type":             {"application/json"},
+		"X-Access-Key-Id":          {"kept for forward_identity to replace"},
+		"X-Jdcloudish-Not-A-Match": {"kept"},
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("after hideCredentials: %v, want %v", h, want)
+	}
+}
+
+func TestOriginalRequestAndClientIP(t *testing.T) {
+	r := httptest.NewRequest("POST", "http://api.example.com/a%3Ab/c?z=1&a=2", nil)
+	r.RemoteAddr = "[::ffff:192.0.2.7]:5555"
+	w := httptest.NewRecorder()
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+
+	// A rewrite after the server took its copy of the original request.
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = "/rewritten", "", "x=9"
+	r.Method = "GET"
+	orig := originalRequest(r)
+	if orig.Method != "POST" || orig.Host != "api.example.com" || orig.Path != "/a%3Ab/c" || orig.RawQuery != "z=1&a=2" {
+		t.Errorf("original request %+v", orig)
+	}
+
+	if got := clientIP(r); got != netip.MustParseAddr("192.0.2.7") {
+		t.Errorf("client IP from the peer address: %v", got)
+	}
+	// Caddy's client IP (trusted_proxies applied) wins over the peer.
+	caddyhttp.SetVar(r.Context(), caddyhttp.ClientIPVarKey, "198.51.100.1")
+	if got := clientIP(r); got != netip.MustParseAddr("198.51.100.1") {
+		t.Errorf("client IP from Caddy's variable: %v", got)
+	}
+}
+
+// TestValidateDoesNoIO: `caddy validate` provisions every module; it must
+// neither create the store's files nor connect to Redis.
+func TestValidateDoesNoIO(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "not-yet")
+	for name, app := range map[string]string{
+		"file":  `{"store":{"type":"file","path":"` + filepath.Join(dir, "store.db") + `"}}`,
+		"redis": `{"store":{"type":"redis","urls":["redis://192.0.2.1:6379"]},"master_key":["` + testMasterKey + `"]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := `{"apps":{"access_auth":` + app + `,"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` +
+				`{"handler":"access_auth","group":"orders"},{"handler":"access_auth_admin","tokens":["t"]}]}]}}}}}`
+			var c caddy.Config
+			if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := caddy.Validate(&c); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("validate took %v: did it dial?", d)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("validate touched the store directory: %v", err)
+			}
+		})
+	}
+}
+
+func TestAppDefaultsAndStateKey(t *testing.T) {
+	provision := func(raw string) *App {
+		t.Helper()
+		a := new(App)
+		if err := json.Unmarshal([]byte(raw), a); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		defer cancel()
+		if err := a.Provision(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	t.Setenv("CADDYMODULE_TEST_KEY", testMasterKey)
+	a := provision(`{}`)
+	if a.Store.Type != StoreFile || a.Store.Path != filepath.Join(caddy.AppDataDir(), "access_auth", "store.db") {
+		t.Errorf("default store %+v", a.Store)
+	}
+	if a.Cache.MaxEntries != DefaultMaxEntries || time.Duration(a.Cache.TTL) != DefaultTTL ||
+		time.Duration(a.Cache.NegativeTTL) != DefaultNegativeTTL || time.Duration(a.MaxStale) != DefaultMaxStale {
+		t.Errorf("default cache %+v, max_stale %v", a.Cache, a.MaxStale)
+	}
+	b := provision(`{"cache":{"max_entries":1000000}}`)
+	if a.stateKey != b.stateKey || a.backendKey() != b.backendKey() {
+		t.Error("the same configuration written two ways must share its state")
+	}
+	c := provision(`{"cache":{"ttl":"1m"}}`)
+	if a.stateKey == c.stateKey || a.backendKey() != c.backendKey() {
+		t.Error("another cache config must get its own state over the same backend")
+	}
+	r := provision(`{"store":{"type":"redis","urls":["redis://h:1"]},"master_key":["{env.CADDYMODULE_TEST_KEY}"]}`)
+	if r.MasterKeys[0] != testMasterKey || len(r.masterKeys) != 1 || !r.isRedis() {
+		t.Errorf("master_key placeholder not resolved: %q", r.MasterKeys)
+	}
+}
