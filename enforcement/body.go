@@ -55,6 +55,12 @@ func (c *Checker) prepareBody(r *http.Request, cr *signature.Credentials, req *s
 	if r.ContentLength > c.cfg.MaxBody {
 		return "", BodyTooLarge
 	}
+	if r.ContentLength == 0 && r.Body != nil && r.Body != http.NoBody {
+		// A server request of length 0 has no body, whatever wraps it
+		// (Caddy's idle timeout reader does); make sure none is read.
+		r.Body.Close()
+		r.Body = http.NoBody
+	}
 	empty := r.Body == nil || r.Body == http.NoBody
 	if cr.Scheme == signature.Aliyun {
 		return "", c.prepareAliyunBody(r, cr, req, empty)

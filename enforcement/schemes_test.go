@@ -144,3 +144,17 @@ func TestAliyunBodies(t *testing.T) {
 		}
 	})
 }
+
+// TestWrappedEmptyBody: Caddy wraps even an empty body (Content-Length 0 or
+// none); Alibaba's scheme must still see no body rather than an unsigned
+// payload.
+func TestWrappedEmptyBody(t *testing.T) {
+	c := newTestChecker(t, testKeys(), nil)
+	r := signedRequest(t, http.MethodGet, bodyURL, "", "GOOD", secretOf("GOOD"), signature.Aliyun)
+	r.Body, r.ContentLength = io.NopCloser(strings.NewReader("")), 0
+	d := checkAllowed(t, c, r)
+	defer d.Cleanup()
+	if r.Body != http.NoBody {
+		t.Fatalf("body %T passed on", r.Body)
+	}
+}
