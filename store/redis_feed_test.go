@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -168,6 +169,54 @@ func TestRedisFeedResetsOnGap(t *testing.T) {
 			t.Fatalf("change = %+v, want a Reset at revision 2", c)
 		}
 		noChange(t, ch, 1500*time.Millisecond) // the new position is stable
+	})
+}
+
+func TestRedisFeedAfterPartition(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := redistest.StartProxy(t, srv.Addr)
+	writer := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	reader := openRedis(t, store.RedisOptions{Addrs: []string{proxy.Addr}})
+	ch := subscribe(t, reader)
+	put(t, writer, "t", "k", "v", "K1")
+	if c := nextChange(t, ch, 2*time.Second); c.Revision != 1 || c.Reset {
+		t.Fatalf("change = %+v", c)
+	}
+
+	t.Run("catches up from the stream", func(t *testing.T) {
+		proxy.Cut()
+		if _, err := reader.Get(ctx, "t", "k"); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Get through a cut connection = %v, want ErrUnavailable", err)
+		}
+		for i := 2; i <= 6; i++ {
+			put(t, writer, "t", "k", "v", "K"+strconv.Itoa(i))
+		}
+		noChange(t, ch, 200*time.Millisecond)
+		proxy.Restore()
+		for i := 2; i <= 6; i++ {
+			c := nextChange(t, ch, 5*time.Second)
+			if c.Reset || c.Revision != uint64(i) || !slices.Equal(c.APIKeys, []string{"K" + strconv.Itoa(i)}) {
+				t.Fatalf("change = %+v, want revision %d for K%d", c, i, i)
+			}
+		}
+	})
+	t.Run("resets when the missed entries were trimmed", func(t *testing.T) {
+		proxy.Cut()
+		for i := 7; i <= 9; i++ {
+			put(t, writer, "t", "k", "v", "K"+strconv.Itoa(i))
+		}
+		if err := rawClient(t, srv.Addr).XTrimMaxLen(ctx, "{access_auth}:changes", 1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		proxy.Restore()
+		if c := nextChange(t, ch, 5*time.Second); !c.Reset || c.Revision != 9 {
+			t.Fatalf("change = %+v, want a Reset at revision 9", c)
+		}
+		put(t, writer, "t", "k", "v", "K10")
+		if c := nextChange(t, ch, 2*time.Second); c.Reset || c.Revision != 10 {
+			t.Fatalf("change = %+v, want revision 10", c)
+		}
 	})
 }
 
