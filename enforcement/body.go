@@ -262,19 +262,85 @@ func readUpTo(r io.Reader, buf []byte, limit int) ([]byte, error) {
 
 // checkedBody passes a body on while limiting it to remaining bytes and,
 // when hash is set, failing at its end unless it hashes to want (the first
-// hash.Size() bytes).
+// hash.Size() bytes). With a hash, the last byte read is held back until
+// the end of the body proved the hash, so that whoever reads it (the
+// upstream) never gets a tampered body whole.
 type checkedBody struct {
 	body      io.ReadCloser
 	remaining int64
 	hash      hash.Hash
 	want      [sha256.Size]byte
 	err       error
+	held      bool // next is a byte read but not yet passed on
+	next      byte
+	verified  bool // the body ended and matched; only next is left
 }
 
 func (b *checkedBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	if b.hash == nil {
+		n, err := b.read(p)
+		if err != nil {
+			b.err = err
+		}
+		return n, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	k := 0
+	if b.held {
+		p[0], k = b.next, 1
+	}
+	if b.verified {
+		b.held, b.err = false, io.EOF
+		return k, io.EOF
+	}
+	var one [1]byte
+	dst := p[k:]
+	if len(dst) == 0 { // room for the held byte only: read one more to pass it on
+		dst = one[:]
+	}
+	n, err := b.read(dst)
+	switch {
+	case err == io.EOF:
+		var got [sha256.Size]byte
+		if subtle.ConstantTimeCompare(b.hash.Sum(got[:0]), b.want[:b.hash.Size()]) != 1 {
+			b.err = ErrBodyMismatch
+			return 0, b.err
+		}
+		b.verified = true
+	case err != nil:
+		b.err = err
+		return 0, err
+	}
+	if len(p) == k { // p[0] is the held byte, dst the one after it
+		switch {
+		case n == 1:
+			b.next = one[0]
+			return 1, nil
+		case b.verified:
+			b.held, b.err = false, io.EOF
+			return 1, io.EOF
+		}
+		return 0, nil
+	}
+	k += n
+	if b.verified {
+		b.held, b.err = false, io.EOF
+		return k, io.EOF
+	}
+	if k == 0 {
+		return 0, nil
+	}
+	b.next, b.held = p[k-1], true
+	return k - 1, nil
+}
+
+// read reads from the body, counting and hashing.
+func (b *checkedBody) read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	b.remaining -= int64(n)
 	if b.remaining < 0 {
@@ -283,16 +349,6 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	}
 	if b.hash != nil {
 		b.hash.Write(p[:n])
-		if err == io.EOF {
-			var got [sha256.Size]byte
-			if subtle.ConstantTimeCompare(b.hash.Sum(got[:0]), b.want[:b.hash.Size()]) != 1 {
-				b.err = ErrBodyMismatch
-				return n, b.err
-			}
-		}
-	}
-	if err != nil {
-		b.err = err
 	}
 	return n, err
 }
