@@ -107,15 +107,23 @@ func BenchmarkRedisPropagation(b *testing.B) {
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 }
 
+// twoNodes opens a writer and a subscribed reader (two nodes) and checks
+// that a first write, revision 1 for API key K1, reaches the reader.
+func twoNodes(t *testing.T, writerAddr, readerAddr string) (writer, reader *store.RedisBackend, feed <-chan store.Change) {
+	t.Helper()
+	writer = openRedis(t, store.RedisOptions{Addrs: []string{writerAddr}})
+	reader = openRedis(t, store.RedisOptions{Addrs: []string{readerAddr}})
+	feed = subscribe(t, reader)
+	put(t, writer, "t", "k", "v", "K1")
+	if c := nextChange(t, feed, 2*time.Second); c.Revision != 1 || c.Reset || !slices.Equal(c.APIKeys, []string{"K1"}) {
+		t.Fatalf("first change = %+v, want revision 1 for K1", c)
+	}
+	return writer, reader, feed
+}
+
 func TestRedisFeedResetsAfterRestart(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	writer := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
-	reader := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
-	ch := subscribe(t, reader)
-	put(t, writer, "t", "k", "v", "A")
-	if c := nextChange(t, ch, 2*time.Second); c.Revision != 1 || c.Reset {
-		t.Fatalf("change = %+v", c)
-	}
+	writer, _, ch := twoNodes(t, srv.Addr, srv.Addr)
 
 	srv.Restart() // without persistence: the data set and the stream are gone
 	if c := nextChange(t, ch, 5*time.Second); !c.Reset {
@@ -176,13 +184,7 @@ func TestRedisFeedAfterPartition(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
 	proxy := redistest.StartProxy(t, srv.Addr)
-	writer := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
-	reader := openRedis(t, store.RedisOptions{Addrs: []string{proxy.Addr}})
-	ch := subscribe(t, reader)
-	put(t, writer, "t", "k", "v", "K1")
-	if c := nextChange(t, ch, 2*time.Second); c.Revision != 1 || c.Reset {
-		t.Fatalf("change = %+v", c)
-	}
+	writer, reader, ch := twoNodes(t, srv.Addr, proxy.Addr)
 
 	t.Run("catches up from the stream", func(t *testing.T) {
 		proxy.Cut()
