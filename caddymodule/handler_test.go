@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -93,22 +92,7 @@ func TestValidateDoesNoIO(t *testing.T) {
 }
 
 func TestAppDefaultsAndStateKey(t *testing.T) {
-	provision := func(raw string) *App {
-		t.Helper()
-		a := new(App)
-		if err := json.Unmarshal([]byte(raw), a); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-		defer cancel()
-		if err := a.Provision(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	provision := func(raw string) *App { return provisionApp(t, raw) }
 	t.Setenv("CADDYMODULE_TEST_KEY", testMasterKey)
 	a := provision(`{}`)
 	if a.Store.Type != StoreFile || a.Store.Path != filepath.Join(caddy.AppDataDir(), "access_auth", "store.db") {

@@ -1,0 +1,111 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+// provisionApp makes an access_auth app from its JSON as Caddy would.
+func provisionApp(t *testing.T, raw string) *App {
+	t.Helper()
+	a := new(App)
+	if err := json.Unmarshal([]byte(raw), a); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := a.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestAppLifecycle follows the shared state through the order Caddy uses
+// on a reload: the new config starts before the old one stops.
+func TestAppLifecycle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	cfg := `{"store":{"type":"file","path":"` + path + `"}}`
+
+	old := provisionApp(t, cfg)
+	// The http app may start (and serve) before this app starts.
+	early, err := old.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := old.acquire(); st != early {
+		t.Fatal("Start acquired a second state")
+	}
+	if current.Load() != old {
+		t.Fatal("the running app is not current")
+	}
+
+	reloaded := provisionApp(t, cfg)
+	if err := reloaded.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := reloaded.acquire(); st != early {
+		t.Fatal("an unchanged config did not keep the state")
+	}
+	old.Stop()
+	old.Cleanup() // Caddy cancels the old context after Stop: no double release
+	if _, err := old.acquire(); !errors.Is(err, errAppStopped) {
+		t.Fatalf("a stopped app handed out state: %v", err)
+	}
+	if current.Load() != reloaded {
+		t.Fatal("stopping the old app unset the running one")
+	}
+	// The state is still open for the new config.
+	if _, _, err := early.store.ListGroups(context.Background(), store.Page{Limit: 1}); err != nil {
+		t.Fatalf("state closed while in use: %v", err)
+	}
+
+	// Other cache settings: a new state over the same open backend.
+	changed := provisionApp(t, `{"store":{"type":"file","path":"`+path+`"},"cache":{"ttl":"1m"}}`)
+	if err := changed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := changed.acquire()
+	if st == early || st.backend != early.backend {
+		t.Fatal("a changed cache config must get a new state over the same backend")
+	}
+	reloaded.Stop()
+	if _, _, err := st.store.ListGroups(context.Background(), store.Page{Limit: 1}); err != nil {
+		t.Fatalf("backend closed while a state uses it: %v", err)
+	}
+	changed.Stop()
+	if _, _, err := st.store.ListGroups(context.Background(), store.Page{Limit: 1}); err == nil {
+		t.Fatal("the backend stayed open after the last config stopped")
+	}
+	if current.Load() != nil {
+		t.Fatal("no app runs, yet one is current")
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "master.key")); err != nil {
+		t.Fatalf("no master.key beside the store: %v", err)
+	}
+}
+
+// TestExampleCaddyfile: the shipped example adapts.
+func TestExampleCaddyfile(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, map[string]any{"filename": "Caddyfile.example"}); err != nil {
+		t.Fatalf("Caddyfile.example: %v", err)
+	}
+}
