@@ -160,6 +160,7 @@ func (s *Server) start() error {
 	}
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Dir = s.dir
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %v", err)
 	}
