@@ -160,6 +160,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// The key that shares state between configs; errors surface in Validate.
 	a.masterKeys, _ = decodeMasterKeys(a.MasterKeys)
 	a.stateKey = a.hashConfig()
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("access_auth: metrics: %w", err)
+	}
 	return nil
 }
 

@@ -84,6 +84,7 @@ type Handler struct {
 	cfg     enforcement.Config
 	replay  string
 	forward bool
+	metrics *routeMetrics
 
 	mu      sync.Mutex
 	checker atomic.Pointer[enforcement.Checker]
@@ -139,6 +140,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return errors.New("access_auth: replay_protection store: needs store redis in the access_auth global option; use local or auto")
 	}
 	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
+	h.metrics = newRouteMetrics(h.Group)
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("access_auth: metrics: %w", err)
+	}
 	h.app.registerRoute(h.Group, h.Environment)
 	return nil
 }
@@ -174,14 +179,16 @@ func (h *Handler) check() error {
 // client sent it, then passes it on or answers the denial.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	start := time.Now()
 	checker, err := h.getChecker()
 	if err != nil {
+		h.metrics.observe(enforcement.StoreUnavailable, time.Since(start))
 		h.deny(w, r, repl, enforcement.Decision{Reason: enforcement.StoreUnavailable}, err)
 		return nil
 	}
-	orig := originalRequest(r)
-	decision := checker.Check(r.Context(), r, orig, clientIP(r))
+	decision := checker.Check(r.Context(), r, originalRequest(r), clientIP(r))
 	defer decision.Cleanup()
+	h.metrics.observe(decision.Reason, time.Since(start))
 	if decision.Reason != enforcement.Allowed {
 		h.deny(w, r, repl, decision, nil)
 		return nil

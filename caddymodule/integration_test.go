@@ -639,6 +639,34 @@ func TestEnforcement(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics on the admin endpoint", func(t *testing.T) {
+		resp, err := client.Get(adminURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metrics := string(raw)
+		for _, want := range []string{
+			`caddy_access_auth_requests_total{group="orders",reason="allowed",result="allowed"}`,
+			`caddy_access_auth_requests_total{group="orders",reason="signature_mismatch",result="denied"}`,
+			`caddy_access_auth_requests_total{group="billing",reason="not_authorized",result="denied"}`,
+			`caddy_access_auth_decision_duration_seconds_bucket{le="1e-06"}`,
+			`caddy_access_auth_cache_lookups_total{result="hit"}`,
+			`caddy_access_auth_invalidations_total`,
+			`caddy_access_auth_store_up 1`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		for _, secret := range []string{alice.ID, alice.APIKey, alice.APISecret} {
+			if strings.Contains(metrics, secret) {
+				t.Errorf("/metrics names %s", secret)
+			}
+		}
+	})
+
 	t.Run("audit names the admin endpoint", func(t *testing.T) {
 		var audit struct {
 			Items []struct {
