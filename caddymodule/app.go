@@ -175,8 +175,8 @@ func (a *App) Validate() error {
 }
 
 // check checks the configuration; the Caddyfile adapter runs it too, so
-// mistakes show at `caddy adapt`. Until placeholders are resolved, master
-// keys that hold one are not decoded.
+// mistakes show at `caddy adapt`. Until placeholders are resolved, URLs and
+// master keys that hold one are not checked.
 func (a *App) check(resolved bool) error {
 	s := a.Store
 	if s == nil {
@@ -195,6 +195,9 @@ func (a *App) check(resolved bool) error {
 			return errors.New("store redis: give URLs or a block with addrs, not both")
 		}
 		for _, u := range s.URLs {
+			if !resolved && strings.Contains(u, "{") {
+				continue // a placeholder, replaced in Provision
+			}
 			if err := checkRedisURL(u); err != nil {
 				return fmt.Errorf("store redis: %w", err)
 			}

@@ -93,6 +93,11 @@ func TestCaddyfileAdapt(t *testing.T) {
 			}`),
 			want: []string{`"store":{"type":"redis","addrs":["s1:26379","s2:26379"],"master_name":"mymaster","username":"u","password":"p","db":2,"tls":true},"master_key":["{env.MASTER_KEY}"]`},
 		},
+		{
+			name:  "global redis URL placeholder",
+			input: global("access_auth {\nstore redis {env.REDIS_URL}\nmaster_key {env.MASTER_KEY}\n}"),
+			want:  []string{`"store":{"type":"redis","urls":["{env.REDIS_URL}"]},"master_key":["{env.MASTER_KEY}"]`},
+		},
 		// Errors name the directive, the subdirective and what was expected.
 		{name: "missing group", input: site("access_auth"), wantErr: "access_auth: group: required"},
 		{name: "bad group", input: site("access_auth Orders"), wantErr: `access_auth: group: invalid name "Orders"`},

@@ -102,18 +102,25 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // access_auth app (which provisions the app when the config has none).
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	appModule, err := ctx.App("access_auth")
+	if err != nil {
+		return err
+	}
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("access_auth: metrics: %w", err)
+	}
+	return h.provision(appModule.(*App))
+}
+
+// provision prepares the check for app's store.
+func (h *Handler) provision(app *App) error {
+	h.app = app
 	if h.Environment == "" {
 		h.Environment = enforcement.DefaultEnvironment
 	}
 	if err := h.check(); err != nil {
 		return fmt.Errorf("access_auth: %w", err)
 	}
-	appModule, err := ctx.App("access_auth")
-	if err != nil {
-		return err
-	}
-	h.app = appModule.(*App)
-
 	var schemes signature.Schemes // none: every scheme
 	for _, name := range h.Schemes {
 		s, _ := signature.ParseScheme(name) // check() refused unknown names
@@ -132,19 +139,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.replay = h.ReplayProtection
 	if h.replay == "" || h.replay == ReplayAuto {
 		h.replay = ReplayLocal
-		if h.app.isRedis() {
+		if app.isRedis() {
 			h.replay = ReplayStore
 		}
 	}
-	if h.replay == ReplayStore && !h.app.isRedis() {
+	if h.replay == ReplayStore && !app.isRedis() {
 		return errors.New("access_auth: replay_protection store: needs store redis in the access_auth global option; use local or auto")
 	}
 	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
 	h.metrics = newRouteMetrics(h.Group)
-	if err := registerMetrics(ctx); err != nil {
-		return fmt.Errorf("access_auth: metrics: %w", err)
-	}
-	h.app.registerRoute(h.Group, h.Environment)
+	app.registerRoute(h.Group, h.Environment)
 	return nil
 }
 
@@ -195,24 +199,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	id := decision.Identity
 	repl.Set("http.auth.user.id", id.AccessKeyID)
-	repl.Set("access_auth.access_key_id", id.AccessKeyID)
-	repl.Set("access_auth.api_key", id.APIKey)
-	repl.Set("access_auth.authorization_id", id.AuthorizationID)
-	repl.Set("access_auth.group", h.Group)
-	repl.Set("access_auth.environment", h.Environment)
-	repl.Set("access_auth.scheme", id.Scheme.String())
+	// One provider answers the access_auth.* placeholders when they are
+	// used, instead of six values boxed into the replacer on every request.
+	repl.Map(func(key string) (any, bool) {
+		switch key {
+		case "access_auth.access_key_id":
+			return id.AccessKeyID, true
+		case "access_auth.api_key":
+			return id.APIKey, true
+		case "access_auth.authorization_id":
+			return id.AuthorizationID, true
+		case "access_auth.group":
+			return id.Group, true
+		case "access_auth.environment":
+			return id.Environment, true
+		case "access_auth.scheme":
+			return id.Scheme.String(), true
+		}
+		return nil, false
+	})
 	if h.HideCredentials {
 		hideCredentials(r.Header)
 	}
 	if h.forward {
-		r.Header.Del(HeaderAccessKeyID)
-		r.Header.Del(HeaderAuthorizationID)
-		r.Header.Del(HeaderGroup)
-		r.Header.Del(HeaderEnvironment)
-		r.Header.Set(HeaderAccessKeyID, id.AccessKeyID)
-		r.Header.Set(HeaderAuthorizationID, id.AuthorizationID)
-		r.Header.Set(HeaderGroup, h.Group)
-		r.Header.Set(HeaderEnvironment, h.Environment)
+		// Replacing the map entries drops any client-sent copies; the
+		// four values share one backing array.
+		values := [4]string{id.AccessKeyID, id.AuthorizationID, id.Group, id.Environment}
+		r.Header[HeaderAccessKeyID] = values[0:1:1]
+		r.Header[HeaderAuthorizationID] = values[1:2:2]
+		r.Header[HeaderGroup] = values[2:3:3]
+		r.Header[HeaderEnvironment] = values[3:4:4]
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/accessauth/caddy-access-auth/signature"
+	"github.com/accessauth/caddy-access-auth/store"
 )
 
 func TestHideCredentials(t *testing.T) {
@@ -113,5 +118,79 @@ func TestAppDefaultsAndStateKey(t *testing.T) {
 	r := provision(`{"store":{"type":"redis","urls":["redis://h:1"]},"master_key":["{env.CADDYMODULE_TEST_KEY}"]}`)
 	if r.MasterKeys[0] != testMasterKey || len(r.masterKeys) != 1 || !r.isRedis() {
 		t.Errorf("master_key placeholder not resolved: %q", r.MasterKeys)
+	}
+}
+
+// BenchmarkServeHTTP is the handler around the check: a cached key,
+// jdcloud2, no body, replay protection off (the nonce of a re-sent request
+// would be refused), identity forwarded.
+func BenchmarkServeHTTP(b *testing.B) {
+	app := new(App)
+	if err := json.Unmarshal([]byte(`{"store":{"type":"file","path":"`+filepath.Join(b.TempDir(), "store.db")+`"}}`), app); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := app.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := app.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer app.Stop()
+	st, _ := app.acquire()
+	actor := store.Actor{Name: "bench"}
+	if _, err := st.store.CreateGroup(ctx, store.Group{Name: "orders"}, actor); err != nil {
+		b.Fatal(err)
+	}
+	key, err := st.store.CreateKey(ctx, store.NewKey{Name: "bench"}, actor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.store.CreateAuthorization(ctx, store.NewAuthorization{
+		AccessKeyID: key.ID, Bindings: []store.Binding{{Group: "orders", Environment: "*"}},
+	}, actor); err != nil {
+		b.Fatal(err)
+	}
+	h := &Handler{Group: "orders", ReplayProtection: ReplayOff, logger: zap.NewNop()}
+	if err := h.provision(app); err != nil {
+		b.Fatal(err)
+	}
+
+	r := httptest.NewRequest("GET", "http://api.example.com/orders/1?x=y", nil)
+	if err := signature.Sign(r, signature.JDCloud2, key.APIKey, key.APISecret); err != nil {
+		b.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	var passed int
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { passed++; return nil })
+	// Each request gets its own replacer, as in Caddy; "baseline" is that
+	// set-up alone, to subtract.
+	serve := func(check bool) {
+		rr := caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+		if check {
+			h.ServeHTTP(w, rr, next)
+		} else {
+			next(w, rr)
+		}
+	}
+	serve(true)
+	if passed != 1 {
+		b.Fatalf("first request not passed on: %s", w.Body)
+	}
+	for _, bench := range []struct {
+		name  string
+		check bool
+	}{{"baseline", false}, {"access_auth", true}} {
+		b.Run(bench.name, func(b *testing.B) {
+			passed = 0
+			b.ReportAllocs()
+			for b.Loop() {
+				serve(bench.check)
+			}
+			if passed != b.N {
+				b.Fatalf("%d of %d requests passed", passed, b.N)
+			}
+		})
 	}
 }
