@@ -196,12 +196,8 @@ func TestAliyunParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.headers {
-				h.Set(k, v)
-			}
 			var c Credentials
-			if err := Parse(h, AllSchemes, &c); err != tt.want {
+			if err := Parse(headerOf(tt.headers), AllSchemes, &c); err != tt.want {
 				t.Fatalf("Parse = %v, want %v", err, tt.want)
 			}
 		})

@@ -42,10 +42,16 @@ const (
 
 // parse reads Authorization, x-amz-date and x-amz-content-sha256 (see
 // scopedAuth.parse). Host, the date and (when sent) the content hash must be
-// signed, as AWS requires: otherwise ErrMissingSignedHeaders.
+// signed, as AWS requires: otherwise ErrMissingSignedHeaders. The signature
+// must be lower-case hex.
 func (v *sigv4) parse(h http.Header, c *Credentials) error {
 	if err := v.auth.parse(h, SigV4, c); err != nil {
 		return err
+	}
+	if strings.ContainsAny(c.Signature, "ABCDEF") {
+		// AWS signers write lower-case hex. The signature serves as the
+		// nonce: one written in another case must not pass as a new one.
+		return ErrMalformedCredentials
 	}
 	if !listHas(c.signedHeaders, "host") || !listHas(c.signedHeaders, amzDateHeader) ||
 		c.PayloadHash != "" && !listHas(c.signedHeaders, amzContentHeader) {

@@ -192,14 +192,12 @@ func TestSigV4ParseErrors(t *testing.T) {
 		{"host not signed", map[string]string{"Authorization": strings.Replace(auth, "host;", "", 1), "X-Amz-Date": date}, ErrMissingSignedHeaders},
 		{"date not signed", map[string]string{"Authorization": strings.Replace(auth, ";x-amz-date", "", 1), "X-Amz-Date": date}, ErrMissingSignedHeaders},
 		{"content hash not signed", map[string]string{"Authorization": auth, "X-Amz-Date": date, "X-Amz-Content-Sha256": emptySHA256}, ErrMissingSignedHeaders},
+		{"upper-case signature", map[string]string{"Authorization": auth[:len(auth)-1] + "A", "X-Amz-Date": date}, ErrMalformedCredentials},
 		{"well formed", map[string]string{"Authorization": auth, "X-Amz-Date": date, "X-Amz-Security-Token": "ignored"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			for k, v := range tt.headers {
-				h.Set(k, v)
-			}
+			h := headerOf(tt.headers)
 			var c Credentials
 			if err := Parse(h, AllSchemes, &c); err != tt.want {
 				t.Fatalf("Parse = %v, want %v", err, tt.want)
@@ -218,6 +216,15 @@ func TestSigV4NoAllocations(t *testing.T) {
 	}
 	r, bodyHash := received(t, req)
 	assertNoAllocations(t, r, bodyHash, "sk")
+}
+
+// headerOf is a header with the given values, names canonicalised.
+func headerOf(values map[string]string) http.Header {
+	h := http.Header{}
+	for k, v := range values {
+		h.Set(k, v)
+	}
+	return h
 }
 
 // assertNoAllocations checks that Parse and Verify of r allocate nothing
