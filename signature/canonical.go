@@ -195,6 +195,39 @@ func appendHeaderValue(dst []byte, values []string, collapse bool) []byte {
 	return dst
 }
 
+// canonicalForm is how a canonical request writes the path and the query.
+type canonicalForm struct {
+	path      func(dst []byte, path string) []byte
+	sortQuery bool // decoded, re-encoded and sorted (appendCanonicalQuery); else as sent
+}
+
+// asSentForm writes the path and query exactly as sent.
+var asSentForm = canonicalForm{path: appendRawPath}
+
+// appendCanonicalRequest appends the canonical request of the JD Cloud and
+// AWS schemes: method, path and query in form, the canonical headers of
+// signedHeaders, the list itself and the payload hash, each on its line.
+// pathAsSent and queryAsSent report that the path and query were written
+// exactly as sent.
+func appendCanonicalRequest(b []byte, r *Request, form canonicalForm, signedHeaders, payloadHash string, collapse bool, sc *scratch) (_ []byte, pathAsSent, queryAsSent bool) {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	start := len(b)
+	b = form.path(b, r.Path)
+	pathAsSent = string(b[start:]) == r.Path
+	b = append(b, '\n')
+	start = len(b)
+	if form.sortQuery {
+		b = appendCanonicalQuery(b, r.RawQuery, sc)
+	} else {
+		b = append(b, r.RawQuery...)
+	}
+	queryAsSent = string(b[start:]) == r.RawQuery
+	b = append(b, '\n')
+	b = appendSignedHeaders(b, r, signedHeaders, collapse)
+	return append(b, payloadHash...), pathAsSent, queryAsSent
+}
+
 // appendSignedHeaders appends the canonical headers of the ';'-separated
 // list signedHeaders (`name:value\n` each, names lower-case, host from
 // r.Host), a blank line and the list itself with its newline.
