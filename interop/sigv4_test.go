@@ -17,9 +17,10 @@ import (
 
 const awsChallenge = "AWS4-HMAC-SHA256"
 
-// sigv4Gateway runs Caddy with two routes: /pinned/* accepts only SigV4
-// for region us-east-1 and service execute-api (group "pinned"), every
-// other path any scheme (group "interop").
+// sigv4Gateway runs Caddy with three routes: /pinned/* accepts only SigV4
+// for region us-east-1 and service execute-api (group "pinned"),
+// /unsigned/* unsigned payloads (group "unsigned"), every other path any
+// scheme (group "interop").
 func sigv4Gateway(t *testing.T) *gateway {
 	upstream := echoUpstream(t).Listener.Addr().String()
 	return startGateway(t, `	handle /pinned/* {
@@ -27,6 +28,12 @@ func sigv4Gateway(t *testing.T) *gateway {
 			schemes sigv4
 			region us-east-1
 			service execute-api
+		}
+		reverse_proxy `+upstream+`
+	}
+	handle /unsigned/* {
+		access_auth unsigned {
+			allow_unsigned_payload
 		}
 		reverse_proxy `+upstream+`
 	}
@@ -165,6 +172,22 @@ func TestCurlAWSSigV4(t *testing.T) {
 		runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:execute-api", "--user", user, g.site+"/pinned/x").mustPass(t, http.MethodGet, nil)
 		runCurl(t, "--aws-sigv4", "aws:amz:us-west-2:execute-api", "--user", user, g.site+"/pinned/x").mustDeny(t, "signature_mismatch", awsChallenge)
 		runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", user, g.site+"/pinned/x").mustDeny(t, "signature_mismatch", awsChallenge)
+	})
+	t.Run("UNSIGNED-PAYLOAD only with allow_unsigned_payload", func(t *testing.T) {
+		unsigned := g.authorize("curl-unsigned", "unsigned", "", "")
+		for _, tc := range []struct {
+			key  credentials
+			path string
+			pass bool
+		}{{unsigned, "/unsigned/put", true}, {key, "/v1/put", false}} {
+			a := runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", tc.key.APIKey+":"+tc.key.APISecret,
+				"-X", "PUT", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--data-binary", "unsigned body", g.site+tc.path)
+			if tc.pass {
+				a.mustPass(t, http.MethodPut, []byte("unsigned body"))
+			} else {
+				a.mustDeny(t, "signature_mismatch", awsChallenge)
+			}
+		}
 	})
 	t.Run("route schemes", func(t *testing.T) {
 		// /pinned/* takes SigV4 only: a JDCLOUD2 Authorization is no credential there.
