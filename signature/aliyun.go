@@ -54,6 +54,9 @@ const (
 	formContentType       = "application/x-www-form-urlencoded"
 )
 
+// parse reads the X-Ca-* headers. No X-Ca-Key and no X-Ca-Signature is no
+// credentials; a signature that is not Base64 of 32 bytes or another
+// X-Ca-Signature-Method than HmacSHA256 is malformed credentials.
 func (aliyun) parse(h http.Header, c *Credentials) error {
 	key := trimSpace(firstHeader(h, caKeyKey, "x-ca-key"))
 	signature := trimSpace(firstHeader(h, caSignatureKey, "x-ca-signature"))
