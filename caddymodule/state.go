@@ -104,11 +104,17 @@ func openState(a *App) (*sharedState, error) {
 		}
 		masterKeys = [][]byte{key}
 	}
-	st, err := store.Open(b.backend, store.Options{MasterKeys: masterKeys})
+	// A write through this node drops its entries before it answers, so the
+	// next request here sees it; the feed carries it to the other nodes.
+	var c *cache.Cache
+	st, err := store.Open(b.backend, store.Options{
+		MasterKeys: masterKeys,
+		Committed:  func(apiKeys []string) { c.Invalidate(apiKeys...) },
+	})
 	if err != nil {
 		return fail(fmt.Errorf("access_auth: %w", err))
 	}
-	c, err := cache.New(cache.Config{
+	c, err = cache.New(cache.Config{
 		MaxEntries:  int64(a.Cache.MaxEntries),
 		TTL:         time.Duration(a.Cache.TTL),
 		NegativeTTL: time.Duration(a.Cache.NegativeTTL),

@@ -259,7 +259,7 @@ func (w *writer) importKey(k ExportedKey) error {
 				return err
 			}
 		}
-		w.tx.Notify(old.APIKey)
+		w.announce(old.APIKey)
 	}
 	k.CreatedAt = w.timeOr(k.CreatedAt, old.CreatedAt)
 	k.UpdatedAt = w.timeOr(k.UpdatedAt, k.CreatedAt)

@@ -292,7 +292,7 @@ func (s *Store) DeleteKey(ctx context.Context, id string, actor Actor) error {
 				return err
 			}
 		}
-		w.tx.Notify(key.APIKey)
+		w.announce(key.APIKey)
 		return w.audit("key.delete", id)
 	})
 }

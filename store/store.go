@@ -23,6 +23,11 @@ type Options struct {
 	// Rand is the source of IDs, API keys, secrets and nonces; default
 	// crypto/rand.Reader.
 	Rand io.Reader
+	// Committed, when set, is called after each write commits with the API
+	// keys whose credentials it changed, before the write returns. The
+	// writing node drops them from its cache here, so its next request sees
+	// the write; other nodes learn of it from the change feed.
+	Committed func(apiKeys []string)
 }
 
 // Store keeps the rules of the data model over a Backend. It is safe for
@@ -30,10 +35,11 @@ type Options struct {
 // recompiles the credentials it affects, appends an audit record and
 // announces the changed API keys on the change feed.
 type Store struct {
-	backend Backend
-	sealer  *sealer
-	now     func() time.Time
-	rand    io.Reader
+	backend   Backend
+	sealer    *sealer
+	now       func() time.Time
+	rand      io.Reader
+	committed func(apiKeys []string)
 }
 
 // Open returns a Store over backend. The Store owns backend from then on:
@@ -52,7 +58,7 @@ func Open(backend Backend, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{backend: backend, sealer: sealer, now: opts.Now, rand: opts.Rand}, nil
+	return &Store{backend: backend, sealer: sealer, now: opts.Now, rand: opts.Rand, committed: opts.Committed}, nil
 }
 
 // Backend returns the engine under the store.
@@ -191,13 +197,16 @@ type writer struct {
 	now     time.Time
 	actor   Actor
 	touched map[string]struct{} // access key IDs whose credentials to recompile
+	changed []string            // API keys announced on the change feed
 }
 
 // update runs fn in one backend transaction, then recompiles the
 // credentials of the access keys fn touched.
 func (s *Store) update(ctx context.Context, actor Actor, fn func(w *writer) error) error {
-	return s.backend.Update(ctx, func(tx Tx) error {
+	var last *writer
+	err := s.backend.Update(ctx, func(tx Tx) error {
 		w := &writer{s: s, tx: tx, now: s.now().UTC(), actor: actor, touched: make(map[string]struct{})}
+		last = w
 		if err := fn(w); err != nil {
 			return err
 		}
@@ -213,6 +222,17 @@ func (s *Store) update(ctx context.Context, actor Actor, fn func(w *writer) erro
 		}
 		return nil
 	})
+	if err == nil && s.committed != nil && len(last.changed) > 0 {
+		s.committed(last.changed)
+	}
+	return err
+}
+
+// announce tells the change feed (and, once committed, Options.Committed)
+// that the credential of apiKey changed.
+func (w *writer) announce(apiKey string) {
+	w.changed = append(w.changed, apiKey)
+	w.tx.Notify(apiKey)
 }
 
 // touch marks an access key whose credential the write changes.
@@ -264,7 +284,7 @@ func (w *writer) compileCredential(keyID string) error {
 	if err := putJSON(w.tx, tblCredentials, key.APIKey, rec); err != nil {
 		return err
 	}
-	w.tx.Notify(key.APIKey)
+	w.announce(key.APIKey)
 	return nil
 }
 
