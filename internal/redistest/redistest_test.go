@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,15 +41,16 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	masters := 0
+	// ForEachMaster calls back concurrently, one goroutine per master.
+	var masters atomic.Int32
 	if err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-		masters++
+		masters.Add(1)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if masters != 3 {
-		t.Fatalf("%d masters, want 3", masters)
+	if n := masters.Load(); n != 3 {
+		t.Fatalf("%d masters, want 3", n)
 	}
 }
 
