@@ -32,7 +32,8 @@ var current atomic.Pointer[App]
 // sharedBackend is one open backend, with what lives as long as it does.
 type sharedBackend struct {
 	backend store.Backend
-	// nonces is the store's nonce set (Redis), nil for the file store.
+	// nonces is the store's nonce set (Redis, with this node's memory
+	// while Redis is unreachable), nil for the file store.
 	nonces enforcement.NonceStore
 	// localNonces is the in-process nonce set that every route using
 	// local replay protection shares, so a nonce is seen once per node.
@@ -145,7 +146,7 @@ func openBackend(a *App) (*sharedBackend, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.backend, b.nonces = r, r.Nonces()
+		b.backend, b.nonces = r, newFallbackNonces(r.Nonces())
 	default:
 		bolt, err := store.OpenBolt(a.Store.Path)
 		if err != nil {

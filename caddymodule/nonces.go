@@ -1,0 +1,48 @@
+package caddymodule
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/accessauth/caddy-access-auth/enforcement"
+)
+
+// fallbackNonces is replay protection in the shared store that falls back
+// to this node's memory while the store cannot be reached, so that cached
+// keys keep serving through an outage (SPEC §7) and a replay to this node
+// is still refused. The nonces accepted meanwhile are known only here: for
+// as long as they could be replayed (their ttl), a nonce the store calls
+// fresh is checked against this node's memory too.
+type fallbackNonces struct {
+	shared enforcement.NonceStore
+	local  enforcement.NonceStore
+	now    func() time.Time
+	// checkLocalUntil is when (Unix nanoseconds) the last nonce recorded
+	// only in memory expires.
+	checkLocalUntil atomic.Int64
+}
+
+func newFallbackNonces(shared enforcement.NonceStore) *fallbackNonces {
+	return &fallbackNonces{shared: shared, local: enforcement.NewLocalNonces(), now: time.Now}
+}
+
+// Seen asks the shared store, and this node's memory when the store fails
+// or failed recently.
+func (n *fallbackNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	seen, err := n.shared.Seen(ctx, apiKey, nonce, ttl)
+	if err != nil {
+		until := n.now().Add(ttl).UnixNano()
+		for {
+			old := n.checkLocalUntil.Load()
+			if old >= until || n.checkLocalUntil.CompareAndSwap(old, until) {
+				break
+			}
+		}
+		return n.local.Seen(ctx, apiKey, nonce, ttl)
+	}
+	if seen || n.now().UnixNano() >= n.checkLocalUntil.Load() {
+		return seen, nil
+	}
+	return n.local.Seen(ctx, apiKey, nonce, ttl)
+}
