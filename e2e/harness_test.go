@@ -453,3 +453,20 @@ func (n *node) cacheLookups(result string) float64 {
 	n.t.Helper()
 	return n.metric("caddy_access_auth_cache_lookups_total", `result="`+result+`"`)
 }
+
+// warm calls the node with c until a call is answered from its cache
+// (the cache admits entries asynchronously, so the first load may not be
+// there yet for the next request).
+func (n *node) warm(c credentials) {
+	n.t.Helper()
+	eventually(n.t, 5*time.Second, "key "+c.ID+" cached at "+n.name, func() error {
+		hits := n.cacheLookups("hit")
+		if got := n.call(c); got.status != http.StatusOK {
+			return fmt.Errorf("answer %s", got)
+		}
+		if n.cacheLookups("hit") == hits {
+			return fmt.Errorf("answered by a load, not the cache")
+		}
+		return nil
+	})
+}

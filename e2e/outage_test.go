@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessauth/caddy-access-auth/internal/redistest"
+)
+
+// quickAnswer bounds how long a node may take to refuse a request or an
+// admin call while Redis is down.
+const quickAnswer = 2 * time.Second
+
+// TestRedisOutage stops Redis under two running nodes and brings it back
+// on the same port, checking each request on the way (SPEC §7, issue 3
+// item 4). Redis keeps an append-only file, so the data set survives the
+// restart as it would in production; what is under test is the nodes.
+//
+// Node S caches briefly (ttl 1s, max_stale 3s) to show stale serving and
+// its end; node L keeps the defaults' long TTL, so after recovery only its
+// change feed can tell it about a write.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Args: []string{"--appendonly", "yes", "--appendfsync", "always"}})
+	opts := redisOptions(newMasterKey(t), "redis://"+srv.Addr)
+	s := startNode(t, "S", opts+"\ncache {\nttl 1s\n}\nmax_stale 3s", ordersSite)
+	l := startNode(t, "L", opts+"\nmax_stale 1m", ordersSite)
+	s.waitGroup("orders")
+	cached := s.createKey("cached")
+	s.authorize(cached.ID, "orders")
+	uncached := s.createKey("uncached")
+	s.authorize(uncached.ID, "orders")
+	want(t, "cached key at S", s.call(cached), http.StatusOK, "")
+	loadedAtS := time.Now()
+	s.warm(cached)
+	l.warm(cached)
+
+	srv.Stop()
+	down := time.Now()
+
+	want(t, "Redis down: cached key at S", s.call(cached), http.StatusOK, "")
+	want(t, "Redis down: cached key at L", l.call(cached), http.StatusOK, "")
+	for _, n := range []*node{s, l} {
+		began := time.Now()
+		want(t, "Redis down: uncached key at "+n.name, n.call(uncached), http.StatusServiceUnavailable, "store_unavailable")
+		if took := time.Since(began); took > quickAnswer {
+			t.Errorf("a miss at %s took %v to answer 503 with Redis down", n.name, took)
+		}
+		began = time.Now()
+		wantStoreUnavailable(t, n, http.MethodPatch, "/access-auth/keys/"+cached.ID, map[string]any{"description": "x"})
+		wantStoreUnavailable(t, n, http.MethodPost, "/access-auth/keys", map[string]any{"name": "during-outage"})
+		wantStoreUnavailable(t, n, http.MethodGet, "/access-auth/keys", nil)
+		if took := time.Since(began); took > 3*quickAnswer {
+			t.Errorf("three admin calls at %s took %v to answer 503 with Redis down", n.name, took)
+		}
+	}
+
+	// Past S's TTL the entry is stale: it serves while within max_stale.
+	time.Sleep(time.Until(loadedAtS.Add(1200 * time.Millisecond)))
+	stale := s.cacheLookups("stale")
+	want(t, "Redis down, past the TTL: cached key at S", s.call(cached), http.StatusOK, "")
+	if s.cacheLookups("stale") <= stale {
+		t.Error("S did not count the answer past its TTL as stale")
+	}
+	// Past TTL + max_stale S refuses it; every answer before is a pass.
+	expires := loadedAtS.Add(4 * time.Second)
+	for {
+		got := s.call(cached)
+		if got.status == http.StatusServiceUnavailable {
+			want(t, "Redis down, past max_stale: cached key at S", got, http.StatusServiceUnavailable, "store_unavailable")
+			if time.Now().Before(expires) {
+				t.Errorf("S refused a key before its max_stale ended (%v early)", time.Until(expires))
+			}
+			break
+		}
+		want(t, "Redis down, within max_stale: cached key at S", got, http.StatusOK, "")
+		if time.Since(expires) > time.Second {
+			t.Fatalf("S still serves a key %v past its max_stale", time.Since(expires))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want(t, "Redis down, within L's max_stale: cached key at L", l.call(cached), http.StatusOK, "")
+	t.Logf("Redis was down for %v", time.Since(down).Round(time.Millisecond))
+
+	srv.Restart()
+	recovered := time.Now()
+	for _, n := range []*node{s, l} {
+		eventually(t, 5*time.Second, "recovery at "+n.name, func() error {
+			for _, c := range []credentials{cached, uncached} {
+				if got := n.call(c); got.status != http.StatusOK {
+					return fmt.Errorf("key %s: %s", c.ID, got)
+				}
+			}
+			if status, body := n.request(http.MethodGet, "/access-auth/keys/"+cached.ID, nil); status != http.StatusOK {
+				return fmt.Errorf("admin read: %d %s", status, body)
+			}
+			return nil
+		})
+	}
+	t.Logf("recovered within %v of the restart", time.Since(recovered).Round(time.Millisecond))
+
+	// A write after recovery reaches L through its change feed (its TTL
+	// is five minutes, so nothing else would).
+	s.adminJSON(http.MethodPatch, "/access-auth/keys/"+cached.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
+	written := time.Now()
+	eventually(t, maxPropagation, "the write after recovery at L", func() error {
+		if got := l.call(cached); got.status != http.StatusUnauthorized || got.reason != "invalid_key" {
+			return fmt.Errorf("L answers %s", got)
+		}
+		return nil
+	})
+	t.Logf("the first write after recovery reached L in %v", time.Since(written).Round(time.Microsecond))
+	s.adminJSON(http.MethodPost, "/access-auth/keys", map[string]any{"name": "after-outage"}, http.StatusCreated, nil)
+
+	// go-redis's own logger writes "redis: <date> <file>:<line>: …" lines
+	// to stderr; they must go to Caddy's log instead.
+	for _, n := range []*node{s, l} {
+		for line := range strings.Lines(n.logs.String()) {
+			if strings.HasPrefix(line, "redis: ") {
+				t.Errorf("go-redis wrote to %s's stderr: %s", n.name, line)
+				break
+			}
+		}
+	}
+}
+
+// wantStoreUnavailable checks that an admin call answers 503
+// store_unavailable.
+func wantStoreUnavailable(t *testing.T, n *node, method, path string, body any) {
+	t.Helper()
+	var e struct{ Code string }
+	n.adminJSON(method, path, body, http.StatusServiceUnavailable, &e)
+	if e.Code != "store_unavailable" {
+		t.Errorf("%s %s at %s with Redis down: code %q, want store_unavailable", method, path, n.name, e.Code)
+	}
+}
+
+// TestPartitionCatchUp cuts one node off Redis while another writes: the
+// cut-off node keeps serving what it cached and, once it reconnects,
+// applies the write it missed (no invalidation is lost).
+func TestPartitionCatchUp(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := redistest.StartProxy(t, srv.Addr)
+	key := newMasterKey(t)
+	a := startNode(t, "A", redisOptions(key, "redis://"+srv.Addr), ordersSite)
+	b := startNode(t, "B", redisOptions(key, "redis://"+proxy.Addr), ordersSite)
+	a.waitGroup("orders")
+	c := a.createKey("partitioned")
+	a.authorize(c.ID, "orders")
+	b.warm(c)
+
+	proxy.Cut()
+	a.adminJSON(http.MethodPatch, "/access-auth/keys/"+c.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
+	want(t, "cut off: B serves its cached entry", b.call(c), http.StatusOK, "")
+	time.Sleep(300 * time.Millisecond) // B's feed notices and retries
+	proxy.Restore()
+	restored := time.Now()
+	eventually(t, maxPropagation+time.Second, "B applies the write it missed", func() error {
+		if got := b.call(c); got.status != http.StatusUnauthorized || got.reason != "invalid_key" {
+			return fmt.Errorf("B answers %s", got)
+		}
+		return nil
+	})
+	t.Logf("B caught up %v after the connection came back", time.Since(restored).Round(time.Millisecond))
+}
