@@ -96,7 +96,8 @@ func (b *logBuffer) String() string {
 }
 
 // node is one running Caddy process with its admin endpoint and one site
-// on free loopback ports.
+// on free loopback ports. The site answers any Host, so one signed request
+// can be sent to several nodes.
 type node struct {
 	t         testing.TB
 	name      string
@@ -152,7 +153,8 @@ func (n *node) caddyfile(accessAuth, routes string) string {
 	}
 }
 
-http://127.0.0.1:%d {
+http://:%d {
+	bind 127.0.0.1
 %s
 }
 `, n.adminPort, accessAuth, n.sitePort, routes)
