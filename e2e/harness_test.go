@@ -472,3 +472,10 @@ func (n *node) warm(c credentials) {
 		return nil
 	})
 }
+
+func jsonInto(raw []byte, out any) error {
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decoding %s: %w", tail(string(raw), 200), err)
+	}
+	return nil
+}
