@@ -30,16 +30,20 @@ func authorization(values []string, algorithm string) (string, bool) {
 // Authorization value; unknown items are ignored.
 func authParams(params string) (credential, signedHeaders, signature string) {
 	for params != "" {
-		var item string
-		item, params, _ = strings.Cut(params, ",")
-		name, value, _ := strings.Cut(trimSpace(item), "=")
-		switch name {
-		case "Credential":
-			credential = value
-		case "SignedHeaders":
-			signedHeaders = value
-		case "Signature":
-			signature = value
+		item := params
+		if i := strings.IndexByte(params, ','); i >= 0 {
+			item, params = params[:i], params[i+1:]
+		} else {
+			params = ""
+		}
+		// Every request passes here: prefix tests instead of cutting at '='.
+		switch item = trimSpace(item); {
+		case strings.HasPrefix(item, "Credential="):
+			credential = item[len("Credential="):]
+		case strings.HasPrefix(item, "SignedHeaders="):
+			signedHeaders = item[len("SignedHeaders="):]
+		case strings.HasPrefix(item, "Signature="):
+			signature = item[len("Signature="):]
 		}
 	}
 	return credential, signedHeaders, signature
@@ -123,9 +127,8 @@ func decodeHex(dst []byte, s string) bool {
 		return false
 	}
 	for i := range dst {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
+		hi, lo := hexValues[s[2*i]], hexValues[s[2*i+1]]
+		if hi|lo > 0xf {
 			return false
 		}
 		dst[i] = hi<<4 | lo

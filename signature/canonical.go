@@ -26,16 +26,24 @@ var unreserved = func() (t [256]bool) {
 
 const upperHex = "0123456789ABCDEF"
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValues maps a hex digit to its value and every other byte to 0xff: one
+// load per digit where a signature of 64 digits is decoded per request.
+var hexValues = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c], t[c-'a'+'A'] = c-'a'+10, c-'a'+10
+	}
+	return t
+}()
+
+func unhex(c byte) (byte, bool) {
+	v := hexValues[c]
+	return v, v <= 0xf
 }
 
 // appendNormalized appends s decoded and re-encoded: '+' reads as a space,
@@ -181,7 +189,7 @@ func appendHeaderValue(dst []byte, values []string, collapse bool) []byte {
 			dst = append(dst, ',')
 		}
 		v = trimSpace(v)
-		if !collapse {
+		if !collapse || !strings.Contains(v, "  ") {
 			dst = append(dst, v...)
 			continue
 		}
@@ -233,8 +241,12 @@ func appendCanonicalRequest(b []byte, r *Request, form canonicalForm, signedHead
 // r.Host), a blank line and the list itself with its newline.
 func appendSignedHeaders(b []byte, r *Request, signedHeaders string, collapse bool) []byte {
 	for list := signedHeaders; list != ""; {
-		var name string
-		name, list, _ = strings.Cut(list, ";")
+		name := list
+		if i := strings.IndexByte(list, ';'); i >= 0 {
+			name, list = list[:i], list[i+1:]
+		} else {
+			list = ""
+		}
 		start := len(b)
 		b = appendLower(b, trimSpace(name))
 		lower := b[start:]
@@ -242,7 +254,7 @@ func appendSignedHeaders(b []byte, r *Request, signedHeaders string, collapse bo
 		if string(lower) == "host" {
 			b = appendHeaderValue(b, []string{r.Host}, collapse)
 		} else {
-			b = appendHeaderValue(b, headerValues(r.Header, string(lower)), collapse)
+			b = appendHeaderValue(b, headerValues(r.Header, lower), collapse)
 		}
 		b = append(b, '\n')
 	}
@@ -265,22 +277,22 @@ func appendLower(dst []byte, s string) []byte {
 // headerValues returns the values of the header whose lower-case name is
 // lower, without allocating: the canonical key is built in a stack buffer.
 // A map built by hand with lower-case keys is looked up as well.
-func headerValues(h http.Header, lower string) []string {
+func headerValues[T string | []byte](h http.Header, lower T) []string {
 	var buf [128]byte
 	if len(lower) <= len(buf) {
 		if v, ok := h[string(canonicalKey(buf[:0], lower))]; ok {
 			return v
 		}
-	} else if v, ok := h[textproto.CanonicalMIMEHeaderKey(lower)]; ok {
+	} else if v, ok := h[textproto.CanonicalMIMEHeaderKey(string(lower))]; ok {
 		return v
 	}
-	return h[lower]
+	return h[string(lower)]
 }
 
 // canonicalKey appends the form net/textproto gives the header name s
 // (upper case at the start and after '-', lower case elsewhere; names with
 // bytes outside the token set stay as they are).
-func canonicalKey(dst []byte, s string) []byte {
+func canonicalKey[T string | []byte](dst []byte, s T) []byte {
 	for i := 0; i < len(s); i++ {
 		if !isTokenByte(s[i]) {
 			return append(dst, s...)
