@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,7 +48,7 @@ type Config struct {
 	// MaxStale is how long past TTL an entry still serves while the store
 	// is unreachable, default 5m; negative: never serve stale entries.
 	MaxStale time.Duration
-	Now      func() time.Time // default time.Now
+	Now      func() time.Time // default time.Now; GetAt takes the caller's time only then
 }
 
 // Defaults of Config (SPEC §5).
@@ -78,6 +80,15 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// hotSlots is the size of the table of recently served items in front of
+// ristretto (8 bytes a slot).
+const hotSlots = 4096
+
+// hotFeedEvery is how often (1 in n) a hit served from the hot table is
+// also looked up in ristretto, so that its admission policy keeps seeing the
+// keys in use.
+const hotFeedEvery = 32
+
 // Cache holds compiled credentials by API key. It is safe for concurrent use.
 type Cache struct {
 	cfg    Config
@@ -87,6 +98,14 @@ type Cache struct {
 
 	// epoch is bumped by InvalidateAll: items of an older epoch are gone.
 	epoch atomic.Uint64
+	// hot holds items served lately, by hash of their API key: a hit there
+	// costs a hash and a few atomic loads instead of ristretto's lookup and
+	// its access-buffer push. Every invalidation bumps gen, which voids the
+	// whole table at once (invalidations are rare; hits are not).
+	hot       [hotSlots]atomic.Pointer[item]
+	hotSeed   maphash.Seed
+	gen       atomic.Uint64
+	wallClock bool // cfg.Now is time.Now: GetAt may take the caller's reading
 	// filling holds the item of each load in flight, so that an
 	// invalidation during the load marks it dead before it lands.
 	mu      sync.Mutex
@@ -104,6 +123,7 @@ type item struct {
 	loadedAt int64       // Unix nanoseconds of Config.Now
 	freshFor time.Duration
 	epoch    uint64
+	hotGen   atomic.Uint64 // Cache.gen when the item entered the hot table
 }
 
 func (it *item) result() (*Entry, error) {
@@ -118,6 +138,7 @@ func (it *item) age(now time.Time) time.Duration { return time.Duration(now.Unix
 
 // New makes a cache that loads misses through loader.
 func New(cfg Config, loader Loader) (*Cache, error) {
+	wallClock := cfg.Now == nil
 	cfg.applyDefaults()
 	items, err := ristretto.NewCache(&ristretto.Config[string, *item]{
 		NumCounters:        10 * cfg.MaxEntries,
@@ -128,7 +149,10 @@ func New(cfg Config, loader Loader) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential cache: %w", err)
 	}
-	return &Cache{cfg: cfg, loader: loader, items: items, filling: make(map[string]*item)}, nil
+	return &Cache{
+		cfg: cfg, loader: loader, items: items, filling: make(map[string]*item),
+		hotSeed: maphash.MakeSeed(), wallClock: wallClock,
+	}, nil
 }
 
 // Get returns the compiled credential of apiKey: from the cache when it
@@ -136,18 +160,38 @@ func New(cfg Config, loader Loader) (*Cache, error) {
 // for a key the store does not know, and ErrUnavailable when the store
 // cannot be asked and no entry within MaxStale past its TTL is cached.
 func (c *Cache) Get(ctx context.Context, apiKey string) (*Entry, error) {
-	now := c.cfg.Now()
+	return c.get(ctx, apiKey, c.cfg.Now())
+}
+
+// GetAt is Get at now, the caller's reading of the wall clock (the request
+// check reads it once for itself and the cache). A cache made with its own
+// Config.Now (tests) reads that clock instead.
+func (c *Cache) GetAt(ctx context.Context, apiKey string, now time.Time) (*Entry, error) {
+	if !c.wallClock {
+		now = c.cfg.Now()
+	}
+	return c.get(ctx, apiKey, now)
+}
+
+func (c *Cache) get(ctx context.Context, apiKey string, now time.Time) (*Entry, error) {
+	slot := &c.hot[maphash.String(c.hotSeed, apiKey)%hotSlots]
+	if it := slot.Load(); it != nil && it.hotGen.Load() == c.gen.Load() && c.current(it, apiKey) && it.age(now) < it.freshFor {
+		if rand.Uint32()%hotFeedEvery == 0 {
+			c.items.Get(apiKey)
+		}
+		return c.hit(it)
+	}
+	// Read before ristretto: an item found there entered before any
+	// invalidation that bumps gen later, so the hot table never keeps it.
+	gen := c.gen.Load()
 	cached, _ := c.items.Get(apiKey)
 	if cached != nil && !c.current(cached, apiKey) {
 		cached = nil
 	}
 	if cached != nil && cached.age(now) < cached.freshFor {
-		if !cached.known {
-			c.stats.negativeHits.Add(1)
-		} else {
-			c.stats.hits.Add(1)
-		}
-		return cached.result()
+		cached.hotGen.Store(gen)
+		slot.Store(cached)
+		return c.hit(cached)
 	}
 
 	c.stats.misses.Add(1)
@@ -161,6 +205,15 @@ func (c *Cache) Get(ctx context.Context, apiKey string) (*Entry, error) {
 	}
 	c.stats.unavailable.Add(1)
 	return nil, err
+}
+
+func (c *Cache) hit(it *item) (*Entry, error) {
+	if !it.known {
+		c.stats.negativeHits.Add(1)
+	} else {
+		c.stats.hits.Add(1)
+	}
+	return it.result()
 }
 
 // current reports whether a stored item still stands: not invalidated, not
@@ -241,6 +294,7 @@ func (c *Cache) Invalidate(apiKeys ...string) {
 	for _, k := range apiKeys {
 		c.items.Del(k)
 	}
+	c.gen.Add(1) // after the Del: see get
 	c.stats.invalidations.Add(uint64(len(apiKeys)))
 }
 
@@ -249,6 +303,7 @@ func (c *Cache) Invalidate(apiKeys ...string) {
 func (c *Cache) InvalidateAll() {
 	c.mu.Lock()
 	c.epoch.Add(1)
+	c.gen.Add(1)
 	for k, it := range c.filling {
 		it.dead.Store(true)
 		c.loads.Forget(k)
