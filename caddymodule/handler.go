@@ -190,7 +190,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.deny(w, r, repl, enforcement.Decision{Reason: enforcement.StoreUnavailable}, err)
 		return nil
 	}
-	decision := checker.Check(r.Context(), r, originalRequest(r), clientIP(r))
+	decision := checker.CheckAt(r.Context(), r, originalRequest(r), clientIP(r), start)
 	defer decision.Cleanup()
 	h.metrics.observe(decision.Reason, time.Since(start))
 	if decision.Reason != enforcement.Allowed {
