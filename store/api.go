@@ -112,6 +112,10 @@ type Change struct {
 	Revision uint64
 	APIKeys  []string
 	Reset    bool
+	// At is when the change was committed, by the clock of the store (the
+	// Redis server's, to the millisecond): receivers measure propagation
+	// lag from it. Zero when unknown (a Reset).
+	At time.Time
 }
 
 // The Store API (implemented by *Store in store.go, opened with

@@ -123,6 +123,7 @@ func (b *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 		return boltErr(err)
 	}
 	if change.Revision != 0 {
+		change.At = time.Now()
 		b.publishLocked(change)
 	}
 	return nil

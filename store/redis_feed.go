@@ -182,7 +182,9 @@ func parseRedisChange(m redis.XMessage) (Change, redisStreamID, bool) {
 	if err != nil {
 		return Change{}, id, false
 	}
-	c := Change{Revision: rev}
+	// The entry ID is the Redis server's clock when XADD ran, in the
+	// commit's MULTI: the commit time, to the millisecond.
+	c := Change{Revision: rev, At: time.UnixMilli(int64(id.ms))}
 	if keys, _ := m.Values["api_keys"].(string); keys != "" {
 		c.APIKeys = strings.Split(keys, "\n")
 	}
