@@ -190,6 +190,8 @@ func (n *node) reload(accessAuth, routes string) {
 		body, _ := io.ReadAll(resp.Body)
 		n.t.Fatalf("reload %s: status %d: %s", n.name, resp.StatusCode, body)
 	}
+	// The old config's server closes its connections as it stops.
+	httpClient.CloseIdleConnections()
 }
 
 // stop kills the process; idempotent.
