@@ -40,7 +40,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics} {
+	for _, c := range []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag} {
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}

@@ -108,7 +108,7 @@ func openState(a *App) (*sharedState, error) {
 	// A write through this node drops its entries before it answers, so the
 	// next request here sees it; the feed carries it to the other nodes.
 	var c *cache.Cache
-	st, err := store.Open(b.backend, store.Options{
+	st, err := store.Open(meteredBackend{b.backend}, store.Options{
 		MasterKeys: masterKeys,
 		Committed:  func(apiKeys []string) { c.Invalidate(apiKeys...) },
 	})
@@ -127,7 +127,7 @@ func openState(a *App) (*sharedState, error) {
 	// Subscribe before the first request can fill the cache, so no change
 	// committed after a fill goes unseen.
 	ctx, cancel := context.WithCancel(context.Background())
-	feed := st.Subscribe(ctx)
+	feed := observePropagation(ctx, st.Subscribe(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -146,7 +146,7 @@ func openBackend(a *App) (*sharedBackend, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.backend, b.nonces = r, newFallbackNonces(r.Nonces())
+		b.backend, b.nonces = r, newFallbackNonces(meteredNonces{r.Nonces()})
 	default:
 		bolt, err := store.OpenBolt(a.Store.Path)
 		if err != nil {

@@ -1,0 +1,186 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+// Store operations, the op label of the store metrics.
+const (
+	opGet    = "get"    // one record: a cache miss
+	opView   = "view"   // a read transaction (admin API)
+	opUpdate = "update" // a write transaction (admin API, route registration)
+	opNonce  = "nonce"  // replay protection in the store
+)
+
+var (
+	storeRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "access_auth",
+		Name:      "store_requests_total",
+		Help:      "Requests to the store by operation (get, view, update, nonce) and result (ok, error: the store failed or could not be reached).",
+	}, []string{"op", "result"})
+
+	storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy",
+		Subsystem: "access_auth",
+		Name:      "store_request_duration_seconds",
+		Help:      "Time the store took to answer, by operation.",
+		Buckets:   prometheus.ExponentialBuckets(25e-6, 2, 17), // 25 µs … ~1.6 s
+	}, []string{"op"})
+
+	propagationLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "caddy",
+		Subsystem: "access_auth",
+		Name:      "propagation_lag_seconds",
+		Help:      "Time from a store commit to this node's cache hearing of it (Redis: from the server's clock, to the millisecond).",
+		Buckets:   prometheus.ExponentialBuckets(5e-4, 2, 15), // 0.5 ms … ~8 s
+	})
+)
+
+// storeOpMetrics are one operation's collectors, resolved once.
+type storeOpMetrics struct {
+	ok, failed prometheus.Counter
+	duration   prometheus.Observer
+}
+
+var storeOps = func() map[string]*storeOpMetrics {
+	m := make(map[string]*storeOpMetrics)
+	for _, op := range []string{opGet, opView, opUpdate, opNonce} {
+		m[op] = &storeOpMetrics{
+			ok:       storeRequests.WithLabelValues(op, "ok"),
+			failed:   storeRequests.WithLabelValues(op, "error"),
+			duration: storeDuration.WithLabelValues(op),
+		}
+	}
+	return m
+}()
+
+// storeErrorLogInterval spaces the ERROR lines of a failing store: while
+// Redis is down every cache miss fails, and one line a second says as much.
+const storeErrorLogInterval = time.Second
+
+// storeErrorLog logs store failures at ERROR, at most one line per
+// interval, with the number of failures it did not log.
+type storeErrorLog struct {
+	last       atomic.Int64 // Unix nanoseconds of the last line
+	suppressed atomic.Int64
+}
+
+var storeErrors storeErrorLog
+
+func (l *storeErrorLog) log(op string, err error) {
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(storeErrorLogInterval) || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return
+	}
+	caddy.Log().Named("access_auth.store").Error("store request failed",
+		zap.String("op", op), zap.Error(err), zap.Int64("failures_not_logged", l.suppressed.Swap(0)))
+}
+
+// observeStore counts one store request of op that started at start.
+func observeStore(op string, start time.Time, err error) {
+	m := storeOps[op]
+	m.duration.Observe(time.Since(start).Seconds())
+	if storeFailed(err) {
+		m.failed.Inc()
+		storeErrors.log(op, err)
+		return
+	}
+	m.ok.Inc()
+}
+
+// storeFailed reports whether err means the store failed, as opposed to
+// an answer of the store's rules (not found, name taken, invalid argument),
+// which the caller reports as such.
+func storeFailed(err error) bool {
+	if err == nil {
+		return false
+	}
+	var invalid *store.InvalidArgumentError
+	for _, answer := range []error{store.ErrNotFound, store.ErrGroupNotFound, store.ErrNameTaken, store.ErrAuthorizationExists, store.ErrKeyInUse} {
+		if errors.Is(err, answer) {
+			return false
+		}
+	}
+	return !errors.As(err, &invalid)
+}
+
+// meteredBackend counts and times the requests to a Backend and logs its
+// failures.
+type meteredBackend struct {
+	store.Backend
+}
+
+func (b meteredBackend) View(ctx context.Context, fn func(store.Tx) error) error {
+	start := time.Now()
+	err := b.Backend.View(ctx, fn)
+	observeStore(opView, start, err)
+	return err
+}
+
+func (b meteredBackend) Update(ctx context.Context, fn func(store.Tx) error) error {
+	start := time.Now()
+	err := b.Backend.Update(ctx, fn)
+	observeStore(opUpdate, start, err)
+	return err
+}
+
+func (b meteredBackend) Get(ctx context.Context, table, id string) ([]byte, error) {
+	start := time.Now()
+	v, err := b.Backend.Get(ctx, table, id)
+	observeStore(opGet, start, err)
+	return v, err
+}
+
+// meteredNonces counts and times replay checks in the store.
+type meteredNonces struct {
+	enforcement.NonceStore
+}
+
+func (n meteredNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	start := time.Now()
+	seen, err := n.NonceStore.Seen(ctx, apiKey, nonce, ttl)
+	observeStore(opNonce, start, err)
+	return seen, err
+}
+
+// observePropagation passes the change feed on, observing for each change
+// how long after its commit it arrived. The returned channel closes when
+// feed does or ctx ends.
+func observePropagation(ctx context.Context, feed <-chan store.Change) <-chan store.Change {
+	out := make(chan store.Change)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c, ok := <-feed:
+				if !ok {
+					return
+				}
+				if !c.At.IsZero() {
+					propagationLag.Observe(max(time.Since(c.At), 0).Seconds())
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}

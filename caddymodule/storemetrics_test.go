@@ -1,0 +1,99 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+func TestStoreFailed(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{fmt.Errorf("key: %w", store.ErrNotFound), false},
+		{store.ErrNameTaken, false},
+		{store.ErrKeyInUse, false},
+		{store.ErrAuthorizationExists, false},
+		{store.ErrGroupNotFound, false},
+		{&store.InvalidArgumentError{Field: "name", Message: "required"}, false},
+		{fmt.Errorf("%w: redis: dial tcp: connection refused", store.ErrUnavailable), true},
+		{context.DeadlineExceeded, true},
+		{errors.New("disk full"), true},
+	}
+	for _, tt := range tests {
+		if got := storeFailed(tt.err); got != tt.want {
+			t.Errorf("storeFailed(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+// failingBackend answers Get with err; the rest of Backend is unused.
+type failingBackend struct {
+	store.Backend
+	err error
+}
+
+func (b failingBackend) Get(context.Context, string, string) ([]byte, error) { return nil, b.err }
+
+func TestMeteredBackendCounts(t *testing.T) {
+	ok, failed := storeOps[opGet].ok, storeOps[opGet].failed
+	okBefore, failedBefore := metricValue(t, ok).GetCounter().GetValue(), metricValue(t, failed).GetCounter().GetValue()
+	durations := storeOps[opGet].duration.(prometheus.Histogram)
+	samples := metricValue(t, durations).GetHistogram().GetSampleCount()
+
+	ctx := context.Background()
+	meteredBackend{failingBackend{}}.Get(ctx, "credentials", "K")
+	meteredBackend{failingBackend{err: store.ErrNotFound}}.Get(ctx, "credentials", "K")
+	meteredBackend{failingBackend{err: store.ErrUnavailable}}.Get(ctx, "credentials", "K")
+
+	if got := metricValue(t, ok).GetCounter().GetValue() - okBefore; got != 2 {
+		t.Errorf("ok count grew by %v, want 2 (found and not found)", got)
+	}
+	if got := metricValue(t, failed).GetCounter().GetValue() - failedBefore; got != 1 {
+		t.Errorf("error count grew by %v, want 1", got)
+	}
+	if got := metricValue(t, durations).GetHistogram().GetSampleCount() - samples; got != 3 {
+		t.Errorf("%d durations observed, want 3", got)
+	}
+}
+
+func TestObservePropagation(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feed := make(chan store.Change, 2)
+	out := observePropagation(ctx, feed)
+	before := metricValue(t, propagationLag).GetHistogram().GetSampleCount()
+	feed <- store.Change{Revision: 1, APIKeys: []string{"K"}, At: time.Now().Add(-20 * time.Millisecond)}
+	feed <- store.Change{Revision: 2, Reset: true} // no commit time: not observed
+	for want := uint64(1); want <= 2; want++ {
+		if c := <-out; c.Revision != want {
+			t.Fatalf("relayed revision %d, want %d", c.Revision, want)
+		}
+	}
+	if got := metricValue(t, propagationLag).GetHistogram().GetSampleCount() - before; got != 1 {
+		t.Errorf("%d lags observed, want 1", got)
+	}
+	close(feed)
+	if _, ok := <-out; ok {
+		t.Error("the relay stays open after the feed closed")
+	}
+}
+
+// metricValue reads the single metric of a collector.
+func metricValue(t *testing.T, c prometheus.Metric) *dto.Metric {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
