@@ -2,11 +2,17 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
@@ -110,16 +116,26 @@ func BenchmarkThroughputRatio(b *testing.B) {
 		}
 	}
 
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
 	routes := []string{"/open/", "/store/", "/local/"}
 	served := make(map[string]int64)
 	spent := make(map[string]time.Duration)
+	caddyCPU := make(map[string]time.Duration)
+	redisCPU := make(map[string]time.Duration)
 	for round := range throughputRounds * len(routes) {
 		route := routes[round%len(routes)]
+		caddyBefore, redisBefore := processCPU(b, n.cmd.Process.Pid), redisServerCPU(b, rdb)
 		count, took := loadRound(b, n, key, route+"x", throughputRound)
 		served[route] += count
 		spent[route] += took
+		caddyCPU[route] += processCPU(b, n.cmd.Process.Pid) - caddyBefore
+		redisCPU[route] += redisServerCPU(b, rdb) - redisBefore
 	}
 	rate := func(route string) float64 { return float64(served[route]) / spent[route].Seconds() }
+	perRequest := func(cpu map[string]time.Duration, route string) float64 {
+		return float64(cpu[route].Microseconds()) / float64(served[route])
+	}
 	open := rate("/open/")
 	b.ReportMetric(open, "open-req/s")
 	b.ReportMetric(rate("/store/"), "store-req/s")
@@ -128,6 +144,40 @@ func BenchmarkThroughputRatio(b *testing.B) {
 	b.ReportMetric(rate("/local/")/open, "ratio-local-replay")
 	b.Logf("open %.0f req/s; access_auth with Redis replay %.0f req/s (ratio %.3f, target ≥ 0.80); with local replay %.0f req/s (ratio %.3f, target ≥ 0.95)",
 		open, rate("/store/"), rate("/store/")/open, rate("/local/"), rate("/local/")/open)
+	for _, route := range routes {
+		b.Logf("%-8s CPU per request: caddy %.1f µs, redis-server %.1f µs", route, perRequest(caddyCPU, route), perRequest(redisCPU, route))
+	}
+}
+
+// processCPU is the user and system CPU time a process has used, from
+// /proc/<pid>/stat (in clock ticks of 10ms).
+func processCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command name (which may hold spaces) in ")".
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// redisServerCPU is the CPU time redis-server has used, from INFO cpu.
+func redisServerCPU(b *testing.B, rdb *redis.Client) time.Duration {
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for line := range strings.Lines(info) {
+		name, value, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if name == "used_cpu_sys" || name == "used_cpu_user" {
+			v, _ := strconv.ParseFloat(value, 64)
+			total += v
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 // loadRound sends signed GETs of path from throughputWorkers workers for

@@ -165,3 +165,34 @@ func TestPartitionCatchUp(t *testing.T) {
 	})
 	t.Logf("B caught up %v after the connection came back", time.Since(restored).Round(time.Millisecond))
 }
+
+// TestRedisRestartEmpty restarts Redis without persistence under a node
+// that caches for five minutes: the data set is gone, and the node must
+// notice through its change feed and drop its cache rather than serve keys
+// that no longer exist. Importing the data again brings them back, without
+// restarting Caddy.
+func TestRedisRestartEmpty(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	n := startNode(t, "N", redisOptions(newMasterKey(t), "redis://"+srv.Addr), ordersSite)
+	n.waitGroup("orders")
+	c := n.createKey("lost")
+	n.authorize(c.ID, "orders")
+	n.warm(c)
+	status, export := n.request(http.MethodGet, "/access-auth/export", nil)
+	if status != http.StatusOK {
+		t.Fatalf("export: %d %s", status, export)
+	}
+
+	srv.Restart()
+	restarted := time.Now()
+	eventually(t, 5*time.Second, "the node drops the keys of the lost data set", func() error {
+		if got := n.call(c); got.status != http.StatusUnauthorized || got.reason != "invalid_key" {
+			return fmt.Errorf("N answers %s", got)
+		}
+		return nil
+	})
+	t.Logf("the node dropped its cache %v after Redis came back empty", time.Since(restarted).Round(time.Millisecond))
+
+	n.adminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusOK, nil)
+	expect(t, n, c, http.StatusOK, "", "the key after the import")
+}
