@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,4 +197,51 @@ func TestRedisRestartEmpty(t *testing.T) {
 
 	n.adminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusOK, nil)
 	expect(t, n, c, http.StatusOK, "", "the key after the import")
+}
+
+// TestRedisHung points a node at a server that accepts connections and
+// never answers (a hung Redis, or packets dropped on the way): misses and
+// admin calls must still answer 503 store_unavailable quickly, not hang
+// (the client's read timeout is a second). Start-up waits for the
+// credential check of opening Redis to time out (a few seconds).
+func TestRedisHung(t *testing.T) {
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			conn, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, conn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		hung.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	n := startNode(t, "N", redisOptions(newMasterKey(t), "redis://"+hung.Addr().String()), ordersSite)
+	unknown := credentials{APIKey: randomAPIKey(t), APISecret: "secret"}
+	for i := range 2 {
+		began := time.Now()
+		want(t, "a miss with Redis hung", n.call(unknown), http.StatusServiceUnavailable, "store_unavailable")
+		missTook := time.Since(began)
+		began = time.Now()
+		wantStoreUnavailable(t, n, http.MethodPost, "/access-auth/keys", map[string]any{"name": fmt.Sprintf("hung-%d", i)})
+		writeTook := time.Since(began)
+		t.Logf("Redis hung: a miss answered 503 in %v, an admin write in %v", missTook.Round(time.Millisecond), writeTook.Round(time.Millisecond))
+		if missTook > quickAnswer || writeTook > quickAnswer+time.Second {
+			t.Errorf("with Redis hung a miss took %v and an admin write %v to answer 503", missTook, writeTook)
+		}
+	}
 }
