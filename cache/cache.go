@@ -98,16 +98,19 @@ type Cache struct {
 
 	// epoch is bumped by InvalidateAll: items of an older epoch are gone.
 	epoch atomic.Uint64
-	// hot holds items served lately, by hash of their API key: a hit there
-	// costs a hash and a few atomic loads instead of ristretto's lookup and
-	// its access-buffer push. Every invalidation bumps gen, which voids the
-	// whole table at once (invalidations are rare; hits are not).
-	hot       [hotSlots]atomic.Pointer[item]
-	hotSeed   maphash.Seed
-	gen       atomic.Uint64
+	// gen counts invalidations. Each item is born with the gen its load
+	// started at, and Invalidate stamps the slot of each key it drops: an
+	// item born before its slot's stamp is gone, even one whose Set
+	// ristretto applies (asynchronously) after the Del of the invalidation.
+	gen atomic.Uint64
+	// slots, by hash of the API key, hold the invalidation stamps and the
+	// items served lately: a hit there costs a hash and a few atomic loads
+	// instead of ristretto's lookup and its access-buffer push.
+	slots     [hotSlots]slot
+	slotSeed  maphash.Seed
 	wallClock bool // cfg.Now is time.Now: GetAt may take the caller's reading
-	// filling holds the item of each load in flight, so that an
-	// invalidation during the load marks it dead before it lands.
+	// filling holds the item of each load in flight, so that
+	// InvalidateAll can keep later misses from joining them.
 	mu      sync.Mutex
 	filling map[string]*item
 
@@ -119,11 +122,27 @@ type Cache struct {
 type item struct {
 	entry    Entry
 	known    bool
-	dead     atomic.Bool // invalidated while it was loading
-	loadedAt int64       // Unix nanoseconds of Config.Now
+	loadedAt int64 // Unix nanoseconds of Config.Now
 	freshFor time.Duration
 	epoch    uint64
-	hotGen   atomic.Uint64 // Cache.gen when the item entered the hot table
+	born     uint64 // Cache.gen when its load started
+}
+
+// slot is the hot entry and the invalidation stamp of the API keys whose
+// hash it shares.
+type slot struct {
+	hot         atomic.Pointer[item]
+	invalidated atomic.Uint64 // gen of the last invalidation of one of its keys
+}
+
+// stamp records invalidation gen, keeping the latest of racing stamps.
+func (s *slot) stamp(gen uint64) {
+	for {
+		old := s.invalidated.Load()
+		if old >= gen || s.invalidated.CompareAndSwap(old, gen) {
+			return
+		}
+	}
 }
 
 func (it *item) result() (*Entry, error) {
@@ -151,7 +170,7 @@ func New(cfg Config, loader Loader) (*Cache, error) {
 	}
 	return &Cache{
 		cfg: cfg, loader: loader, items: items, filling: make(map[string]*item),
-		hotSeed: maphash.MakeSeed(), wallClock: wallClock,
+		slotSeed: maphash.MakeSeed(), wallClock: wallClock,
 	}, nil
 }
 
@@ -174,23 +193,19 @@ func (c *Cache) GetAt(ctx context.Context, apiKey string, now time.Time) (*Entry
 }
 
 func (c *Cache) get(ctx context.Context, apiKey string, now time.Time) (*Entry, error) {
-	slot := &c.hot[maphash.String(c.hotSeed, apiKey)%hotSlots]
-	if it := slot.Load(); it != nil && it.hotGen.Load() == c.gen.Load() && c.current(it, apiKey) && it.age(now) < it.freshFor {
+	s := c.slotOf(apiKey)
+	if it := s.hot.Load(); it != nil && c.current(it, apiKey, s) && it.age(now) < it.freshFor {
 		if rand.Uint32()%hotFeedEvery == 0 {
 			c.items.Get(apiKey)
 		}
 		return c.hit(it)
 	}
-	// Read before ristretto: an item found there entered before any
-	// invalidation that bumps gen later, so the hot table never keeps it.
-	gen := c.gen.Load()
 	cached, _ := c.items.Get(apiKey)
-	if cached != nil && !c.current(cached, apiKey) {
+	if cached != nil && !c.current(cached, apiKey, s) {
 		cached = nil
 	}
 	if cached != nil && cached.age(now) < cached.freshFor {
-		cached.hotGen.Store(gen)
-		slot.Store(cached)
+		s.hot.Store(cached)
 		return c.hit(cached)
 	}
 
@@ -216,10 +231,15 @@ func (c *Cache) hit(it *item) (*Entry, error) {
 	return it.result()
 }
 
-// current reports whether a stored item still stands: not invalidated, not
-// from before an InvalidateAll, and really apiKey's (ristretto keys by hash).
-func (c *Cache) current(it *item, apiKey string) bool {
-	return !it.dead.Load() && it.epoch == c.epoch.Load() && it.entry.APIKey == apiKey
+func (c *Cache) slotOf(apiKey string) *slot {
+	return &c.slots[maphash.String(c.slotSeed, apiKey)%hotSlots]
+}
+
+// current reports whether an item still stands: loaded after the last
+// invalidation of its slot and the last InvalidateAll, and really apiKey's
+// (ristretto keys by hash, slots are shared).
+func (c *Cache) current(it *item, apiKey string, s *slot) bool {
+	return it.born >= s.invalidated.Load() && it.epoch == c.epoch.Load() && it.entry.APIKey == apiKey
 }
 
 // load shares one fill among concurrent misses of apiKey; each caller stops
@@ -240,7 +260,7 @@ func (c *Cache) load(ctx context.Context, apiKey string) (*item, error) {
 }
 
 func (c *Cache) fill(ctx context.Context, apiKey string) (*item, error) {
-	it := &item{epoch: c.epoch.Load()}
+	it := &item{epoch: c.epoch.Load(), born: c.gen.Load()}
 	c.mu.Lock()
 	c.filling[apiKey] = it
 	c.mu.Unlock()
@@ -273,8 +293,8 @@ func (c *Cache) fill(ctx context.Context, apiKey string) (*item, error) {
 	it.loadedAt = c.cfg.Now().UnixNano()
 	// An item invalidated while loading may hold what the store had before
 	// the change: its caller gets it, the cache does not. If the
-	// invalidation comes between this test and the Set, Get sees it dead.
-	if !it.dead.Load() {
+	// invalidation comes between this test and the Set, Get refuses it.
+	if c.current(it, apiKey, c.slotOf(apiKey)) {
 		c.items.SetWithTTL(apiKey, it, 1, it.freshFor+c.cfg.MaxStale)
 	}
 	return it, nil
@@ -283,18 +303,12 @@ func (c *Cache) fill(ctx context.Context, apiKey string) (*item, error) {
 // Invalidate drops the entries of apiKeys, including loads in flight: the
 // next Get of each loads it again.
 func (c *Cache) Invalidate(apiKeys ...string) {
-	c.mu.Lock()
+	gen := c.gen.Add(1)
 	for _, k := range apiKeys {
-		if it := c.filling[k]; it != nil {
-			it.dead.Store(true)
-		}
+		c.slotOf(k).stamp(gen)
 		c.loads.Forget(k) // later misses must not join a load from before the change
+		c.items.Del(k)    // the memory; the stamp already hides the entry
 	}
-	c.mu.Unlock()
-	for _, k := range apiKeys {
-		c.items.Del(k)
-	}
-	c.gen.Add(1) // after the Del: see get
 	c.stats.invalidations.Add(uint64(len(apiKeys)))
 }
 
@@ -303,9 +317,7 @@ func (c *Cache) Invalidate(apiKeys ...string) {
 func (c *Cache) InvalidateAll() {
 	c.mu.Lock()
 	c.epoch.Add(1)
-	c.gen.Add(1)
-	for k, it := range c.filling {
-		it.dead.Store(true)
+	for k := range c.filling {
 		c.loads.Forget(k)
 	}
 	c.mu.Unlock()

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -74,5 +75,31 @@ func BenchmarkGetAtHit(b *testing.B) {
 		if _, err := c.GetAt(ctx, "K1", now); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// ristretto stores asynchronously: the Set of a load that returned may land
+// after an Invalidate that followed it. The entry it stores is older than
+// the invalidation and must never be served.
+func TestInvalidateBeatsABufferedSet(t *testing.T) {
+	l := newFakeLoader()
+	c := newTestCache(t, l, newClock())
+	ctx := context.Background()
+	stale := 0
+	for i := range 3000 {
+		l.put(credential("K1", "ak-"+strconv.Itoa(i)))
+		if _, err := c.Get(ctx, "K1"); err != nil { // loads, stores in the background
+			t.Fatal(err)
+		}
+		l.put(credential("K1", "ak-"+strconv.Itoa(i)+"-changed"))
+		c.Invalidate("K1")
+		for range 3 {
+			if e, err := c.Get(ctx, "K1"); err != nil || e.AccessKeyID != "ak-"+strconv.Itoa(i)+"-changed" {
+				stale++
+			}
+		}
+	}
+	if stale > 0 {
+		t.Fatalf("%d lookups after an invalidation served the entry from before it", stale)
 	}
 }
