@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -10,10 +13,35 @@ import (
 // RedisNonces remembers request nonces in Redis for replay protection, so a
 // replay is caught whichever node it reaches. It has the method of
 // enforcement.NonceStore.
+//
+// Every request asks Redis once, which at gateway rates costs more in
+// system calls and goroutine wake-ups than in Redis itself; so concurrent
+// Seen calls share round trips: while one pipeline is on the wire, the
+// calls that arrive queue up and go together in the next (group commit).
+// A lone call goes at once, alone, as before.
 type RedisNonces struct {
 	client redis.UniversalClient
 	prefix string // "<KeyPrefix>:nonce:"
+
+	mu       sync.Mutex
+	queue    []*nonceCall // the calls waiting for the next pipeline
+	spare    []*nonceCall // the array of the last batch, reused
+	flushing bool         // a pipeline is being sent; its sender hands over when done
+	busy     atomic.Bool  // the last batch had company
 }
+
+// nonceCall is one Seen waiting for its batch.
+type nonceCall struct {
+	key   string
+	ttl   time.Duration
+	fresh bool
+	err   error
+	// done receives once: false with the result set, or true when the
+	// call must send the next batch itself.
+	done chan bool
+}
+
+var nonceCalls = sync.Pool{New: func() any { return &nonceCall{done: make(chan bool, 1)} }}
 
 // Nonces returns the nonce store on the backend's client. Its keys carry no
 // hash tag, so they spread over the nodes of a Cluster.
@@ -25,10 +53,71 @@ func (b *RedisBackend) Nonces() *RedisNonces {
 // it was recorded already (the request is a replay). A ttl under a
 // millisecond counts as one: a nonce key must never live forever.
 func (n *RedisNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
-	ttl = max(ttl, time.Millisecond)
-	fresh, err := n.client.SetNX(ctx, n.prefix+apiKey+":"+nonce, "1", ttl).Result()
+	call := nonceCalls.Get().(*nonceCall)
+	call.key, call.ttl = n.prefix+apiKey+":"+nonce, max(ttl, time.Millisecond)
+	n.mu.Lock()
+	n.queue = append(n.queue, call)
+	lead := !n.flushing
+	n.flushing = true
+	n.mu.Unlock()
+	if lead || <-call.done {
+		// The batch is shared: one caller's cancellation must not fail
+		// the others (the client's timeouts bound it).
+		n.flush(context.WithoutCancel(ctx), call)
+	}
+	fresh, err := call.fresh, call.err
+	*call = nonceCall{done: call.done}
+	nonceCalls.Put(call)
 	if err != nil {
 		return false, redisUnavailable(err)
 	}
 	return !fresh, nil
+}
+
+// flush sends the queued calls (own among them) in one pipeline and
+// answers them, then hands the sending to the first call queued meanwhile,
+// or ends the flushing.
+func (n *RedisNonces) flush(ctx context.Context, own *nonceCall) {
+	if n.busy.Load() {
+		// Under load, let the requests that are already running reach the
+		// queue: a bigger batch for the price of a yield.
+		runtime.Gosched()
+	}
+	n.mu.Lock()
+	batch := n.queue
+	n.queue, n.spare = n.spare[:0], nil
+	n.mu.Unlock()
+
+	if len(batch) == 1 {
+		c := batch[0]
+		c.fresh, c.err = n.client.SetNX(ctx, c.key, "1", c.ttl).Result()
+	} else {
+		cmds := make([]*redis.BoolCmd, len(batch))
+		// Each command's error is read below; Pipelined's is the first of them.
+		_, _ = n.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range batch {
+				cmds[i] = p.SetNX(ctx, c.key, "1", c.ttl)
+			}
+			return nil
+		})
+		for i, c := range batch {
+			c.fresh, c.err = cmds[i].Result()
+		}
+	}
+	for i, c := range batch {
+		batch[i] = nil // the array is reused; the calls go back to their pool
+		if c != own {
+			c.done <- false
+		}
+	}
+
+	n.busy.Store(len(batch) > 1)
+	n.mu.Lock()
+	if len(n.queue) > 0 {
+		n.queue[0].done <- true
+	} else {
+		n.flushing = false
+	}
+	n.spare = batch[:0]
+	n.mu.Unlock()
 }
