@@ -1,0 +1,401 @@
+//go:build linux
+
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/accessauth/caddy-access-auth/bench/harness"
+	"github.com/accessauth/caddy-access-auth/bench/loadgen"
+	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/internal/redistest"
+	"github.com/accessauth/caddy-access-auth/signature"
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.RemoveBinary()
+	os.Exit(code)
+}
+
+// Parameters of the throughput benchmarks: rounds of saturating load
+// alternate between the open and the checked route (open first in even
+// pairs, checked first in odd ones, so drift of the machine cancels out),
+// then rounds of one request at a time measure the added latency without
+// queueing.
+const (
+	loadWorkers  = 8
+	warmUp       = 500 * time.Millisecond
+	roundLength  = 2 * time.Second
+	roundPairs   = 5
+	latencyRound = time.Second
+	latencyPairs = 3
+)
+
+// throughputSite answers "ok" on /open/ and, behind access_auth, on
+// /checked/ (with the replay protection given).
+func throughputSite(replay string) string {
+	return `	handle /open/* {
+		respond "ok"
+	}
+	handle /checked/* {
+		access_auth bench {
+			replay_protection ` + replay + `
+		}
+		respond "ok"
+	}`
+}
+
+// BenchmarkThroughputLocalReplay is SPEC §10's ≥ 0.95 figure: the embedded
+// store, replay protection in the node's memory.
+func BenchmarkThroughputLocalReplay(b *testing.B) {
+	c := harness.Start(b, caddyBinary(b), "", throughputSite("local"))
+	key := c.AuthorizedKey(b, "bench", "bench")
+	measureOverhead(b, c, key)
+}
+
+// BenchmarkThroughputRedisReplay is SPEC §10's ≥ 0.80 figure: the store
+// and replay protection in a real redis-server on this machine.
+func BenchmarkThroughputRedisReplay(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	c := harness.Start(b, caddyBinary(b), redisStore(b, srv.Addr), throughputSite("store"))
+	key := c.AuthorizedKey(b, "bench", "bench")
+	measureOverhead(b, c, key)
+}
+
+// measureOverhead compares /checked/ with /open/ under the same signed load
+// and reports the throughput ratio (wall clock, and from the server's CPU
+// time per request, which the noise of a shared machine disturbs less) and
+// the latency the check adds.
+func measureOverhead(b *testing.B, c *harness.Caddy, key harness.Key) {
+	openURL, checkedURL := c.Site+"/open/x", c.Site+"/checked/x"
+	client := loadgen.NewClient(loadWorkers)
+	run := func(url string, workers int, d time.Duration) (loadgen.Result, time.Duration) {
+		cpu := c.CPUTime(b)
+		res, err := loadgen.Run(context.Background(), loadgen.Options{
+			URL: url, Scheme: signature.JDCloud2, APIKey: key.APIKey, APISecret: key.APISecret,
+			Workers: workers, Duration: d, Client: client,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res, c.CPUTime(b) - cpu
+	}
+	for _, url := range []string{openURL, checkedURL} {
+		run(url, loadWorkers, warmUp)
+	}
+
+	type totals struct {
+		requests int64
+		elapsed  time.Duration
+		cpu      time.Duration
+	}
+	var open, checked totals
+	var pairRatios []float64
+	for pair := range roundPairs {
+		urls := []string{openURL, checkedURL}
+		if pair%2 == 1 {
+			slices.Reverse(urls)
+		}
+		rates := map[string]float64{}
+		for _, url := range urls {
+			res, cpu := run(url, loadWorkers, roundLength)
+			t := &open
+			if url == checkedURL {
+				t = &checked
+			}
+			t.requests += res.Requests
+			t.elapsed += res.Elapsed
+			t.cpu += cpu
+			rates[url] = res.Throughput()
+		}
+		pairRatios = append(pairRatios, rates[checkedURL]/rates[openURL])
+	}
+	slices.Sort(pairRatios)
+
+	var openLatency, checkedLatency []time.Duration
+	for pair := range latencyPairs {
+		urls := []string{openURL, checkedURL}
+		if pair%2 == 1 {
+			slices.Reverse(urls)
+		}
+		for _, url := range urls {
+			res, _ := run(url, 1, latencyRound)
+			if url == checkedURL {
+				checkedLatency = append(checkedLatency, res.Latencies...)
+			} else {
+				openLatency = append(openLatency, res.Latencies...)
+			}
+		}
+	}
+	slices.Sort(openLatency)
+	slices.Sort(checkedLatency)
+
+	rate := func(t totals) float64 { return float64(t.requests) / t.elapsed.Seconds() }
+	cpuPerRequest := func(t totals) float64 { return float64(t.cpu.Microseconds()) / float64(t.requests) }
+	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	added := func(p float64) float64 {
+		return µs(loadgen.Percentile(checkedLatency, p)) - µs(loadgen.Percentile(openLatency, p))
+	}
+	b.ReportMetric(rate(checked)/rate(open), "ratio")
+	b.ReportMetric(pairRatios[len(pairRatios)/2], "ratio-median-pair")
+	b.ReportMetric(cpuPerRequest(open)/cpuPerRequest(checked), "cpu-ratio")
+	b.ReportMetric(rate(open), "open-req/s")
+	b.ReportMetric(rate(checked), "checked-req/s")
+	b.ReportMetric(cpuPerRequest(open), "open-cpu-µs/req")
+	b.ReportMetric(cpuPerRequest(checked), "checked-cpu-µs/req")
+	b.ReportMetric(µs(loadgen.Percentile(openLatency, 0.5)), "open-p50-µs")
+	b.ReportMetric(µs(loadgen.Percentile(openLatency, 0.99)), "open-p99-µs")
+	b.ReportMetric(added(0.5), "added-p50-µs")
+	b.ReportMetric(added(0.99), "added-p99-µs")
+}
+
+// BenchmarkCacheMiss is what a miss costs against a real Redis on
+// loopback: Redis commands per miss (SPEC §10: one round trip), commands
+// for 64 concurrent misses of one key (they share the load), and the time
+// of a miss through the cache.
+func BenchmarkCacheMiss(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	ctx := context.Background()
+	backend, err := store.OpenRedis(ctx, store.RedisOptions{Addrs: []string{srv.Addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	masterKey, err := store.GenerateMasterKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(backend, store.Options{MasterKeys: [][]byte{masterKey}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	actor := store.Actor{Name: "bench"}
+	if _, err := st.CreateGroup(ctx, store.Group{Name: "bench"}, actor); err != nil {
+		b.Fatal(err)
+	}
+	key, err := st.CreateKey(ctx, store.NewKey{Name: "bench"}, actor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.CreateAuthorization(ctx, store.NewAuthorization{
+		AccessKeyID: key.ID, Bindings: []store.Binding{{Group: "bench", Environment: "*"}},
+	}, actor); err != nil {
+		b.Fatal(err)
+	}
+	c, err := cache.New(cache.Config{MaxEntries: 1000}, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+
+	const misses = 2000
+	calls := redisCalls(b, rdb)
+	took := make([]time.Duration, 0, misses)
+	for range misses {
+		c.Invalidate(key.APIKey)
+		start := time.Now()
+		if _, err := c.Get(ctx, key.APIKey); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	perMiss := float64(redisCalls(b, rdb)-calls) / misses
+	slices.Sort(took)
+
+	const trials, concurrent = 50, 64
+	calls = redisCalls(b, rdb)
+	for range trials {
+		c.Invalidate(key.APIKey)
+		var ready, wg sync.WaitGroup
+		var failed atomic.Bool
+		release := make(chan struct{})
+		ready.Add(concurrent)
+		for range concurrent {
+			wg.Go(func() {
+				ready.Done()
+				<-release
+				if _, err := c.Get(ctx, key.APIKey); err != nil {
+					failed.Store(true)
+				}
+			})
+		}
+		ready.Wait()
+		close(release)
+		wg.Wait()
+		if failed.Load() {
+			b.Fatal("a concurrent miss failed")
+		}
+	}
+	perConcurrent := float64(redisCalls(b, rdb)-calls) / trials
+
+	b.ReportMetric(perMiss, "redis-cmds/miss")
+	b.ReportMetric(perConcurrent, "redis-cmds/64-concurrent-misses")
+	b.ReportMetric(float64(loadgen.Percentile(took, 0.5).Nanoseconds())/1e3, "miss-p50-µs")
+	b.ReportMetric(float64(loadgen.Percentile(took, 0.99).Nanoseconds())/1e3, "miss-p99-µs")
+}
+
+// redisCalls is the number of commands the server has run, INFO excluded.
+func redisCalls(b *testing.B, rdb *redis.Client) int64 {
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		name, stats, ok := strings.Cut(sc.Text(), ":calls=")
+		if !ok || name == "cmdstat_info" {
+			continue
+		}
+		n, _, _ := strings.Cut(stats, ",")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			b.Fatalf("commandstats line %q", sc.Text())
+		}
+		total += v
+	}
+	return total
+}
+
+// BenchmarkPropagation measures an admin write on one node until another
+// node, sharing its Redis, acts on it: a key disabled through node A's
+// admin API, then node B polled with signed requests until it refuses the
+// key; enabled again, until it accepts it.
+func BenchmarkPropagation(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	opts := redisStore(b, srv.Addr)
+	site := throughputSite("store")
+	nodeA := harness.Start(b, caddyBinary(b), opts, site)
+	nodeB := harness.Start(b, caddyBinary(b), opts, site)
+	key := nodeA.AuthorizedKey(b, "bench", "bench")
+	client := loadgen.NewClient(1)
+	status := func() int {
+		req, err := http.NewRequest(http.MethodGet, nodeB.Site+"/checked/x", nil)
+		if err == nil {
+			err = signature.Sign(req, signature.JDCloud2, key.APIKey, key.APISecret)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	until := func(want int) {
+		for deadline := time.Now().Add(5 * time.Second); status() != want; {
+			if time.Now().After(deadline) {
+				b.Fatalf("node B did not answer %d within 5s", want)
+			}
+		}
+	}
+	until(http.StatusOK) // node B caches the key
+
+	const writes = 100
+	lags := make([]time.Duration, 0, writes)
+	for i := range writes {
+		enabled, want := i%2 == 1, http.StatusUnauthorized
+		if enabled {
+			want = http.StatusOK
+		}
+		start := time.Now()
+		if err := nodeA.AdminDo(http.MethodPatch, "/access-auth/keys/"+key.ID, map[string]bool{"enabled": enabled}, nil); err != nil {
+			b.Fatal(err)
+		}
+		until(want)
+		lags = append(lags, time.Since(start))
+	}
+	slices.Sort(lags)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+	b.ReportMetric(ms(loadgen.Percentile(lags, 0.5)), "p50-ms")
+	b.ReportMetric(ms(loadgen.Percentile(lags, 0.99)), "p99-ms")
+	b.ReportMetric(ms(lags[len(lags)-1]), "max-ms")
+}
+
+// BenchmarkUploadRSS sends 100 MiB signed uploads through access_auth to a
+// reverse-proxied upstream and reports how much Caddy's resident memory
+// grew: with a signed content hash the body streams, without one it is
+// hashed and spooled to a file before it goes on.
+func BenchmarkUploadRSS(b *testing.B) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	}))
+	defer upstream.Close()
+	c := harness.Start(b, caddyBinary(b), "", "\taccess_auth bench\n\treverse_proxy "+strings.TrimPrefix(upstream.URL, "http://"))
+	key := c.AuthorizedKey(b, "bench", "bench")
+	body := bytes.Repeat([]byte("0123456789abcdef"), (100<<20)/16)
+	upload := func(opts ...signature.Option) float64 {
+		req, err := http.NewRequest(http.MethodPut, c.Site+"/upload", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := signature.Sign(req, signature.JDCloud2, key.APIKey, key.APISecret, opts...); err != nil {
+			b.Fatal(err)
+		}
+		base := c.RSS(b)
+		peak := base
+		done := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				peak = max(peak, c.RSS(b))
+				select {
+				case <-done:
+					return
+				case <-time.After(2 * time.Millisecond):
+				}
+			}
+		}()
+		resp, err := http.DefaultClient.Do(req)
+		close(done)
+		<-sampled
+		if err != nil {
+			b.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(answer) != strconv.Itoa(len(body)) {
+			b.Fatalf("upload: status %d: %s", resp.StatusCode, answer)
+		}
+		return float64(peak-base) / (1 << 20)
+	}
+	upload() // first use: buffers, the temp directory
+	b.ReportMetric(upload(signature.WithContentSHA256()), "streamed-MiB")
+	b.ReportMetric(upload(), "spooled-MiB")
+}
+
+// redisStore is the access_auth option block of a Redis store at addr.
+func redisStore(b *testing.B, addr string) string {
+	k, err := store.GenerateMasterKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return "\t\tstore redis redis://" + addr + "\n\t\tmaster_key " + store.EncodeMasterKey(k)
+}
+
+func caddyBinary(b *testing.B) string { return harness.CaddyBinary(b, harness.ModuleDir(b)) }
