@@ -1,14 +1,12 @@
 // Package e2e tests the plugin as it is deployed: real Caddy processes built
 // from ./cmd/caddy on one real Redis (standalone, Sentinel or Cluster)
-// started by the tests on free loopback ports. It holds only tests and
-// benchmarks:
+// started by the tests on free loopback ports. It holds only tests (the
+// benchmarks of SPEC §10 are in package bench):
 //
 //   - propagation of admin writes from one node to another (p50/p99),
 //   - a Redis outage and recovery under a running node,
 //   - Sentinel failover and a three-master Cluster,
 //   - replay protection across nodes,
 //   - moving from the embedded store to Redis with export and import,
-//   - the Redis connections across config reloads,
-//   - benchmarks: a cache miss against Redis and the throughput ratio of
-//     SPEC §10 with replay protection in Redis.
+//   - the Redis connections across config reloads.
 package e2e
