@@ -417,11 +417,11 @@ func TestSecretKeepsTwoScopes(t *testing.T) {
 		t.Fatal("a cached key was derived again")
 	}
 	c := s.chainedKey(JDCloud2, "JDCLOUD2", "20260315", "r", "s", "jdcloud2_request")
-	if c == a || c == b || string(c.inner) == string(a.inner) {
+	if c == a || c == b || c.inner == a.inner {
 		t.Fatal("a new date reused a key")
 	}
 	fresh := NewSecret("sk").chainedKey(JDCloud2, "JDCLOUD2", "20260314", "r", "s", "jdcloud2_request")
-	if string(fresh.inner) != string(a.inner) || string(fresh.outer) != string(a.outer) {
+	if fresh.inner != a.inner || fresh.outer != a.outer {
 		t.Fatal("derivation is not deterministic")
 	}
 }

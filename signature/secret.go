@@ -4,9 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding"
+	"fmt"
 	"hash"
 	"sync"
 	"sync/atomic"
+	"unique"
 )
 
 // Secret is an API secret with the signing keys derived from it cached
@@ -24,10 +26,13 @@ type Secret struct {
 // NewSecret wraps an API secret.
 func NewSecret(secret string) *Secret { return &Secret{secret: secret} }
 
-// scopedKey is a signing key derived for one credential scope.
+// scopedKey is a signing key derived for one credential scope. It is kept
+// small (SPEC §10 allows 1 KiB per cached key, this included): the date
+// inline, region and service interned (keys share them).
 type scopedKey struct {
-	scheme                Scheme
-	date, region, service string
+	scheme          Scheme
+	date            [8]byte // YYYYMMDD
+	region, service unique.Handle[string]
 	hmacKey
 }
 
@@ -37,7 +42,7 @@ type scopedKey struct {
 // recomputed only for a new scope (in practice once a day).
 func (s *Secret) chainedKey(scheme Scheme, prefix, date, region, service, terminator string) *hmacKey {
 	for i := range s.keys {
-		if k := s.keys[i].Load(); k != nil && k.scheme == scheme && k.date == date && k.region == region && k.service == service {
+		if k := s.keys[i].Load(); k != nil && k.scheme == scheme && string(k.date[:]) == date && k.region.Value() == region && k.service.Value() == service {
 			return &k.hmacKey
 		}
 	}
@@ -45,11 +50,9 @@ func (s *Secret) chainedKey(scheme Scheme, prefix, date, region, service, termin
 	key = hmacSHA256(key, region)
 	key = hmacSHA256(key, service)
 	key = hmacSHA256(key, terminator)
-	k := &scopedKey{
-		scheme: scheme,
-		// Copies: the arguments point into request headers.
-		date: string([]byte(date)), region: string([]byte(region)), service: string([]byte(service)),
-	}
+	// unique.Make copies: the arguments point into request headers.
+	k := &scopedKey{scheme: scheme, region: unique.Make(region), service: unique.Make(service)}
+	copy(k.date[:], date) // a date of another length never matches, so is derived anew
 	k.hmacKey.init(key)
 	s.keys[s.next.Add(1)%uint32(len(s.keys))].Store(k)
 	return &k.hmacKey
@@ -76,8 +79,12 @@ func hmacSHA256(key []byte, data string) []byte {
 // and outer pads: a MAC then costs no hmac.New, no allocation and two
 // compression rounds less.
 type hmacKey struct {
-	inner, outer []byte // marshalled sha256 states
+	inner, outer [sha256StateSize]byte // marshalled sha256 states
 }
+
+// sha256StateSize is the length of a marshalled SHA-256 state: a magic,
+// eight words, the pending block and the length (crypto/sha256).
+const sha256StateSize = 4 + 8*4 + sha256.BlockSize + 8
 
 func (k *hmacKey) init(key []byte) {
 	if len(key) > sha256.BlockSize {
@@ -91,17 +98,19 @@ func (k *hmacKey) init(key []byte) {
 		ipad[i] ^= 0x36
 		opad[i] ^= 0x5c
 	}
-	k.inner, k.outer = padState(ipad[:]), padState(opad[:])
+	padState(&k.inner, ipad[:])
+	padState(&k.outer, opad[:])
 }
 
-func padState(pad []byte) []byte {
+func padState(dst *[sha256StateSize]byte, pad []byte) {
 	d := sha256.New()
 	d.Write(pad)
 	state, err := d.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		panic("signature: sha256 state: " + err.Error()) // cannot happen: sha256 digests marshal
+	if err != nil || len(state) != len(dst) {
+		// Cannot happen: sha256 digests marshal to this size since Go 1.11.
+		panic(fmt.Sprintf("signature: sha256 state of %d bytes: %v", len(state), err))
 	}
-	return state
+	copy(dst[:], state)
 }
 
 var digestPool = sync.Pool{New: func() any { return sha256.New() }}
@@ -112,12 +121,12 @@ func (k *hmacKey) sum(msg, tmp []byte) (mac [sha256.Size]byte) {
 	d := digestPool.Get().(hash.Hash)
 	defer digestPool.Put(d)
 	u := d.(encoding.BinaryUnmarshaler)
-	if u.UnmarshalBinary(k.inner) != nil {
+	if u.UnmarshalBinary(k.inner[:]) != nil {
 		panic("signature: sha256 state does not restore")
 	}
 	d.Write(msg)
 	tmp = d.Sum(tmp[:0])
-	if u.UnmarshalBinary(k.outer) != nil {
+	if u.UnmarshalBinary(k.outer[:]) != nil {
 		panic("signature: sha256 state does not restore")
 	}
 	d.Write(tmp)
