@@ -68,7 +68,7 @@ func throughputSite(replay string) string {
 func BenchmarkThroughputLocalReplay(b *testing.B) {
 	c := harness.Start(b, caddyBinary(b), "", throughputSite("local"))
 	key := c.AuthorizedKey(b, "bench", "bench")
-	measureOverhead(b, c, key)
+	measureOverhead(b, c, key, 0)
 }
 
 // BenchmarkThroughputRedisReplay is SPEC §10's ≥ 0.80 figure: the store
@@ -77,18 +77,26 @@ func BenchmarkThroughputRedisReplay(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
 	c := harness.Start(b, caddyBinary(b), redisStore(b, srv.Addr), throughputSite("store"))
 	key := c.AuthorizedKey(b, "bench", "bench")
-	measureOverhead(b, c, key)
+	measureOverhead(b, c, key, redisPID(b, srv.Addr))
 }
 
 // measureOverhead compares /checked/ with /open/ under the same signed load
 // and reports the throughput ratio (wall clock, and from the server's CPU
 // time per request, which the noise of a shared machine disturbs less) and
-// the latency the check adds.
-func measureOverhead(b *testing.B, c *harness.Caddy, key harness.Key) {
+// the latency the check adds. With redis (its process ID, else 0) it also
+// reports the CPU time redis-server spends per checked request; the load
+// generator's (this process's) is reported as well: all three share the
+// machine's CPUs.
+func measureOverhead(b *testing.B, c *harness.Caddy, key harness.Key, redis int) {
 	openURL, checkedURL := c.Site+"/open/x", c.Site+"/checked/x"
 	client := loadgen.NewClient(loadWorkers)
+	var redisCPU, clientCPU time.Duration // of the checked rounds under load
 	run := func(url string, workers int, d time.Duration) (loadgen.Result, time.Duration) {
-		cpu := c.CPUTime(b)
+		cpu, self := c.CPUTime(b), harness.ProcessCPUTime(b, os.Getpid())
+		var server time.Duration
+		if redis != 0 {
+			server = harness.ProcessCPUTime(b, redis)
+		}
 		res, err := loadgen.Run(context.Background(), loadgen.Options{
 			URL: url, Scheme: signature.JDCloud2, APIKey: key.APIKey, APISecret: key.APISecret,
 			Workers: workers, Duration: d, Client: client,
@@ -96,11 +104,18 @@ func measureOverhead(b *testing.B, c *harness.Caddy, key harness.Key) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if url == checkedURL && workers == loadWorkers {
+			clientCPU += harness.ProcessCPUTime(b, os.Getpid()) - self
+			if redis != 0 {
+				redisCPU += harness.ProcessCPUTime(b, redis) - server
+			}
+		}
 		return res, c.CPUTime(b) - cpu
 	}
 	for _, url := range []string{openURL, checkedURL} {
 		run(url, loadWorkers, warmUp)
 	}
+	redisCPU, clientCPU = 0, 0
 
 	type totals struct {
 		requests int64
@@ -165,6 +180,29 @@ func measureOverhead(b *testing.B, c *harness.Caddy, key harness.Key) {
 	b.ReportMetric(µs(loadgen.Percentile(openLatency, 0.99)), "open-p99-µs")
 	b.ReportMetric(added(0.5), "added-p50-µs")
 	b.ReportMetric(added(0.99), "added-p99-µs")
+	b.ReportMetric(float64(clientCPU.Microseconds())/float64(checked.requests), "client-cpu-µs/req")
+	if redis != 0 {
+		b.ReportMetric(float64(redisCPU.Microseconds())/float64(checked.requests), "redis-cpu-µs/req")
+	}
+}
+
+// redisPID is the process ID of the redis-server at addr.
+func redisPID(b *testing.B, addr string) int {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	info, err := rdb.Info(context.Background(), "server").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			if pid, err := strconv.Atoi(v); err == nil {
+				return pid
+			}
+		}
+	}
+	b.Fatalf("no process_id in INFO server:\n%s", info)
+	return 0
 }
 
 // BenchmarkCacheMiss is what a miss costs against a real Redis on

@@ -185,7 +185,14 @@ func (c *Caddy) AuthorizedKey(t testing.TB, name, group string) Key {
 // clock tick (10 ms).
 func (c *Caddy) CPUTime(t testing.TB) time.Duration {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.PID()))
+	return ProcessCPUTime(t, c.PID())
+}
+
+// ProcessCPUTime is the CPU time (user and system) process pid has used, to
+// the clock tick (10 ms).
+func ProcessCPUTime(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		t.Fatalf("CPU time needs Linux's /proc: %v", err)
 	}
@@ -195,7 +202,7 @@ func (c *Caddy) CPUTime(t testing.TB) time.Duration {
 	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
 	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		t.Fatalf("reading /proc/%d/stat: %q", c.PID(), raw)
+		t.Fatalf("reading /proc/%d/stat: %q", pid, raw)
 	}
 	const ticksPerSecond = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond

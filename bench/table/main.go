@@ -1,0 +1,219 @@
+// Command table runs the benchmarks behind SPEC §10 and prints its table
+// with the measured values beside the targets (`make bench`). It runs, from
+// the module root: the micro-benchmarks of the check, the signature schemes
+// and the cache (-count times, medians reported), the cache's size test,
+// and the end-to-end benchmarks of ./bench (real Caddy and redis-server
+// processes, once). Progress goes to stderr, the table to stdout.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	count := flag.Int("count", 5, "runs of each micro-benchmark (the median is reported)")
+	flag.Parse()
+	start := time.Now()
+	r := results{}
+	steps := []struct {
+		what string
+		args []string
+	}{
+		{"the request check on a cached key", []string{"-bench", "^BenchmarkCheckCachedJDCloud2$", "-benchmem", "-count", strconv.Itoa(*count), "./enforcement/"}},
+		{"signature verification per scheme", []string{"-bench", "^(BenchmarkVerify(JDCloud2|SigV4|Aliyun)|BenchmarkParseJDCloud2)$", "-benchmem", "-count", strconv.Itoa(*count), "./signature/"}},
+		{"cache hits", []string{"-bench", "^(BenchmarkGetHit|BenchmarkGetAtHit)$", "-benchmem", "-count", strconv.Itoa(*count), "./cache/"}},
+		{"memory per cached key", []string{"-run", "^TestEntrySize$", "-v", "./cache/"}},
+		{"end to end: real Caddy, redis-server and signed load", []string{"-bench", ".", "-benchtime", "1x", "-timeout", "10m", "./bench/"}},
+	}
+	for _, s := range steps {
+		fmt.Fprintf(os.Stderr, "== %s (%s)\n", s.what, time.Since(start).Round(time.Second))
+		if err := r.run(s.args); err != nil {
+			fmt.Fprintf(os.Stderr, "table: %s: %v\n", s.what, err)
+			os.Exit(1)
+		}
+	}
+	r.print(os.Stdout, *count, time.Since(start))
+}
+
+// results holds every metric reported, by benchmark name (without the
+// GOMAXPROCS suffix) and unit, one value per run.
+type results map[string]map[string][]float64
+
+var (
+	benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+	entrySize = regexp.MustCompile(`about (\d+) bytes per cached key, (\d+) once its secret derived a signing key`)
+)
+
+// run runs go test with args (no tests unless -run says so), echoing its
+// output to stderr and collecting the metrics.
+func (r results) run(args []string) error {
+	if !slices.Contains(args, "-run") {
+		args = append([]string{"-run", "^$"}, args...)
+	}
+	cmd := exec.Command("go", append([]string{"test", "-count=1"}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(os.Stderr, line)
+		r.parse(line)
+	}
+	return cmd.Wait()
+}
+
+func (r results) parse(line string) {
+	if m := entrySize.FindStringSubmatch(line); m != nil {
+		r.add("TestEntrySize", "B/key", m[1])
+		r.add("TestEntrySize", "B/key-with-signing-key", m[2])
+		return
+	}
+	m := benchLine.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		return
+	}
+	fields := strings.Fields(m[3])
+	for i := 0; i+1 < len(fields); i += 2 {
+		r.add(m[1], fields[i+1], fields[i])
+	}
+}
+
+func (r results) add(name, unit, value string) {
+	v, err := strconv.ParseFloat(value, 64)
+	if err != nil {
+		return
+	}
+	if r[name] == nil {
+		r[name] = map[string][]float64{}
+	}
+	r[name][unit] = append(r[name][unit], v)
+}
+
+// get returns the median of a metric and whether it was measured.
+func (r results) get(name, unit string) (float64, bool) {
+	values := slices.Clone(r[name][unit])
+	if len(values) == 0 {
+		return 0, false
+	}
+	slices.Sort(values)
+	return values[len(values)/2], true
+}
+
+// row is one line of the table.
+type row struct{ what, target, measured, verdict string }
+
+func (r results) print(w io.Writer, count int, took time.Duration) {
+	var rows []row
+	add := func(what, target, measured string, pass, known bool) {
+		verdict := "not measured"
+		switch {
+		case known && pass:
+			verdict = "PASS"
+		case known:
+			verdict = "FAIL"
+		}
+		rows = append(rows, row{what, target, measured, verdict})
+	}
+	v := func(name, unit string) float64 { x, _ := r.get(name, unit); return x }
+	has := func(name, unit string) bool { _, ok := r.get(name, unit); return ok }
+
+	// 1. The cached path.
+	const check = "BenchmarkCheckCachedJDCloud2"
+	ns, allocs := v(check, "ns/op"), v(check, "allocs/op")
+	add("verification of a cached key, jdcloud2, no body (whole check, cache lookup included)", "≤ 1.5 µs/op, ≤ 2 allocs/op",
+		fmt.Sprintf("%.2f µs/op, %.0f allocs/op (median of %d)", ns/1e3, allocs, count),
+		ns <= 1500 && allocs <= 2, has(check, "ns/op"))
+	for _, s := range []struct{ scheme, bench string }{{"jdcloud2", "BenchmarkVerifyJDCloud2"}, {"sigv4", "BenchmarkVerifySigV4"}, {"aliyun", "BenchmarkVerifyAliyun"}} {
+		ns, allocs := v(s.bench, "ns/op"), v(s.bench, "allocs/op")
+		add("  signature Parse+Verify, "+s.scheme, "(part of the above)", fmt.Sprintf("%.2f µs/op, %.0f allocs/op", ns/1e3, allocs),
+			ns <= 1500 && allocs <= 2, has(s.bench, "ns/op"))
+	}
+	if has("BenchmarkGetAtHit", "ns/op") {
+		add("  cache hit (GetAt)", "(part of the above)", fmt.Sprintf("%.0f ns/op, %.0f allocs/op", v("BenchmarkGetAtHit", "ns/op"), v("BenchmarkGetAtHit", "allocs/op")),
+			true, true)
+	}
+
+	// 2. Throughput ratios.
+	for _, t := range []struct {
+		what, bench string
+		target      float64
+	}{
+		{"throughput with the check / without, local replay protection", "BenchmarkThroughputLocalReplay", 0.95},
+		{"throughput with the check / without, replay protection in Redis", "BenchmarkThroughputRedisReplay", 0.80},
+	} {
+		b := t.bench
+		ratio := v(b, "ratio-median-pair")
+		measured := fmt.Sprintf("%.3f (median of alternating round pairs; all rounds %.3f); server CPU %.1f → %.1f µs/req (ratio %.3f); %.0f vs %.0f req/s; added latency p50 %+.0f µs, p99 %+.0f µs",
+			ratio, v(b, "ratio"), v(b, "open-cpu-µs/req"), v(b, "checked-cpu-µs/req"), v(b, "cpu-ratio"),
+			v(b, "checked-req/s"), v(b, "open-req/s"), v(b, "added-p50-µs"), v(b, "added-p99-µs"))
+		if has(b, "redis-cpu-µs/req") {
+			measured += fmt.Sprintf("; redis-server %.1f µs/req, load generator %.1f µs/req on the same CPUs", v(b, "redis-cpu-µs/req"), v(b, "client-cpu-µs/req"))
+		}
+		add(t.what, fmt.Sprintf("≥ %.2f", t.target), measured, ratio >= t.target, has(b, "ratio-median-pair"))
+	}
+
+	// 3. Cache miss.
+	const miss = "BenchmarkCacheMiss"
+	perMiss, shared := v(miss, "redis-cmds/miss"), v(miss, "redis-cmds/64-concurrent-misses")
+	add("cache miss", "one Redis round trip; concurrent misses for one key share it",
+		fmt.Sprintf("%.2f Redis commands per miss; 64 concurrent misses: %.2f commands; miss p50 %.0f µs, p99 %.0f µs",
+			perMiss, shared, v(miss, "miss-p50-µs"), v(miss, "miss-p99-µs")),
+		perMiss <= 1.05 && shared <= 1.5, has(miss, "redis-cmds/miss"))
+
+	// 4. Propagation.
+	const prop = "BenchmarkPropagation"
+	p99 := v(prop, "p99-ms")
+	add("propagation of an admin write to another node", "p99 ≤ 100 ms",
+		fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms (100 writes on node A, node B polled until it acts on them)", v(prop, "p50-ms"), p99, v(prop, "max-ms")),
+		p99 <= 100, has(prop, "p99-ms"))
+
+	// 5. Memory.
+	perKey := v("TestEntrySize", "B/key-with-signing-key")
+	add("memory per cached key", "≤ 1 KiB",
+		fmt.Sprintf("%.0f B with its derived signing key (%.0f B before the first verification)", perKey, v("TestEntrySize", "B/key")),
+		perKey <= 1024, has("TestEntrySize", "B/key"))
+	const upload = "BenchmarkUploadRSS"
+	streamed, spooled := v(upload, "streamed-MiB"), v(upload, "spooled-MiB")
+	add("100 MiB signed upload (within max_body)", "≤ 16 MiB RSS added",
+		fmt.Sprintf("+%.1f MiB streamed (signed content hash), +%.1f MiB spooled (hashed first)", streamed, spooled),
+		max(streamed, spooled) <= 16, has(upload, "streamed-MiB"))
+
+	fmt.Fprintf(w, "\nSPEC §10 performance targets — %s, %s, %d CPUs, %s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		cpuModel(), runtime.NumCPU(), runtime.Version(), took.Round(time.Second))
+	fmt.Fprintln(w, "| what | target | measured | |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- |")
+	for _, row := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", row.what, row.target, row.measured, row.verdict)
+	}
+}
+
+// cpuModel is the processor's name from /proc/cpuinfo, "" elsewhere.
+func cpuModel() string {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+			return strings.TrimSpace(value)
+		}
+	}
+	return runtime.GOARCH
+}
