@@ -34,13 +34,18 @@ var (
 	cacheMetrics = new(stateCollector)
 )
 
+// collectors are the module's collectors, those of SPEC §9.
+func collectors() []prometheus.Collector {
+	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag}
+}
+
 // registerMetrics adds the collectors to the registry of ctx's config.
 func registerMetrics(ctx caddy.Context) error {
 	registry := ctx.GetMetricsRegistry()
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag} {
+	for _, c := range collectors() {
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}
