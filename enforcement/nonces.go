@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,10 +16,12 @@ const DefaultMaxNonces = 1 << 20
 const nonceShards = 64
 
 // LocalNonces is an in-process NonceStore for a single node: sharded maps
-// of hashed (API key, nonce) pairs with their expiry. Memory is bounded:
-// every Seen forgets a few expired entries it samples, and a shard that is
-// full of live nonces forgets the one closest to expiry among a random
-// sample to make room. Under a flood beyond its size replay protection thus
+// of hashed (API key, nonce) pairs with their expiry. Each shard keeps two
+// generations: nonces go into the current one, which becomes the previous
+// one when it is a ttl old (or half the shard's room full), dropping the
+// generation before it, whose nonces have all expired by then (or, under a
+// flood beyond its size, are the oldest). A request thus costs two lookups
+// and an insertion, never a scan. Under such a flood replay protection
 // weakens for the oldest nonces rather than refusing fresh requests; size it
 // for the request rate × 2 × max_skew. Only requests with a valid signature
 // reach it, so only key holders can fill it.
@@ -26,13 +29,23 @@ type LocalNonces struct {
 	seeds    [2]maphash.Seed // 128 bits of hash: collisions are out of reach
 	now      func() time.Time
 	shardCap int
-	shards   [nonceShards]nonceShard
+	// maxTTL is the longest ttl asked for (routes may differ): a
+	// generation is retired only once the longest could have passed.
+	maxTTL atomic.Int64
+	shards [nonceShards]nonceShard
 }
 
 type nonceShard struct {
-	mu   sync.Mutex
-	seen map[[2]uint64]int64 // → expiry, Unix nanoseconds
-	_    [48]byte            // one shard per cache line: no false sharing of locks
+	mu         sync.Mutex
+	cur, prev  nonceGeneration
+	curStarted int64    // Unix nanoseconds
+	_          [16]byte // one shard per cache line: no false sharing of locks
+}
+
+// nonceGeneration is the nonces recorded over one period.
+type nonceGeneration struct {
+	seen      map[[2]uint64]int64 // → expiry, Unix nanoseconds
+	expiresBy int64               // the latest expiry in seen
 }
 
 // NonceOption adjusts NewLocalNonces.
@@ -58,8 +71,10 @@ func NewLocalNonces(opts ...NonceOption) *LocalNonces {
 	for _, opt := range opts {
 		opt(l)
 	}
+	now := l.now().UnixNano()
 	for i := range l.shards {
-		l.shards[i].seen = make(map[[2]uint64]int64)
+		l.shards[i].cur.seen = make(map[[2]uint64]int64)
+		l.shards[i].curStarted = now
 	}
 	return l
 }
@@ -72,15 +87,36 @@ func (l *LocalNonces) Seen(_ context.Context, apiKey, nonce string, ttl time.Dur
 	s := &l.shards[key[0]%nonceShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if expiry, ok := s.seen[key]; ok && expiry > now {
+	if expiry, ok := s.cur.seen[key]; ok && expiry > now {
 		return true, nil
 	}
-	s.forgetExpired(now, 3)
-	if len(s.seen) >= l.shardCap {
-		s.makeRoom()
+	if expiry, ok := s.prev.seen[key]; ok && expiry > now {
+		return true, nil
 	}
-	s.seen[key] = now + int64(ttl)
+	// The period is the longest ttl of the nonces recorded so far, this
+	// one's not yet: it goes into the generation that follows.
+	s.retire(now, l.maxTTL.Load(), max(1, l.shardCap/2))
+	if int64(ttl) > l.maxTTL.Load() {
+		l.maxTTL.Store(int64(ttl)) // racing writers: a later Seen raises it again
+	}
+	expiry := now + int64(ttl)
+	s.cur.seen[key] = expiry
+	s.cur.expiresBy = max(s.cur.expiresBy, expiry)
 	return false, nil
+}
+
+// retire moves the current generation to the previous one when it is
+// period old, holds limit nonces or only expired ones, and drops a previous
+// generation whose nonces have all expired.
+func (s *nonceShard) retire(now, period int64, limit int) {
+	if now-s.curStarted >= period || len(s.cur.seen) >= limit || len(s.cur.seen) > 0 && now >= s.cur.expiresBy {
+		s.prev = s.cur
+		s.cur = nonceGeneration{seen: make(map[[2]uint64]int64, len(s.prev.seen))}
+		s.curStarted = now
+	}
+	if s.prev.seen != nil && now >= s.prev.expiresBy {
+		s.prev = nonceGeneration{}
+	}
 }
 
 func (l *LocalNonces) hash(i int, apiKey, nonce string) uint64 {
@@ -92,35 +128,6 @@ func (l *LocalNonces) hash(i int, apiKey, nonce string) uint64 {
 	return h.Sum64()
 }
 
-// forgetExpired looks at up to n entries (map iteration starts at a random
-// place) and deletes those expired. Called once per insertion, it keeps
-// expired entries to a fraction of the live ones.
-func (s *nonceShard) forgetExpired(now int64, n int) {
-	for key, expiry := range s.seen {
-		if expiry <= now {
-			delete(s.seen, key)
-		}
-		if n--; n == 0 {
-			return
-		}
-	}
-}
-
-// makeRoom deletes the entry closest to expiry among a random sample.
-func (s *nonceShard) makeRoom() {
-	var victim [2]uint64
-	earliest, n := int64(0), 8
-	for key, expiry := range s.seen {
-		if n == 8 || expiry < earliest {
-			victim, earliest = key, expiry
-		}
-		if n--; n == 0 {
-			break
-		}
-	}
-	delete(s.seen, victim)
-}
-
 // Len returns how many nonces are remembered, expired ones not yet
 // forgotten included.
 func (l *LocalNonces) Len() int {
@@ -128,7 +135,7 @@ func (l *LocalNonces) Len() int {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		n += len(s.seen)
+		n += len(s.cur.seen) + len(s.prev.seen)
 		s.mu.Unlock()
 	}
 	return n

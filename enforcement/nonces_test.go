@@ -72,10 +72,52 @@ func TestLocalNoncesForgetExpiredEntries(t *testing.T) {
 	for i := range 5000 {
 		seen(t, n, "K1", "new-"+strconv.Itoa(i), time.Hour)
 	}
-	// Each insertion samples 3 entries, so most of the 5000 expired ones
-	// are gone by the time as many new ones arrived.
+	// A generation holding only expired nonces is dropped by the next
+	// insertion into its shard.
 	if got := n.Len(); got > 5600 {
 		t.Fatalf("%d nonces kept; expired ones are not being forgotten", got)
+	}
+}
+
+// Generations retire as time passes: a nonce is still refused until its ttl
+// is over, whenever it came within its generation, and forgotten after.
+func TestLocalNoncesKeepEachNonceItsTTL(t *testing.T) {
+	clk := &nonceClock{now: testNow}
+	n := NewLocalNonces(WithNonceClock(clk.Now))
+	const ttl = 10 * time.Minute
+	batch := func(minute int) []string {
+		var b []string
+		for i := range 200 {
+			b = append(b, strconv.Itoa(minute)+"-"+strconv.Itoa(i))
+		}
+		return b
+	}
+	for minute := range 40 {
+		for _, nonce := range batch(minute) {
+			if seen(t, n, "K1", nonce, ttl) {
+				t.Fatalf("minute %d: fresh nonce %s reported seen", minute, nonce)
+			}
+		}
+		if minute >= 9 {
+			for _, nonce := range batch(minute - 9) {
+				if !seen(t, n, "K1", nonce, ttl) {
+					t.Fatalf("minute %d: nonce %s of 9 minutes ago (ttl 10m) was forgotten", minute, nonce)
+				}
+			}
+		}
+		if minute >= 11 {
+			for _, nonce := range batch(minute - 11) {
+				if seen(t, n, "K1", nonce, ttl) {
+					t.Fatalf("minute %d: nonce %s of 11 minutes ago (ttl 10m) still refused", minute, nonce)
+				}
+			}
+		}
+		clk.advance(time.Minute)
+	}
+	// Two generations at most: the nonces of the last 20 minutes, re-sent
+	// ones included, not the 8000 of all 40.
+	if got := n.Len(); got > 20*200*2 {
+		t.Fatalf("%d nonces kept", got)
 	}
 }
 
@@ -131,6 +173,26 @@ func BenchmarkLocalNoncesSeen(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Minute)
+		i++
+	}
+}
+
+// BenchmarkLocalNoncesFull is the steady state of a busy node: every
+// nonce fresh, the store at its default size.
+func BenchmarkLocalNoncesFull(b *testing.B) {
+	n := NewLocalNonces()
+	ctx := context.Background()
+	for i := range DefaultMaxNonces {
+		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", "fill-"+strconv.Itoa(i), time.Hour)
+	}
+	nonces := make([]string, 1<<20)
+	for i := range nonces {
+		nonces[i] = "3f2b8c1e-8a4d-4c7e-9b1a-" + strconv.Itoa(1e11+i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Hour)
 		i++
 	}
 }
