@@ -260,6 +260,12 @@ func (c *Cache) load(ctx context.Context, apiKey string) (*item, error) {
 }
 
 func (c *Cache) fill(ctx context.Context, apiKey string) (*item, error) {
+	// A miss that saw no entry just before another load stored one (the
+	// load had finished, so this one did not join it) takes that entry.
+	s := c.slotOf(apiKey)
+	if it := s.hot.Load(); it != nil && c.current(it, apiKey, s) && it.age(c.cfg.Now()) < it.freshFor {
+		return it, nil
+	}
 	it := &item{epoch: c.epoch.Load(), born: c.gen.Load()}
 	c.mu.Lock()
 	c.filling[apiKey] = it
@@ -294,8 +300,11 @@ func (c *Cache) fill(ctx context.Context, apiKey string) (*item, error) {
 	// An item invalidated while loading may hold what the store had before
 	// the change: its caller gets it, the cache does not. If the
 	// invalidation comes between this test and the Set, Get refuses it.
-	if c.current(it, apiKey, c.slotOf(apiKey)) {
+	if c.current(it, apiKey, s) {
 		c.items.SetWithTTL(apiKey, it, 1, it.freshFor+c.cfg.MaxStale)
+		// ristretto stores asynchronously: the hot slot serves the misses
+		// that come after this load and before the Set lands.
+		s.hot.Store(it)
 	}
 	return it, nil
 }

@@ -103,3 +103,23 @@ func TestInvalidateBeatsABufferedSet(t *testing.T) {
 		t.Fatalf("%d lookups after an invalidation served the entry from before it", stale)
 	}
 }
+
+// The Get after a load is a hit, even before ristretto stores the entry
+// (asynchronously): one load per key.
+func TestGetAfterLoadHits(t *testing.T) {
+	l := newFakeLoader()
+	c := newTestCache(t, l, newClock())
+	ctx := context.Background()
+	const keys = 2000
+	for i := range keys {
+		l.put(credential(key(i), "ak"))
+		for range 2 {
+			if _, err := c.Get(ctx, key(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := l.calls.Load(); got != keys {
+		t.Fatalf("%d loads for %d keys fetched twice each", got, keys)
+	}
+}
