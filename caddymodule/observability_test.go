@@ -103,15 +103,10 @@ func TestMetricsAndLogs(t *testing.T) {
 		{"caddy_access_auth_requests_total", requests("orders", "denied", "invalid_key"), 1},
 		{"caddy_access_auth_requests_total", requests("orders", "denied", "missing_credentials"), 1},
 		{"caddy_access_auth_requests_total", requests("orders", "denied", "replayed_nonce"), 0},
-		// Every request with credentials looks its key up once: 3 + 2 + 1 + 1.
-		{"caddy_access_auth_cache_lookups_total", map[string]string{"result": "hit"}, -1},
 		// A valid signature reaches the replay check, in Redis: 3 allowed and the billing one.
 		{"caddy_access_auth_store_requests_total", map[string]string{"op": "nonce", "result": "ok"}, 4},
 		{"caddy_access_auth_store_requests_total", map[string]string{"op": "nonce", "result": "error"}, 0},
 	} {
-		if c.want < 0 {
-			continue
-		}
 		if got := delta(c.name, c.labels); got != c.want {
 			t.Errorf("%s%v grew by %v, want %v", c.name, c.labels, got, c.want)
 		}
@@ -120,8 +115,11 @@ func TestMetricsAndLogs(t *testing.T) {
 	for _, result := range []string{"hit", "negative_hit", "miss", "stale", "unavailable"} {
 		lookups += delta("caddy_access_auth_cache_lookups_total", map[string]string{"result": result})
 	}
-	if lookups != 7 || delta("caddy_access_auth_cache_lookups_total", map[string]string{"result": "hit"}) < 5 {
-		t.Errorf("cache lookups grew by %v (hits %v), want 7 with at least 5 hits", lookups,
+	// Every request with credentials looks its key up once: 3 + 2 + 1 + 1.
+	// Five of them hit, unless the feed's news of the key's creation landed
+	// after its first request and dropped it once more.
+	if lookups != 7 || delta("caddy_access_auth_cache_lookups_total", map[string]string{"result": "hit"}) < 4 {
+		t.Errorf("cache lookups grew by %v (hits %v), want 7 with at least 4 hits", lookups,
 			delta("caddy_access_auth_cache_lookups_total", map[string]string{"result": "hit"}))
 	}
 	if got := after.count("caddy_access_auth_decision_duration_seconds", nil) - before.count("caddy_access_auth_decision_duration_seconds", nil); got != 8 {
