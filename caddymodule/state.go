@@ -38,6 +38,8 @@ type sharedBackend struct {
 	// localNonces is the in-process nonce set that every route using
 	// local replay protection shares, so a nonce is seen once per node.
 	localNonces enforcement.NonceStore
+	// errors logs the backend's failures (metered with its requests).
+	errors *storeErrorLog
 }
 
 // Destruct closes the backend once no state uses it.
@@ -108,7 +110,7 @@ func openState(a *App) (*sharedState, error) {
 	// A write through this node drops its entries before it answers, so the
 	// next request here sees it; the feed carries it to the other nodes.
 	var c *cache.Cache
-	st, err := store.Open(meteredBackend{b.backend}, store.Options{
+	st, err := store.Open(meteredBackend{b.backend, b.errors}, store.Options{
 		MasterKeys: masterKeys,
 		Committed:  func(apiKeys []string) { c.Invalidate(apiKeys...) },
 	})
@@ -139,14 +141,14 @@ func openState(a *App) (*sharedState, error) {
 // openBackend connects the configured backend. Opening Redis makes no
 // round trip: an unreachable Redis must not keep Caddy from starting.
 func openBackend(a *App) (*sharedBackend, error) {
-	b := &sharedBackend{localNonces: enforcement.NewLocalNonces()}
+	b := &sharedBackend{localNonces: enforcement.NewLocalNonces(), errors: new(storeErrorLog)}
 	switch a.Store.Type {
 	case StoreRedis:
 		r, err := openRedis(a)
 		if err != nil {
 			return nil, err
 		}
-		b.backend, b.nonces = r, newFallbackNonces(meteredNonces{r.Nonces()})
+		b.backend, b.nonces = r, newFallbackNonces(meteredNonces{r.Nonces(), b.errors})
 	default:
 		bolt, err := store.OpenBolt(a.Store.Path)
 		if err != nil {

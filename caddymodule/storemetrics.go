@@ -69,14 +69,12 @@ var storeOps = func() map[string]*storeOpMetrics {
 // Redis is down every cache miss fails, and one line a second says as much.
 const storeErrorLogInterval = time.Second
 
-// storeErrorLog logs store failures at ERROR, at most one line per
+// storeErrorLog logs one backend's failures at ERROR, at most one line per
 // interval, with the number of failures it did not log.
 type storeErrorLog struct {
 	last       atomic.Int64 // Unix nanoseconds of the last line
 	suppressed atomic.Int64
 }
-
-var storeErrors storeErrorLog
 
 func (l *storeErrorLog) log(op string, err error) {
 	now := time.Now().UnixNano()
@@ -89,13 +87,14 @@ func (l *storeErrorLog) log(op string, err error) {
 		zap.String("op", op), zap.Error(err), zap.Int64("failures_not_logged", l.suppressed.Swap(0)))
 }
 
-// observeStore counts one store request of op that started at start.
-func observeStore(op string, start time.Time, err error) {
+// observe counts one store request of op that started at start, and logs
+// its failure.
+func (l *storeErrorLog) observe(op string, start time.Time, err error) {
 	m := storeOps[op]
 	m.duration.Observe(time.Since(start).Seconds())
 	if storeFailed(err) {
 		m.failed.Inc()
-		storeErrors.log(op, err)
+		l.log(op, err)
 		return
 	}
 	m.ok.Inc()
@@ -121,38 +120,40 @@ func storeFailed(err error) bool {
 // failures.
 type meteredBackend struct {
 	store.Backend
+	errors *storeErrorLog
 }
 
 func (b meteredBackend) View(ctx context.Context, fn func(store.Tx) error) error {
 	start := time.Now()
 	err := b.Backend.View(ctx, fn)
-	observeStore(opView, start, err)
+	b.errors.observe(opView, start, err)
 	return err
 }
 
 func (b meteredBackend) Update(ctx context.Context, fn func(store.Tx) error) error {
 	start := time.Now()
 	err := b.Backend.Update(ctx, fn)
-	observeStore(opUpdate, start, err)
+	b.errors.observe(opUpdate, start, err)
 	return err
 }
 
 func (b meteredBackend) Get(ctx context.Context, table, id string) ([]byte, error) {
 	start := time.Now()
 	v, err := b.Backend.Get(ctx, table, id)
-	observeStore(opGet, start, err)
+	b.errors.observe(opGet, start, err)
 	return v, err
 }
 
 // meteredNonces counts and times replay checks in the store.
 type meteredNonces struct {
 	enforcement.NonceStore
+	errors *storeErrorLog
 }
 
 func (n meteredNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
 	start := time.Now()
 	seen, err := n.NonceStore.Seen(ctx, apiKey, nonce, ttl)
-	observeStore(opNonce, start, err)
+	n.errors.observe(opNonce, start, err)
 	return seen, err
 }
 

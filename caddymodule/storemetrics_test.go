@@ -51,9 +51,10 @@ func TestMeteredBackendCounts(t *testing.T) {
 	samples := metricValue(t, durations).GetHistogram().GetSampleCount()
 
 	ctx := context.Background()
-	meteredBackend{failingBackend{}}.Get(ctx, "credentials", "K")
-	meteredBackend{failingBackend{err: store.ErrNotFound}}.Get(ctx, "credentials", "K")
-	meteredBackend{failingBackend{err: store.ErrUnavailable}}.Get(ctx, "credentials", "K")
+	errs := new(storeErrorLog)
+	meteredBackend{failingBackend{}, errs}.Get(ctx, "credentials", "K")
+	meteredBackend{failingBackend{err: store.ErrNotFound}, errs}.Get(ctx, "credentials", "K")
+	meteredBackend{failingBackend{err: store.ErrUnavailable}, errs}.Get(ctx, "credentials", "K")
 
 	if got := metricValue(t, ok).GetCounter().GetValue() - okBefore; got != 2 {
 		t.Errorf("ok count grew by %v, want 2 (found and not found)", got)
