@@ -21,19 +21,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/accessauth/caddy-access-auth/bench/harness"
 	"github.com/accessauth/caddy-access-auth/bench/loadgen"
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	harness.RemoveBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { gatewaytest.Main(m) }
 
 // Parameters of the throughput benchmarks: rounds of saturating load from
 // loadWorkers concurrent clients (a gateway serves many at once; Redis
@@ -67,8 +63,8 @@ func throughputSite(replay string) string {
 // BenchmarkThroughputLocalReplay is SPEC §10's ≥ 0.95 figure: the embedded
 // store, replay protection in the node's memory.
 func BenchmarkThroughputLocalReplay(b *testing.B) {
-	c := harness.Start(b, caddyBinary(b), "", throughputSite("local"))
-	key := c.AuthorizedKey(b, "bench", "bench")
+	c := gatewaytest.Start(b, "local", "", throughputSite("local"))
+	key := c.AuthorizedKey("bench", "bench")
 	measureOverhead(b, c, key, 0)
 }
 
@@ -76,8 +72,8 @@ func BenchmarkThroughputLocalReplay(b *testing.B) {
 // and replay protection in a real redis-server on this machine.
 func BenchmarkThroughputRedisReplay(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	c := harness.Start(b, caddyBinary(b), redisStore(b, srv.Addr), throughputSite("store"))
-	key := c.AuthorizedKey(b, "bench", "bench")
+	c := gatewaytest.Start(b, "redis", redisStore(b, srv.Addr), throughputSite("store"))
+	key := c.AuthorizedKey("bench", "bench")
 	measureOverhead(b, c, key, redisPID(b, srv.Addr))
 }
 
@@ -89,7 +85,7 @@ func BenchmarkThroughputRedisReplay(b *testing.B) {
 // generator's (this process) plus redis-server's (redis: its process ID, 0
 // without Redis) — what a dedicated, saturated machine's wall-clock ratio
 // would be.
-func measureOverhead(b *testing.B, c *harness.Caddy, key harness.Key, redis int) {
+func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credentials, redis int) {
 	openURL, checkedURL := c.Site+"/open/x", c.Site+"/checked/x"
 	client := loadgen.NewClient(loadWorkers)
 	type totals struct {
@@ -98,9 +94,9 @@ func measureOverhead(b *testing.B, c *harness.Caddy, key harness.Key, redis int)
 		caddy, generator, redis time.Duration // CPU time
 	}
 	cpu := func() (caddy, generator, server time.Duration) {
-		caddy, generator = c.CPUTime(b), harness.ProcessCPUTime(b, os.Getpid())
+		caddy, generator = c.CPUTime(), gatewaytest.ProcessCPUTime(b, os.Getpid())
 		if redis != 0 {
-			server = harness.ProcessCPUTime(b, redis)
+			server = gatewaytest.ProcessCPUTime(b, redis)
 		}
 		return caddy, generator, server
 	}
@@ -325,9 +321,9 @@ func BenchmarkPropagation(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
 	opts := redisStore(b, srv.Addr)
 	site := throughputSite("store")
-	nodeA := harness.Start(b, caddyBinary(b), opts, site)
-	nodeB := harness.Start(b, caddyBinary(b), opts, site)
-	key := nodeA.AuthorizedKey(b, "bench", "bench")
+	nodeA := gatewaytest.Start(b, "A", opts, site)
+	nodeB := gatewaytest.Start(b, "B", opts, site)
+	key := nodeA.AuthorizedKey("bench", "bench")
 	client := loadgen.NewClient(1)
 	status := func() int {
 		req, err := http.NewRequest(http.MethodGet, nodeB.Site+"/checked/x", nil)
@@ -362,9 +358,7 @@ func BenchmarkPropagation(b *testing.B) {
 			want = http.StatusOK
 		}
 		start := time.Now()
-		if err := nodeA.AdminDo(http.MethodPatch, "/access-auth/keys/"+key.ID, map[string]bool{"enabled": enabled}, nil); err != nil {
-			b.Fatal(err)
-		}
+		nodeA.AdminJSON(http.MethodPatch, "/access-auth/keys/"+key.ID, map[string]bool{"enabled": enabled}, http.StatusOK, nil)
 		until(want)
 		lags = append(lags, time.Since(start))
 	}
@@ -385,8 +379,8 @@ func BenchmarkUploadRSS(b *testing.B) {
 		fmt.Fprint(w, n)
 	}))
 	defer upstream.Close()
-	c := harness.Start(b, caddyBinary(b), "", "\taccess_auth bench\n\treverse_proxy "+strings.TrimPrefix(upstream.URL, "http://"))
-	key := c.AuthorizedKey(b, "bench", "bench")
+	c := gatewaytest.Start(b, "upload", "", "\taccess_auth bench\n\treverse_proxy "+strings.TrimPrefix(upstream.URL, "http://"))
+	key := c.AuthorizedKey("bench", "bench")
 	body := bytes.Repeat([]byte("0123456789abcdef"), (100<<20)/16)
 	upload := func(opts ...signature.Option) float64 {
 		req, err := http.NewRequest(http.MethodPut, c.Site+"/upload", bytes.NewReader(body))
@@ -396,14 +390,14 @@ func BenchmarkUploadRSS(b *testing.B) {
 		if err := signature.Sign(req, signature.JDCloud2, key.APIKey, key.APISecret, opts...); err != nil {
 			b.Fatal(err)
 		}
-		base := c.RSS(b)
+		base := c.RSS()
 		peak := base
 		done := make(chan struct{})
 		sampled := make(chan struct{})
 		go func() {
 			defer close(sampled)
 			for {
-				peak = max(peak, c.RSS(b))
+				peak = max(peak, c.RSS())
 				select {
 				case <-done:
 					return
@@ -431,11 +425,5 @@ func BenchmarkUploadRSS(b *testing.B) {
 
 // redisStore is the access_auth option block of a Redis store at addr.
 func redisStore(b *testing.B, addr string) string {
-	k, err := store.GenerateMasterKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return "\t\tstore redis redis://" + addr + "\n\t\tmaster_key " + store.EncodeMasterKey(k)
+	return gatewaytest.RedisOptions(gatewaytest.NewMasterKey(b), "redis://"+addr)
 }
-
-func caddyBinary(b *testing.B) string { return harness.CaddyBinary(b, harness.ModuleDir(b)) }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package harness
+package gatewaytest
 
 import "syscall"
 
