@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
@@ -23,34 +24,34 @@ import (
 func TestMoveUpToRedis(t *testing.T) {
 	storeDir := t.TempDir()
 	dbPath := filepath.Join(storeDir, "store.db")
-	f := startNode(t, "file", "store file "+dbPath, ordersSite)
-	f.waitGroup("orders")
-	f.adminJSON(http.MethodPost, "/access-auth/groups", map[string]any{"name": "billing"}, http.StatusCreated, nil)
+	f := gatewaytest.Start(t, "file", "store file "+dbPath, ordersSite)
+	f.WaitGroup("orders")
+	f.AdminJSON(http.MethodPost, "/access-auth/groups", map[string]any{"name": "billing"}, http.StatusCreated, nil)
 
-	generated := f.createKey("generated")
-	f.authorize(generated.ID, "orders")
-	imported := f.importKey("imported", randomAPIKey(t), "imported-secret-"+randomAPIKey(t))
-	f.authorize(imported.ID, "orders", "billing")
-	disabled := f.createKey("disabled")
-	f.authorize(disabled.ID, "orders")
-	f.adminJSON(http.MethodPatch, "/access-auth/keys/"+disabled.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
-	rotated := f.createKey("rotated")
-	f.authorize(rotated.ID, "orders")
+	generated := f.CreateKey("generated")
+	f.Authorize(generated.ID, "orders")
+	imported := f.ImportKey("imported", gatewaytest.RandomAPIKey(t), "imported-secret-"+gatewaytest.RandomAPIKey(t))
+	f.Authorize(imported.ID, "orders", "billing")
+	disabled := f.CreateKey("disabled")
+	f.Authorize(disabled.ID, "orders")
+	f.AdminJSON(http.MethodPatch, "/access-auth/keys/"+disabled.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
+	rotated := f.CreateKey("rotated")
+	f.Authorize(rotated.ID, "orders")
 	previous := rotated
-	f.adminJSON(http.MethodPost, "/access-auth/keys/"+rotated.ID+"/reset", map[string]any{"grace": "1h"}, http.StatusOK, &rotated)
+	f.AdminJSON(http.MethodPost, "/access-auth/keys/"+rotated.ID+"/reset", map[string]any{"grace": "1h"}, http.StatusOK, &rotated)
 	rotated.ID, rotated.APIKey = previous.ID, previous.APIKey // the reset answers the new secret
 
-	working := map[string]credentials{"generated": generated, "imported": imported, "rotated": rotated, "rotated (grace)": previous}
-	check := func(n *node) {
+	working := map[string]gatewaytest.Credentials{"generated": generated, "imported": imported, "rotated": rotated, "rotated (grace)": previous}
+	check := func(n *gatewaytest.Node) {
 		t.Helper()
 		for name, c := range working {
-			want(t, name+" key at "+n.name, n.call(c), http.StatusOK, "")
+			gatewaytest.WantAnswer(t, name+" key at "+n.Name, n.Call(c), http.StatusOK, "")
 		}
-		want(t, "disabled key at "+n.name, n.call(disabled), http.StatusUnauthorized, "invalid_key")
+		gatewaytest.WantAnswer(t, "disabled key at "+n.Name, n.Call(disabled), http.StatusUnauthorized, "invalid_key")
 	}
 	check(f)
 
-	status, export := f.request(http.MethodGet, "/access-auth/export", nil)
+	status, export := f.Request(http.MethodGet, "/access-auth/export", nil)
 	if status != http.StatusOK {
 		t.Fatalf("export: status %d: %s", status, export)
 	}
@@ -65,15 +66,15 @@ func TestMoveUpToRedis(t *testing.T) {
 	}
 
 	srv := redistest.Start(t, redistest.Options{})
-	other := startNode(t, "redis-other-key", redisOptions(newMasterKey(t), "redis://"+srv.Addr)+"\nkey_prefix other", ordersSite)
+	other := gatewaytest.Start(t, "redis-other-key", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr)+"\nkey_prefix other", ordersSite)
 	var refusal struct{ Code string }
-	other.adminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusBadRequest, &refusal)
+	other.AdminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusBadRequest, &refusal)
 	if refusal.Code != "invalid_argument" {
 		t.Errorf("import under another master key: code %q, want invalid_argument", refusal.Code)
 	}
 
-	r := startNode(t, "redis", redisOptions(strings.TrimSpace(string(masterKey)), "redis://"+srv.Addr), ordersSite)
-	r.adminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusOK, nil)
+	r := gatewaytest.Start(t, "redis", gatewaytest.RedisOptions(strings.TrimSpace(string(masterKey)), "redis://"+srv.Addr), ordersSite)
+	r.AdminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusOK, nil)
 	check(r)
 
 	// No value in Redis holds a secret in the clear.

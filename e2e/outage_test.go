@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
@@ -26,79 +27,79 @@ const quickAnswer = 2 * time.Second
 // change feed can tell it about a write.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{Args: []string{"--appendonly", "yes", "--appendfsync", "always"}})
-	opts := redisOptions(newMasterKey(t), "redis://"+srv.Addr)
-	s := startNode(t, "S", opts+"\ncache {\nttl 1s\n}\nmax_stale 3s", ordersSite)
-	l := startNode(t, "L", opts+"\nmax_stale 1m", ordersSite)
-	s.waitGroup("orders")
-	cached := s.createKey("cached")
-	s.authorize(cached.ID, "orders")
-	uncached := s.createKey("uncached")
-	s.authorize(uncached.ID, "orders")
+	opts := gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr)
+	s := gatewaytest.Start(t, "S", opts+"\ncache {\nttl 1s\n}\nmax_stale 3s", ordersSite)
+	l := gatewaytest.Start(t, "L", opts+"\nmax_stale 1m", ordersSite)
+	s.WaitGroup("orders")
+	cached := s.CreateKey("cached")
+	s.Authorize(cached.ID, "orders")
+	uncached := s.CreateKey("uncached")
+	s.Authorize(uncached.ID, "orders")
 	// S loads the key between loading and loaded; its entry turns stale
 	// after the TTL (1s) and expires after max_stale more (3s).
 	loading := time.Now()
-	want(t, "cached key at S", s.call(cached), http.StatusOK, "")
+	gatewaytest.WantAnswer(t, "cached key at S", s.Call(cached), http.StatusOK, "")
 	loaded := time.Now()
-	s.warm(cached)
-	l.warm(cached)
+	s.Warm(cached)
+	l.Warm(cached)
 
 	srv.Stop()
 	down := time.Now()
 
-	want(t, "Redis down: cached key at S", s.call(cached), http.StatusOK, "")
-	want(t, "Redis down: cached key at L", l.call(cached), http.StatusOK, "")
-	for _, n := range []*node{s, l} {
+	gatewaytest.WantAnswer(t, "Redis down: cached key at S", s.Call(cached), http.StatusOK, "")
+	gatewaytest.WantAnswer(t, "Redis down: cached key at L", l.Call(cached), http.StatusOK, "")
+	for _, n := range []*gatewaytest.Node{s, l} {
 		began := time.Now()
-		want(t, "Redis down: uncached key at "+n.name, n.call(uncached), http.StatusServiceUnavailable, "store_unavailable")
+		gatewaytest.WantAnswer(t, "Redis down: uncached key at "+n.Name, n.Call(uncached), http.StatusServiceUnavailable, "store_unavailable")
 		if took := time.Since(began); took > quickAnswer {
-			t.Errorf("a miss at %s took %v to answer 503 with Redis down", n.name, took)
+			t.Errorf("a miss at %s took %v to answer 503 with Redis down", n.Name, took)
 		}
 		began = time.Now()
 		wantStoreUnavailable(t, n, http.MethodPatch, "/access-auth/keys/"+cached.ID, map[string]any{"description": "x"})
 		wantStoreUnavailable(t, n, http.MethodPost, "/access-auth/keys", map[string]any{"name": "during-outage"})
 		wantStoreUnavailable(t, n, http.MethodGet, "/access-auth/keys", nil)
 		if took := time.Since(began); took > 3*quickAnswer {
-			t.Errorf("three admin calls at %s took %v to answer 503 with Redis down", n.name, took)
+			t.Errorf("three admin calls at %s took %v to answer 503 with Redis down", n.Name, took)
 		}
 	}
 
 	// Past S's TTL the entry is stale: it serves while within max_stale.
 	time.Sleep(time.Until(loaded.Add(1200 * time.Millisecond)))
-	stale := s.cacheLookups("stale")
-	want(t, "Redis down, past the TTL: cached key at S", s.call(cached), http.StatusOK, "")
-	if s.cacheLookups("stale") <= stale {
+	stale := s.CacheLookups("stale")
+	gatewaytest.WantAnswer(t, "Redis down, past the TTL: cached key at S", s.Call(cached), http.StatusOK, "")
+	if s.CacheLookups("stale") <= stale {
 		t.Error("S did not count the answer past its TTL as stale")
 	}
 	// Past TTL + max_stale S refuses it; every answer before is a pass.
 	for {
 		sent := time.Now()
-		got := s.call(cached)
-		if got.status == http.StatusServiceUnavailable {
-			want(t, "Redis down, past max_stale: cached key at S", got, http.StatusServiceUnavailable, "store_unavailable")
+		got := s.Call(cached)
+		if got.Status == http.StatusServiceUnavailable {
+			gatewaytest.WantAnswer(t, "Redis down, past max_stale: cached key at S", got, http.StatusServiceUnavailable, "store_unavailable")
 			if early := loading.Add(4 * time.Second).Sub(time.Now()); early > 0 {
 				t.Errorf("S refused a key before its max_stale ended (%v early)", early)
 			}
 			break
 		}
-		want(t, "Redis down, within max_stale: cached key at S", got, http.StatusOK, "")
+		gatewaytest.WantAnswer(t, "Redis down, within max_stale: cached key at S", got, http.StatusOK, "")
 		if late := sent.Sub(loaded.Add(4 * time.Second)); late > time.Second {
 			t.Fatalf("S still serves a key %v past its max_stale", late)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	want(t, "Redis down, within L's max_stale: cached key at L", l.call(cached), http.StatusOK, "")
+	gatewaytest.WantAnswer(t, "Redis down, within L's max_stale: cached key at L", l.Call(cached), http.StatusOK, "")
 	t.Logf("Redis was down for %v", time.Since(down).Round(time.Millisecond))
 
 	srv.Restart()
 	recovered := time.Now()
-	for _, n := range []*node{s, l} {
-		eventually(t, 5*time.Second, "recovery at "+n.name, func() error {
-			for _, c := range []credentials{cached, uncached} {
-				if got := n.call(c); got.status != http.StatusOK {
+	for _, n := range []*gatewaytest.Node{s, l} {
+		gatewaytest.Eventually(t, 5*time.Second, "recovery at "+n.Name, func() error {
+			for _, c := range []gatewaytest.Credentials{cached, uncached} {
+				if got := n.Call(c); got.Status != http.StatusOK {
 					return fmt.Errorf("key %s: %s", c.ID, got)
 				}
 			}
-			if status, body := n.request(http.MethodGet, "/access-auth/keys/"+cached.ID, nil); status != http.StatusOK {
+			if status, body := n.Request(http.MethodGet, "/access-auth/keys/"+cached.ID, nil); status != http.StatusOK {
 				return fmt.Errorf("admin read: %d %s", status, body)
 			}
 			return nil
@@ -108,23 +109,23 @@ func TestRedisOutage(t *testing.T) {
 
 	// A write after recovery reaches L through its change feed (its TTL
 	// is five minutes, so nothing else would).
-	s.adminJSON(http.MethodPatch, "/access-auth/keys/"+cached.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
+	s.AdminJSON(http.MethodPatch, "/access-auth/keys/"+cached.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
 	written := time.Now()
-	eventually(t, maxPropagation, "the write after recovery at L", func() error {
-		if got := l.call(cached); got.status != http.StatusUnauthorized || got.reason != "invalid_key" {
+	gatewaytest.Eventually(t, maxPropagation, "the write after recovery at L", func() error {
+		if got := l.Call(cached); got.Status != http.StatusUnauthorized || got.Reason != "invalid_key" {
 			return fmt.Errorf("L answers %s", got)
 		}
 		return nil
 	})
 	t.Logf("the first write after recovery reached L in %v", time.Since(written).Round(time.Microsecond))
-	s.adminJSON(http.MethodPost, "/access-auth/keys", map[string]any{"name": "after-outage"}, http.StatusCreated, nil)
+	s.AdminJSON(http.MethodPost, "/access-auth/keys", map[string]any{"name": "after-outage"}, http.StatusCreated, nil)
 
 	// go-redis's own logger writes "redis: <date> <file>:<line>: …" lines
 	// to stderr; they must go to Caddy's log instead.
-	for _, n := range []*node{s, l} {
-		for line := range strings.Lines(n.logs.String()) {
+	for _, n := range []*gatewaytest.Node{s, l} {
+		for line := range strings.Lines(n.Logs()) {
 			if strings.HasPrefix(line, "redis: ") {
-				t.Errorf("go-redis wrote to %s's stderr: %s", n.name, line)
+				t.Errorf("go-redis wrote to %s's stderr: %s", n.Name, line)
 				break
 			}
 		}
@@ -133,12 +134,12 @@ func TestRedisOutage(t *testing.T) {
 
 // wantStoreUnavailable checks that an admin call answers 503
 // store_unavailable.
-func wantStoreUnavailable(t *testing.T, n *node, method, path string, body any) {
+func wantStoreUnavailable(t *testing.T, n *gatewaytest.Node, method, path string, body any) {
 	t.Helper()
 	var e struct{ Code string }
-	n.adminJSON(method, path, body, http.StatusServiceUnavailable, &e)
+	n.AdminJSON(method, path, body, http.StatusServiceUnavailable, &e)
 	if e.Code != "store_unavailable" {
-		t.Errorf("%s %s at %s with Redis down: code %q, want store_unavailable", method, path, n.name, e.Code)
+		t.Errorf("%s %s at %s with Redis down: code %q, want store_unavailable", method, path, n.Name, e.Code)
 	}
 }
 
@@ -148,22 +149,22 @@ func wantStoreUnavailable(t *testing.T, n *node, method, path string, body any) 
 func TestPartitionCatchUp(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	proxy := redistest.StartProxy(t, srv.Addr)
-	key := newMasterKey(t)
-	a := startNode(t, "A", redisOptions(key, "redis://"+srv.Addr), ordersSite)
-	b := startNode(t, "B", redisOptions(key, "redis://"+proxy.Addr), ordersSite)
-	a.waitGroup("orders")
-	c := a.createKey("partitioned")
-	a.authorize(c.ID, "orders")
-	b.warm(c)
+	key := gatewaytest.NewMasterKey(t)
+	a := gatewaytest.Start(t, "A", gatewaytest.RedisOptions(key, "redis://"+srv.Addr), ordersSite)
+	b := gatewaytest.Start(t, "B", gatewaytest.RedisOptions(key, "redis://"+proxy.Addr), ordersSite)
+	a.WaitGroup("orders")
+	c := a.CreateKey("partitioned")
+	a.Authorize(c.ID, "orders")
+	b.Warm(c)
 
 	proxy.Cut()
-	a.adminJSON(http.MethodPatch, "/access-auth/keys/"+c.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
-	want(t, "cut off: B serves its cached entry", b.call(c), http.StatusOK, "")
+	a.AdminJSON(http.MethodPatch, "/access-auth/keys/"+c.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
+	gatewaytest.WantAnswer(t, "cut off: B serves its cached entry", b.Call(c), http.StatusOK, "")
 	time.Sleep(300 * time.Millisecond) // B's feed notices and retries
 	proxy.Restore()
 	restored := time.Now()
-	eventually(t, maxPropagation+time.Second, "B applies the write it missed", func() error {
-		if got := b.call(c); got.status != http.StatusUnauthorized || got.reason != "invalid_key" {
+	gatewaytest.Eventually(t, maxPropagation+time.Second, "B applies the write it missed", func() error {
+		if got := b.Call(c); got.Status != http.StatusUnauthorized || got.Reason != "invalid_key" {
 			return fmt.Errorf("B answers %s", got)
 		}
 		return nil
@@ -178,27 +179,27 @@ func TestPartitionCatchUp(t *testing.T) {
 // restarting Caddy.
 func TestRedisRestartEmpty(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	n := startNode(t, "N", redisOptions(newMasterKey(t), "redis://"+srv.Addr), ordersSite)
-	n.waitGroup("orders")
-	c := n.createKey("lost")
-	n.authorize(c.ID, "orders")
-	n.warm(c)
-	status, export := n.request(http.MethodGet, "/access-auth/export", nil)
+	n := gatewaytest.Start(t, "N", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr), ordersSite)
+	n.WaitGroup("orders")
+	c := n.CreateKey("lost")
+	n.Authorize(c.ID, "orders")
+	n.Warm(c)
+	status, export := n.Request(http.MethodGet, "/access-auth/export", nil)
 	if status != http.StatusOK {
 		t.Fatalf("export: %d %s", status, export)
 	}
 
 	srv.Restart()
 	restarted := time.Now()
-	eventually(t, 5*time.Second, "the node drops the keys of the lost data set", func() error {
-		if got := n.call(c); got.status != http.StatusUnauthorized || got.reason != "invalid_key" {
+	gatewaytest.Eventually(t, 5*time.Second, "the node drops the keys of the lost data set", func() error {
+		if got := n.Call(c); got.Status != http.StatusUnauthorized || got.Reason != "invalid_key" {
 			return fmt.Errorf("N answers %s", got)
 		}
 		return nil
 	})
 	t.Logf("the node dropped its cache %v after Redis came back empty", time.Since(restarted).Round(time.Millisecond))
 
-	n.adminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusOK, nil)
+	n.AdminJSON(http.MethodPost, "/access-auth/import", rawJSON(export), http.StatusOK, nil)
 	expect(t, n, c, http.StatusOK, "", "the key after the import")
 }
 
@@ -233,11 +234,11 @@ func TestRedisHung(t *testing.T) {
 			c.Close()
 		}
 	})
-	n := startNode(t, "N", redisOptions(newMasterKey(t), "redis://"+hung.Addr().String()), ordersSite)
-	unknown := credentials{APIKey: randomAPIKey(t), APISecret: "secret"}
+	n := gatewaytest.Start(t, "N", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+hung.Addr().String()), ordersSite)
+	unknown := gatewaytest.Credentials{APIKey: gatewaytest.RandomAPIKey(t), APISecret: "secret"}
 	for i := range 2 {
 		began := time.Now()
-		want(t, "a miss with Redis hung", n.call(unknown), http.StatusServiceUnavailable, "store_unavailable")
+		gatewaytest.WantAnswer(t, "a miss with Redis hung", n.Call(unknown), http.StatusServiceUnavailable, "store_unavailable")
 		missTook := time.Since(began)
 		began = time.Now()
 		wantStoreUnavailable(t, n, http.MethodPost, "/access-auth/keys", map[string]any{"name": fmt.Sprintf("hung-%d", i)})

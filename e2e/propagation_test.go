@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
@@ -25,13 +26,13 @@ const (
 // twoNodes starts Redis and two Caddy nodes on it with the orders site.
 // Unknown keys stay in the negative cache for a minute, so that only the
 // change feed can clear them.
-func twoNodes(t *testing.T) (a, b *node, srv *redistest.Server) {
+func twoNodes(t *testing.T) (a, b *gatewaytest.Node, srv *redistest.Server) {
 	t.Helper()
 	srv = redistest.Start(t, redistest.Options{})
-	opts := redisOptions(newMasterKey(t), "redis://"+srv.Addr) + "\ncache {\nnegative_ttl 1m\n}"
-	a = startNode(t, "A", opts, ordersSite)
-	b = startNode(t, "B", opts, ordersSite)
-	a.waitGroup("orders")
+	opts := gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr) + "\ncache {\nnegative_ttl 1m\n}"
+	a = gatewaytest.Start(t, "A", opts, ordersSite)
+	b = gatewaytest.Start(t, "B", opts, ordersSite)
+	a.WaitGroup("orders")
 	return a, b, srv
 }
 
@@ -41,37 +42,37 @@ func twoNodes(t *testing.T) (a, b *node, srv *redistest.Server) {
 // pause; every answer before the new outcome must be the old one.
 func TestPropagation(t *testing.T) {
 	a, b, _ := twoNodes(t)
-	key := a.createKey("prop")
-	auth := a.authorize(key.ID, "orders")
-	eventually(t, 5*time.Second, "first request at B", func() error {
-		if got := b.call(key); got.status != http.StatusOK {
+	key := a.CreateKey("prop")
+	auth := a.Authorize(key.ID, "orders")
+	gatewaytest.Eventually(t, 5*time.Second, "first request at B", func() error {
+		if got := b.Call(key); got.Status != http.StatusOK {
 			return fmt.Errorf("%s", got)
 		}
 		return nil
 	})
 
-	passes := answer{status: http.StatusOK}
-	disabled := answer{status: http.StatusUnauthorized, reason: "invalid_key"}
-	unbound := answer{status: http.StatusForbidden, reason: "not_authorized"}
+	passes := gatewaytest.Answer{Status: http.StatusOK}
+	disabled := gatewaytest.Answer{Status: http.StatusUnauthorized, Reason: "invalid_key"}
+	unbound := gatewaytest.Answer{Status: http.StatusForbidden, Reason: "not_authorized"}
 	samples := map[string][]time.Duration{}
 	// measure runs one write at A and polls B until it answers like next
 	// (any answer but before or next fails the test).
-	measure := func(kind string, write func(), before, next answer, c credentials) {
+	measure := func(kind string, write func(), before, next gatewaytest.Answer, c gatewaytest.Credentials) {
 		t.Helper()
 		// B holds the old outcome in its cache when the write happens.
-		if got := b.call(c); got.status != before.status || got.reason != before.reason {
+		if got := b.Call(c); got.Status != before.Status || got.Reason != before.Reason {
 			t.Fatalf("%s: before the write B answered %s, want %s", kind, got, before)
 		}
 		write()
 		written := time.Now()
 		for {
-			got := b.call(c)
+			got := b.Call(c)
 			elapsed := time.Since(written)
-			if got.status == next.status && got.reason == next.reason {
+			if got.Status == next.Status && got.Reason == next.Reason {
 				samples[kind] = append(samples[kind], elapsed)
 				return
 			}
-			if got.status != before.status || got.reason != before.reason {
+			if got.Status != before.Status || got.Reason != before.Reason {
 				t.Fatalf("%s: B answered %s, want %s or %s", kind, got, before, next)
 			}
 			if elapsed > maxPropagation {
@@ -81,26 +82,26 @@ func TestPropagation(t *testing.T) {
 	}
 	patchKey := func(enabled bool) func() {
 		return func() {
-			a.adminJSON(http.MethodPatch, "/access-auth/keys/"+key.ID, map[string]any{"enabled": enabled}, http.StatusOK, nil)
+			a.AdminJSON(http.MethodPatch, "/access-auth/keys/"+key.ID, map[string]any{"enabled": enabled}, http.StatusOK, nil)
 		}
 	}
 	binding := "/access-auth/authorizations/" + auth + "/bindings/orders"
-	hitsBefore := b.cacheLookups("hit") + b.cacheLookups("negative_hit")
+	hitsBefore := b.CacheLookups("hit") + b.CacheLookups("negative_hit")
 	start := time.Now()
 	for i := 0; i < trialsPerKind && time.Since(start) < propagationBudget; i++ {
 		measure("disable", patchKey(false), passes, disabled, key)
 		measure("enable", patchKey(true), disabled, passes, key)
-		measure("unbind", func() { a.adminJSON(http.MethodDelete, binding, nil, http.StatusNoContent, nil) }, passes, unbound, key)
-		measure("bind", func() { a.adminJSON(http.MethodPut, binding, nil, http.StatusOK, nil) }, unbound, passes, key)
+		measure("unbind", func() { a.AdminJSON(http.MethodDelete, binding, nil, http.StatusNoContent, nil) }, passes, unbound, key)
+		measure("bind", func() { a.AdminJSON(http.MethodPut, binding, nil, http.StatusOK, nil) }, unbound, passes, key)
 
 		// A key B has been asked for before it exists: creating it at A
 		// clears B's negative entry, then authorizing it lets it pass.
-		fresh := credentials{APIKey: randomAPIKey(t), APISecret: "secret-" + randomAPIKey(t)}
-		want(t, "unknown key at B", b.call(fresh), http.StatusUnauthorized, "invalid_key")
+		fresh := gatewaytest.Credentials{APIKey: gatewaytest.RandomAPIKey(t), APISecret: "secret-" + gatewaytest.RandomAPIKey(t)}
+		gatewaytest.WantAnswer(t, "unknown key at B", b.Call(fresh), http.StatusUnauthorized, "invalid_key")
 		measure("create", func() {
-			fresh = a.importKey(fmt.Sprintf("prop-%d", i), fresh.APIKey, fresh.APISecret)
+			fresh = a.ImportKey(fmt.Sprintf("prop-%d", i), fresh.APIKey, fresh.APISecret)
 		}, disabled, unbound, fresh)
-		measure("authorize", func() { a.authorize(fresh.ID, "orders") }, unbound, passes, fresh)
+		measure("authorize", func() { a.Authorize(fresh.ID, "orders") }, unbound, passes, fresh)
 	}
 
 	// Each check before a write was answered from B's cache: the change
@@ -109,7 +110,7 @@ func TestPropagation(t *testing.T) {
 	for _, d := range samples {
 		trials += len(d)
 	}
-	if hits := b.cacheLookups("hit") + b.cacheLookups("negative_hit") - hitsBefore; hits < float64(trials) {
+	if hits := b.CacheLookups("hit") + b.CacheLookups("negative_hit") - hitsBefore; hits < float64(trials) {
 		t.Errorf("B's cache answered %v of the %d checks before the writes", hits, trials)
 	}
 

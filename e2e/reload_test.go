@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
@@ -24,31 +25,31 @@ func TestReloadKeepsConnections(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
-	masterKey := newMasterKey(t)
+	masterKey := gatewaytest.NewMasterKey(t)
 	opts := func(prefix string) string {
-		return redisOptions(masterKey, "redis://"+srv.Addr) + "\nkey_prefix " + prefix
+		return gatewaytest.RedisOptions(masterKey, "redis://"+srv.Addr) + "\nkey_prefix " + prefix
 	}
 	site := func(generation int) string {
 		return fmt.Sprintf("\taccess_auth orders\n\trespond \"generation %d\"", generation)
 	}
-	n := startNode(t, "reloaded", opts("first"), site(0))
-	n.waitGroup("orders")
-	c := n.createKey("reload")
-	n.authorize(c.ID, "orders")
+	n := gatewaytest.Start(t, "reloaded", opts("first"), site(0))
+	n.WaitGroup("orders")
+	c := n.CreateKey("reload")
+	n.Authorize(c.ID, "orders")
 	// serves checks that the latest config answers. A connection the old
 	// config's server accepted as it stopped may be closed under the
 	// request: like any client, the test then retries.
 	serves := func(generation int) {
 		t.Helper()
-		var got answer
+		var got gatewaytest.Answer
 		var err error
 		for range 3 {
-			if got, err = sendRequest(n.signedRequest("/x", c)); err == nil {
+			if got, err = gatewaytest.SendRequest(n.SignedRequest("/x", c)); err == nil {
 				break
 			}
-			httpClient.CloseIdleConnections()
+			gatewaytest.Client.CloseIdleConnections()
 		}
-		if err != nil || got.status != http.StatusOK || got.body != fmt.Sprintf("generation %d", generation) {
+		if err != nil || got.Status != http.StatusOK || got.Body != fmt.Sprintf("generation %d", generation) {
 			t.Fatalf("after reload %d: %s %v", generation, got, err)
 		}
 	}
@@ -56,7 +57,7 @@ func TestReloadKeepsConnections(t *testing.T) {
 	before := clientIDs(t, rdb)
 
 	for generation := 1; generation <= 5; generation++ {
-		n.reload(opts("first"), site(generation))
+		n.Reload(opts("first"), site(generation))
 		serves(generation)
 		// The pool may open a connection for concurrent work (the routes
 		// register their group on each start), but it keeps the old ones,
@@ -74,12 +75,12 @@ func TestReloadKeepsConnections(t *testing.T) {
 		}
 	}
 
-	n.reload(opts("second"), site(6))
-	n.waitGroup("orders")
-	c = n.createKey("reload-second")
-	n.authorize(c.ID, "orders")
+	n.Reload(opts("second"), site(6))
+	n.WaitGroup("orders")
+	c = n.CreateKey("reload-second")
+	n.Authorize(c.ID, "orders")
 	serves(6)
-	eventually(t, 5*time.Second, "the old client's connections closed", func() error {
+	gatewaytest.Eventually(t, 5*time.Second, "the old client's connections closed", func() error {
 		after := clientIDs(t, rdb)
 		for id := range after {
 			if before[id] {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -12,7 +13,7 @@ const sharedHost = "api.example.test"
 
 // signedFor signs one request for sharedHost and returns a copy of it
 // addressed to each node, all with the same headers and signature.
-func signedFor(t *testing.T, c credentials, nodes ...*node) []*http.Request {
+func signedFor(t *testing.T, c gatewaytest.Credentials, nodes ...*gatewaytest.Node) []*http.Request {
 	t.Helper()
 	orig, err := http.NewRequest(http.MethodGet, "http://"+sharedHost+"/x", nil)
 	if err != nil {
@@ -23,7 +24,7 @@ func signedFor(t *testing.T, c credentials, nodes ...*node) []*http.Request {
 	}
 	reqs := make([]*http.Request, len(nodes))
 	for i, n := range nodes {
-		r, err := http.NewRequest(http.MethodGet, n.site+"/x", nil)
+		r, err := http.NewRequest(http.MethodGet, n.Site+"/x", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,17 +40,17 @@ func signedFor(t *testing.T, c credentials, nodes ...*node) []*http.Request {
 // itself.
 func TestReplayAcrossNodes(t *testing.T) {
 	a, b, _ := twoNodes(t)
-	c := a.createKey("replayed")
-	a.authorize(c.ID, "orders")
+	c := a.CreateKey("replayed")
+	a.Authorize(c.ID, "orders")
 
-	for _, order := range [][2]*node{{a, b}, {b, a}} {
+	for _, order := range [][2]*gatewaytest.Node{{a, b}, {b, a}} {
 		first, second := order[0], order[1]
 		reqs := signedFor(t, c, first, second, first)
-		want(t, "accepted at "+first.name, first.send(reqs[0]), http.StatusOK, "")
-		want(t, "replayed at "+second.name, second.send(reqs[1]), http.StatusUnauthorized, "replayed_nonce")
-		want(t, "replayed at "+first.name, first.send(reqs[2]), http.StatusUnauthorized, "replayed_nonce")
+		gatewaytest.WantAnswer(t, "accepted at "+first.Name, first.Send(reqs[0]), http.StatusOK, "")
+		gatewaytest.WantAnswer(t, "replayed at "+second.Name, second.Send(reqs[1]), http.StatusUnauthorized, "replayed_nonce")
+		gatewaytest.WantAnswer(t, "replayed at "+first.Name, first.Send(reqs[2]), http.StatusUnauthorized, "replayed_nonce")
 	}
 	// A fresh nonce still passes at both.
-	want(t, "fresh request at A", a.call(c), http.StatusOK, "")
-	want(t, "fresh request at B", b.call(c), http.StatusOK, "")
+	gatewaytest.WantAnswer(t, "fresh request at A", a.Call(c), http.StatusOK, "")
+	gatewaytest.WantAnswer(t, "fresh request at B", b.Call(c), http.StatusOK, "")
 }
