@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	sign "github.com/sliveryou/aliyun-api-gateway-sign"
+
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
 const (
@@ -21,9 +23,9 @@ const (
 
 // aliyunGateway runs Caddy with /unsigned/* (group "unsigned") allowing
 // unsigned payloads and every other path (group "interop") not.
-func aliyunGateway(t *testing.T) *gateway {
+func aliyunGateway(t *testing.T) *gatewaytest.Node {
 	upstream := echoUpstream(t).Listener.Addr().String()
-	return startGateway(t, `	handle `+unsignedPayloadDir+`* {
+	return gatewaytest.Start(t, "gateway", "", `	handle `+unsignedPayloadDir+`* {
 		access_auth unsigned {
 			schemes aliyun
 			allow_unsigned_payload
@@ -50,7 +52,7 @@ func (a answer) mustDenyAliyun(t *testing.T, reason, message string) {
 // secret, refused with a wrong one or a body that is not the one signed.
 func TestSliveryouSignedRequests(t *testing.T) {
 	g := aliyunGateway(t)
-	key := g.authorize("aliyun-go", "interop", "", "")
+	key := g.AuthorizedKey("aliyun-go", "interop")
 	form := url.Values{"name": {"测试 value"}, "b": {"form"}, "empty": {""}}.Encode()
 	cases := []struct {
 		name, method, path, query, contentType, body string
@@ -64,7 +66,7 @@ func TestSliveryouSignedRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			send := func(secret string, tamper bool) answer {
-				u := g.site + (&url.URL{Path: tc.path, RawQuery: tc.query}).RequestURI()
+				u := g.Site + (&url.URL{Path: tc.path, RawQuery: tc.query}).RequestURI()
 				var body *strings.Reader
 				if tc.body != "" {
 					body = strings.NewReader(tc.body)
@@ -104,7 +106,7 @@ func TestSliveryouSignedRequests(t *testing.T) {
 		})
 	}
 	t.Run("missing nonce", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, g.site+"/v1/x", nil)
+		req, _ := http.NewRequest(http.MethodGet, g.Site+"/v1/x", nil)
 		if err := sign.Sign(req, key.APIKey, key.APISecret); err != nil {
 			t.Fatal(err)
 		}
@@ -153,29 +155,29 @@ func runNode(t *testing.T, spec map[string]any) nodeOutcome {
 // only where allow_unsigned_payload is set.
 func TestNodeAliyunAPIGateway(t *testing.T) {
 	g := aliyunGateway(t)
-	key := g.authorize("aliyun-node", "interop", "", "")
-	unsigned := g.authorize("aliyun-node-unsigned", "unsigned", "", "")
+	key := g.AuthorizedKey("aliyun-node", "interop")
+	unsigned := g.AuthorizedKey("aliyun-node-unsigned", "unsigned")
 	cases := []struct {
 		name    string
-		key     credentials
+		key     gatewaytest.Credentials
 		spec    map[string]any
 		method  string
 		body    string
 		refused bool
 	}{
-		{"get with query", key, map[string]any{"method": "get", "url": g.site + "/v1/items?z=1",
+		{"get with query", key, map[string]any{"method": "get", "url": g.Site + "/v1/items?z=1",
 			"query": map[string]string{"b": "2", "a": "1", "name": "测试"}}, http.MethodGet, "", false},
-		{"get escaped path", key, map[string]any{"method": "get", "url": g.site + "/v1/%E4%B8%AD/a%20b"}, http.MethodGet, "", false},
-		{"post json", key, map[string]any{"method": "post", "url": g.site + "/v1/items",
+		{"get escaped path", key, map[string]any{"method": "get", "url": g.Site + "/v1/%E4%B8%AD/a%20b"}, http.MethodGet, "", false},
+		{"post json", key, map[string]any{"method": "post", "url": g.Site + "/v1/items",
 			"data": map[string]any{"name": "vm-1", "count": 2}}, http.MethodPost, `{"count":2,"name":"vm-1"}`, false}, // keys as Go marshals the map
-		{"post form", key, map[string]any{"method": "post", "url": g.site + "/v1/form?q=1",
+		{"post form", key, map[string]any{"method": "post", "url": g.Site + "/v1/form?q=1",
 			"headers": map[string]string{"content-type": aliyunFormType + "; charset=UTF-8"},
 			"data":    map[string]string{"b": "form", "name": "测试 value"}}, http.MethodPost, "b=form&name=%E6%B5%8B%E8%AF%95%20value", false},
-		{"signed extra header", key, map[string]any{"method": "get", "url": g.site + "/v1/h",
+		{"signed extra header", key, map[string]any{"method": "get", "url": g.Site + "/v1/h",
 			"signHeaders": map[string]string{"x-custom": "v"}}, http.MethodGet, "", false},
-		{"put json without Content-MD5", key, map[string]any{"method": "put", "url": g.site + "/v1/items/1",
+		{"put json without Content-MD5", key, map[string]any{"method": "put", "url": g.Site + "/v1/items/1",
 			"data": map[string]any{"a": 1}}, http.MethodPut, `{"a":1}`, true},
-		{"put json where unsigned payloads are allowed", unsigned, map[string]any{"method": "put", "url": g.site + unsignedPayloadDir + "items/1",
+		{"put json where unsigned payloads are allowed", unsigned, map[string]any{"method": "put", "url": g.Site + unsignedPayloadDir + "items/1",
 			"data": map[string]any{"a": 1}}, http.MethodPut, `{"a":1}`, false},
 	}
 	for _, tc := range cases {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
 // TestExamples runs every client of ../examples (and the JD Cloud SDK one
@@ -13,8 +15,8 @@ import (
 // secret and is refused with a wrong one. The plugin's CLI
 // `caddy access-auth curl` is run the same way for every scheme.
 func TestExamples(t *testing.T) {
-	g := startGateway(t, "\taccess_auth interop\n\treverse_proxy "+echoUpstream(t).Listener.Addr().String())
-	key := g.authorize("examples", "interop", "", "")
+	g := gatewaytest.Start(t, "gateway", "", "\taccess_auth interop\n\treverse_proxy "+echoUpstream(t).Listener.Addr().String())
+	key := g.AuthorizedKey("examples", "interop")
 	dir := t.TempDir()
 	goClient := filepath.Join(dir, "go-client")
 	build := exec.Command("go", "build", "-o", goClient, "./examples/go-client")
@@ -37,13 +39,13 @@ func TestExamples(t *testing.T) {
 	}
 	examples := []example{
 		{"curl-sigv4.sh", func(secret string) *exec.Cmd {
-			return withKey(exec.Command("sh", "../examples/curl-sigv4.sh", g.site+"/api/hello"), secret)
+			return withKey(exec.Command("sh", "../examples/curl-sigv4.sh", g.Site+"/api/hello"), secret)
 		}},
 		{"node-aliyun", func(secret string) *exec.Cmd {
-			return withKey(exec.Command("node", "../examples/node-aliyun/index.js", g.site+"/api/hello"), secret)
+			return withKey(exec.Command("node", "../examples/node-aliyun/index.js", g.Site+"/api/hello"), secret)
 		}},
 		{"jdcloud-sdk", func(secret string) *exec.Cmd {
-			return withKey(exec.Command("go", "run", "./examples/jdcloud-sdk", g.site+"/api/hello"), secret)
+			return withKey(exec.Command("go", "run", "./examples/jdcloud-sdk", g.Site+"/api/hello"), secret)
 		}},
 	}
 	// Distinct paths: SigV4 has no nonce, so two identical requests signed
@@ -51,11 +53,11 @@ func TestExamples(t *testing.T) {
 	for _, scheme := range []string{"jdcloud2", "jdcloud3", "sigv4", "aliyun"} {
 		examples = append(examples,
 			example{"go-client/" + scheme, func(secret string) *exec.Cmd {
-				return withKey(exec.Command(goClient, "-scheme", scheme, "-d", `{"a":1}`, g.site+"/api/go-client"), secret)
+				return withKey(exec.Command(goClient, "-scheme", scheme, "-d", `{"a":1}`, g.Site+"/api/go-client"), secret)
 			}},
 			example{"caddy access-auth curl/" + scheme, func(secret string) *exec.Cmd {
-				return exec.Command(caddyBinary, "access-auth", "curl", "--key", key.APIKey, "--secret", secret,
-					"--scheme", scheme, "-i", "-d", `{"a":1}`, "-H", "Content-Type: application/json", g.site+"/api/cli")
+				return exec.Command(gatewaytest.Binary(t), "access-auth", "curl", "--key", key.APIKey, "--secret", secret,
+					"--scheme", scheme, "-i", "-d", `{"a":1}`, "-H", "Content-Type: application/json", g.Site+"/api/cli")
 			}})
 	}
 	for _, ex := range examples {
@@ -72,7 +74,7 @@ func TestExamples(t *testing.T) {
 	}
 
 	t.Run("Caddyfile.schemes adapts", func(t *testing.T) {
-		out, err := exec.Command(caddyBinary, "adapt", "--config", "../examples/Caddyfile.schemes", "--adapter", "caddyfile").CombinedOutput()
+		out, err := exec.Command(gatewaytest.Binary(t), "adapt", "--config", "../examples/Caddyfile.schemes", "--adapter", "caddyfile").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), `"region":"us-east-1"`) || !strings.Contains(string(out), `"allow_unsigned_payload":true`) {
 			t.Fatalf("caddy adapt: %v\n%s", err, out)
 		}

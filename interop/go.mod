@@ -5,6 +5,7 @@ go 1.26.8
 replace github.com/accessauth/caddy-access-auth => ../
 
 require (
+	github.com/accessauth/caddy-access-auth v0.0.0-00010101000000-000000000000
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/jdcloud-api/jdcloud-sdk-go v1.66.0
 	github.com/sliveryou/aliyun-api-gateway-sign v1.0.5
@@ -12,6 +13,11 @@ require (
 
 require (
 	github.com/aws/smithy-go v1.28.9 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/gofrs/uuid v4.4.0+incompatible // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )

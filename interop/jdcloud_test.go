@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jdcloud-api/jdcloud-sdk-go/core"
+
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
 // echoed is what the upstream saw of a request that passed the gateway.
@@ -54,9 +56,10 @@ func echoUpstream(t *testing.T) *httptest.Server {
 // upstream unchanged; the same requests signed with a wrong secret are refused.
 func TestJDCloudSDKSignedRequests(t *testing.T) {
 	upstream := echoUpstream(t)
-	g := startGateway(t, "\taccess_auth interop\n\treverse_proxy "+upstream.Listener.Addr().String())
-	generated := g.authorize("jd-sdk-generated", "interop", "", "")
-	imported := g.authorize("jd-sdk-imported", "interop", "JDC_IMPORTED_AK_0123456789", "imported/Secret+with=chars")
+	g := gatewaytest.Start(t, "gateway", "", "\taccess_auth interop\n\treverse_proxy "+upstream.Listener.Addr().String())
+	generated := g.AuthorizedKey("jd-sdk-generated", "interop")
+	imported := g.ImportKey("jd-sdk-imported", "JDC_IMPORTED_AK_0123456789", "imported/Secret+with=chars")
+	g.Authorize(imported.ID, "interop")
 
 	binary := make([]byte, 64<<10)
 	rand.New(rand.NewSource(7)).Read(binary)
@@ -79,11 +82,11 @@ func TestJDCloudSDKSignedRequests(t *testing.T) {
 		{"header with inner spaces", http.MethodGet, "/v1/ping", "", nil, map[string]string{"X-My-Header": "a   b  c"}},
 		{"patch with tilde path", http.MethodPatch, "/v1/x~y/z_(1)", "k=v", []byte("patch body"), nil},
 	}
-	for _, key := range []credentials{generated, imported} {
+	for _, key := range []gatewaytest.Credentials{generated, imported} {
 		for _, tc := range cases {
 			t.Run(key.ID+"/"+tc.name, func(t *testing.T) {
 				send := func(secret string) *http.Response {
-					url := g.site + tc.path
+					url := g.Site + tc.path
 					if tc.query != "" {
 						url += "?" + tc.query
 					}
@@ -130,7 +133,7 @@ func TestJDCloudSDKSignedRequests(t *testing.T) {
 				resp = send(key.APISecret + "x")
 				raw, _ = io.ReadAll(resp.Body)
 				resp.Body.Close()
-				var denied gatewayError
+				var denied gatewaytest.ErrorBody
 				if resp.StatusCode != http.StatusUnauthorized || json.Unmarshal(raw, &denied) != nil ||
 					denied.Error.Reason != "signature_mismatch" {
 					t.Fatalf("wrong secret: status %d body %s, want 401 signature_mismatch", resp.StatusCode, raw)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
 const awsChallenge = "AWS4-HMAC-SHA256"
@@ -21,9 +23,9 @@ const awsChallenge = "AWS4-HMAC-SHA256"
 // for region us-east-1 and service execute-api (group "pinned"),
 // /unsigned/* unsigned payloads (group "unsigned"), every other path any
 // scheme (group "interop").
-func sigv4Gateway(t *testing.T) *gateway {
+func sigv4Gateway(t *testing.T) *gatewaytest.Node {
 	upstream := echoUpstream(t).Listener.Addr().String()
-	return startGateway(t, `	handle /pinned/* {
+	return gatewaytest.Start(t, "gateway", "", `	handle /pinned/* {
 		access_auth pinned {
 			schemes sigv4
 			region us-east-1
@@ -49,7 +51,7 @@ func sigv4Gateway(t *testing.T) *gateway {
 // secret, refused with a wrong one.
 func TestAWSSDKSignedRequests(t *testing.T) {
 	g := sigv4Gateway(t)
-	key := g.authorize("aws-sdk", "interop", "", "")
+	key := g.AuthorizedKey("aws-sdk", "interop")
 
 	binary := make([]byte, 64<<10)
 	rand.New(rand.NewSource(4)).Read(binary)
@@ -71,7 +73,7 @@ func TestAWSSDKSignedRequests(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(service+"/"+tc.name, func(t *testing.T) {
 				send := func(secret, token string) answer {
-					req, err := http.NewRequest(tc.method, g.site+tc.path, bytes.NewReader(tc.body))
+					req, err := http.NewRequest(tc.method, g.Site+tc.path, bytes.NewReader(tc.body))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -111,8 +113,8 @@ func TestAWSSDKSignedRequests(t *testing.T) {
 // the same signed request is refused the second time.
 func TestAWSSDKReplay(t *testing.T) {
 	g := sigv4Gateway(t)
-	key := g.authorize("aws-replay", "interop", "", "")
-	req, _ := http.NewRequest(http.MethodGet, g.site+"/v1/once", nil)
+	key := g.AuthorizedKey("aws-replay", "interop")
+	req, _ := http.NewRequest(http.MethodGet, g.Site+"/v1/once", nil)
 	creds := aws.Credentials{AccessKeyID: key.APIKey, SecretAccessKey: key.APISecret}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, sha256Hex(nil), "execute-api", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
@@ -134,8 +136,8 @@ func TestAWSSDKReplay(t *testing.T) {
 // TestCurlAWSSigV4 sends requests with the real curl --aws-sigv4.
 func TestCurlAWSSigV4(t *testing.T) {
 	g := sigv4Gateway(t)
-	key := g.authorize("curl", "interop", "", "")
-	pinned := g.authorize("curl-pinned", "pinned", "", "")
+	key := g.AuthorizedKey("curl", "interop")
+	pinned := g.AuthorizedKey("curl-pinned", "pinned")
 	user := key.APIKey + ":" + key.APISecret
 
 	upload := make([]byte, 256<<10)
@@ -160,28 +162,28 @@ func TestCurlAWSSigV4(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--aws-sigv4", tc.provider, "--user", user}, tc.args...)
-			runCurl(t, append(args, g.site+tc.url)...).mustPass(t, tc.method, tc.body)
+			runCurl(t, append(args, g.Site+tc.url)...).mustPass(t, tc.method, tc.body)
 
 			args = append([]string{"--aws-sigv4", tc.provider, "--user", user + "x"}, tc.args...)
-			runCurl(t, append(args, g.site+tc.url)...).mustDeny(t, "signature_mismatch", awsChallenge)
+			runCurl(t, append(args, g.Site+tc.url)...).mustDeny(t, "signature_mismatch", awsChallenge)
 		})
 	}
 
 	t.Run("region and service pinning", func(t *testing.T) {
 		user := pinned.APIKey + ":" + pinned.APISecret
-		runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:execute-api", "--user", user, g.site+"/pinned/x").mustPass(t, http.MethodGet, nil)
-		runCurl(t, "--aws-sigv4", "aws:amz:us-west-2:execute-api", "--user", user, g.site+"/pinned/x").mustDeny(t, "signature_mismatch", awsChallenge)
-		runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", user, g.site+"/pinned/x").mustDeny(t, "signature_mismatch", awsChallenge)
+		runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:execute-api", "--user", user, g.Site+"/pinned/x").mustPass(t, http.MethodGet, nil)
+		runCurl(t, "--aws-sigv4", "aws:amz:us-west-2:execute-api", "--user", user, g.Site+"/pinned/x").mustDeny(t, "signature_mismatch", awsChallenge)
+		runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", user, g.Site+"/pinned/x").mustDeny(t, "signature_mismatch", awsChallenge)
 	})
 	t.Run("UNSIGNED-PAYLOAD only with allow_unsigned_payload", func(t *testing.T) {
-		unsigned := g.authorize("curl-unsigned", "unsigned", "", "")
+		unsigned := g.AuthorizedKey("curl-unsigned", "unsigned")
 		for _, tc := range []struct {
-			key  credentials
+			key  gatewaytest.Credentials
 			path string
 			pass bool
 		}{{unsigned, "/unsigned/put", true}, {key, "/v1/put", false}} {
 			a := runCurl(t, "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", tc.key.APIKey+":"+tc.key.APISecret,
-				"-X", "PUT", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--data-binary", "unsigned body", g.site+tc.path)
+				"-X", "PUT", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--data-binary", "unsigned body", g.Site+tc.path)
 			if tc.pass {
 				a.mustPass(t, http.MethodPut, []byte("unsigned body"))
 			} else {
@@ -192,10 +194,10 @@ func TestCurlAWSSigV4(t *testing.T) {
 	t.Run("route schemes", func(t *testing.T) {
 		// /pinned/* takes SigV4 only: a JDCLOUD2 Authorization is no credential there.
 		a := runCurl(t, "-H", "Authorization: JDCLOUD2-HMAC-SHA256 Credential=k/20260101/r/s/jdcloud2_request, SignedHeaders=host, Signature=00",
-			g.site+"/pinned/x")
+			g.Site+"/pinned/x")
 		a.mustDeny(t, "missing_credentials", awsChallenge)
 	})
-	if strings.Contains(g.logs.String(), "panic") {
+	if strings.Contains(g.Logs(), "panic") {
 		t.Fatal("caddy logged a panic")
 	}
 }

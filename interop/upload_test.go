@@ -18,6 +18,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
 const (
@@ -133,9 +135,9 @@ func resetPeak(t *testing.T, pid int) {
 // with the AWS SDK signer; with streamed the signed x-amz-content-sha256
 // header lets the body stream (S3 form), without it the gateway hashes the
 // body before passing it on (spooling what exceeds 1 MiB).
-func sendUpload(t *testing.T, g *gateway, key credentials, n, flip int64, streamed bool) (int, string) {
+func sendUpload(t *testing.T, g *gatewaytest.Node, key gatewaytest.Credentials, n, flip int64, streamed bool) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, g.site+"/bucket/upload.bin", newPatternBody(n, flip))
+	req, err := http.NewRequest(http.MethodPut, g.Site+"/bucket/upload.bin", newPatternBody(n, flip))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,9 +166,9 @@ func sendUpload(t *testing.T, g *gateway, key credentials, n, flip int64, stream
 // resident memory, streamed (signed content hash) and spooled (none).
 func TestUploadMemory(t *testing.T) {
 	upstream := newCountingUpstream(t)
-	g := startGateway(t, "\taccess_auth upload\n\treverse_proxy "+upstream.Listener.Addr().String())
-	key := g.authorize("uploader", "upload", "", "")
-	pid := g.process.Process.Pid
+	g := gatewaytest.Start(t, "gateway", "", "\taccess_auth upload\n\treverse_proxy "+upstream.Listener.Addr().String())
+	key := g.AuthorizedKey("uploader", "upload")
+	pid := g.PID()
 	want := patternSHA256(uploadSize)
 
 	// Warm up: the route's check is built on first use.
@@ -202,8 +204,8 @@ func TestUploadMemory(t *testing.T) {
 // checked before it goes on, so the upstream gets nothing at all.
 func TestTamperedUploadNeverReachesTheUpstreamWhole(t *testing.T) {
 	upstream := newCountingUpstream(t)
-	g := startGateway(t, "\taccess_auth upload\n\treverse_proxy "+upstream.Listener.Addr().String())
-	key := g.authorize("tamperer", "upload", "", "")
+	g := gatewaytest.Start(t, "gateway", "", "\taccess_auth upload\n\treverse_proxy "+upstream.Listener.Addr().String())
+	key := g.AuthorizedKey("tamperer", "upload")
 	const n = 8 << 20
 	for _, tc := range []struct {
 		name     string
