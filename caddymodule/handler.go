@@ -87,6 +87,7 @@ type Handler struct {
 	metrics *routeMetrics
 
 	mu      sync.Mutex
+	usage   *usage // set before checker
 	checker atomic.Pointer[enforcement.Checker]
 }
 
@@ -198,6 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	id := decision.Identity
+	h.usage.record(id.AccessKeyID, start)
 	repl.Set("http.auth.user.id", id.AccessKeyID)
 	// One provider answers the access_auth.* placeholders when they are
 	// used, instead of six values boxed into the replacer on every request.
@@ -288,6 +290,7 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.usage = st.usage
 	h.checker.Store(c)
 	return c, nil
 }

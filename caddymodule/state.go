@@ -52,16 +52,19 @@ type sharedState struct {
 	backend    *sharedBackend
 	store      *store.Store
 	cache      *cache.Cache
+	usage      *usage // when keys were let through, for last_used_at
 	stopFollow context.CancelFunc
 	followDone chan struct{}
+	usageDone  chan struct{}
 }
 
-// Destruct stops the change feed and closes the cache, then releases the
-// backend (the store is only rules over it: closing the store would close
-// the backend that another state may share).
+// Destruct stops the change feed and writes the last uses of keys, closes
+// the cache, then releases the backend (the store is only rules over it:
+// closing the store would close the backend that another state may share).
 func (s *sharedState) Destruct() error {
 	s.stopFollow()
 	<-s.followDone
+	<-s.usageDone
 	s.cache.Close()
 	_, err := backends.Delete(s.backendKey)
 	return err
@@ -135,7 +138,10 @@ func openState(a *App) (*sharedState, error) {
 		defer close(done)
 		c.Follow(ctx, feed)
 	}()
-	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, store: st, cache: c, stopFollow: cancel, followDone: done}, nil
+	used, usageDone := newUsage(), make(chan struct{})
+	go flushUsage(ctx, st, used, a.logger, usageDone)
+	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, store: st, cache: c, usage: used,
+		stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
 }
 
 // openBackend connects the configured backend. Opening Redis makes no
