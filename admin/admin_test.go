@@ -298,6 +298,14 @@ func TestAuthorizationsAndBindings(t *testing.T) {
 	if want := []store.Binding{{Group: "orders", Environment: "*"}}; !slices.Equal(read.Bindings, want) {
 		t.Errorf("after unbind: %v, want %v", read.Bindings, want)
 	}
+	c.fails("DELETE", base+"/bindings/billing?environment=online", "", http.StatusNotFound, "not_found")
+	// Without ?environment= the key loses the group in every environment.
+	c.call("PUT", base+"/bindings/orders?environment=online", "", http.StatusOK, nil)
+	c.call("DELETE", base+"/bindings/orders", "", http.StatusNoContent, nil)
+	c.call("GET", base, "", http.StatusOK, &read)
+	if len(read.Bindings) != 0 {
+		t.Errorf("after unbinding the group: %v, want none", read.Bindings)
+	}
 
 	c.call("DELETE", base, "", http.StatusNoContent, nil)
 	c.fails("GET", base, "", http.StatusNotFound, "not_found")

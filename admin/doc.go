@@ -18,7 +18,7 @@
 //	PATCH  authorizations/{id}                    description, enabled, valid_from, valid_until, allowed_ips
 //	DELETE authorizations/{id}                    → 204, with its bindings
 //	PUT    authorizations/{id}/bindings/{group}   bind ?environment= (default *) → 200 with the authorization
-//	DELETE authorizations/{id}/bindings/{group}   unbind ?environment= → 204
+//	DELETE authorizations/{id}/bindings/{group}   unbind ?environment= (default every environment) → 204
 //	POST   groups                                 {name, description} → 201
 //	GET    groups, groups/{name}                  groups, with configured
 //	GET    groups/{name}/authorizations           authorizations bound to the group

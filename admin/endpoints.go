@@ -155,8 +155,11 @@ func (h *handler) bind(r *http.Request) (int, any, error) {
 	return ok(tidy(h.store.Bind(r.Context(), r.PathValue("id"), bindingOf(r), h.actor(r))))
 }
 
+// unbind without ?environment= removes every binding to the group: the key
+// loses the group whatever environments it was bound to.
 func (h *handler) unbind(r *http.Request) (int, any, error) {
-	_, err := h.store.Unbind(r.Context(), r.PathValue("id"), bindingOf(r), h.actor(r))
+	binding := store.Binding{Group: r.PathValue("group"), Environment: r.URL.Query().Get("environment")}
+	_, err := h.store.Unbind(r.Context(), r.PathValue("id"), binding, h.actor(r))
 	return noContent(err)
 }
 

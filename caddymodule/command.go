@@ -224,17 +224,19 @@ func authorizationsCommand() *cobra.Command {
 	auths.AddCommand(create, list,
 		byID("show", "Shows an authorization", http.MethodGet, "/access-auth/authorizations/"),
 		byID("delete", "Deletes an authorization and its bindings", http.MethodDelete, "/access-auth/authorizations/"),
-		bindingCommand("bind", "Binds an authorization to a group", http.MethodPut),
-		bindingCommand("unbind", "Removes a binding", http.MethodDelete))
+		bindingCommand("bind", "Binds an authorization to a group", http.MethodPut,
+			"environment of the group (default: every environment, *)"),
+		bindingCommand("unbind", "Removes a binding", http.MethodDelete,
+			"environment of the group (default: every binding to the group)"))
 	return auths
 }
 
-func bindingCommand(name, short, method string) *cobra.Command {
+func bindingCommand(name, short, method, environmentUsage string) *cobra.Command {
 	c := subcommand(name+" <authorization-id> <group>", short, cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
 		return adminCall(cmd, method, "/access-auth/authorizations/"+url.PathEscape(args[0])+"/bindings/"+
 			url.PathEscape(args[1])+query(cmd, "environment"), nil)
 	})
-	c.Flags().String("environment", "*", "environment of the group")
+	c.Flags().String("environment", "", environmentUsage)
 	return c
 }
 
