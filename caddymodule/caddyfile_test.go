@@ -54,6 +54,12 @@ func TestCaddyfileAdapt(t *testing.T) {
 			},
 		},
 		{
+			// Every environment a binding may name (SPEC §4 leaves them free).
+			name:  "environment the store accepts",
+			input: site("access_auth orders {\nenvironment Pre.Release-2\n}"),
+			want:  []string{`"environment":"Pre.Release-2"`},
+		},
+		{
 			name:  "decimal size",
 			input: site("access_auth orders {\nmax_body 100MB\n}"),
 			want:  []string{`"max_body":100000000`},
@@ -111,6 +117,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{name: "flag with arg", input: site("access_auth a {\nhide_credentials yes\n}"), wantErr: `access_auth: hide_credentials: takes no argument`},
 		{name: "unknown sub", input: site("access_auth a {\nfoo\n}"), wantErr: `access_auth: unknown subdirective "foo"`},
 		{name: "bad environment", input: site("access_auth a {\nenvironment *\n}"), wantErr: `access_auth: environment: invalid name "*"`},
+		{name: "environment with a space", input: site("access_auth a {\nenvironment \"pre release\"\n}"), wantErr: `access_auth: environment: invalid name "pre release"`},
 		{name: "admin without token", input: site("access_auth_admin {\nconsole on\n}"), wantErr: "access_auth_admin: token: required"},
 		{name: "admin empty token", input: site("access_auth_admin {\ntoken\n}"), wantErr: "access_auth_admin: token: expected one or more tokens"},
 		{name: "admin bad console", input: site("access_auth_admin {\ntoken t\nconsole maybe\n}"), wantErr: `access_auth_admin: console: expected on or off, got "maybe"`},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/signature"
+	"github.com/accessauth/caddy-access-auth/store"
 )
 
 func init() {
@@ -39,9 +39,6 @@ const (
 	HeaderGroup           = "X-Api-Group"
 	HeaderEnvironment     = "X-Api-Environment"
 )
-
-// namePattern is what a group (and an environment) name may look like.
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // Handler lets a request through only when it is signed by an access key
 // whose authorization is bound to the route's API group and environment;
@@ -158,10 +155,12 @@ func (h *Handler) check() error {
 	switch {
 	case h.Group == "":
 		return errors.New("group: required (access_auth <group>, or group <name> in the block)")
-	case !namePattern.MatchString(h.Group):
+	case !store.ValidGroupName(h.Group):
 		return fmt.Errorf("group: invalid name %q, expected [a-z0-9][a-z0-9_-]{0,63}", h.Group)
-	case h.Environment != "" && !namePattern.MatchString(h.Environment):
-		return fmt.Errorf("environment: invalid name %q, expected [a-z0-9][a-z0-9_-]{0,63}", h.Environment)
+	case h.Environment != "" && !store.ValidEnvironment(h.Environment):
+		// The store's rule, so that every environment a binding can name
+		// can be served by a route.
+		return fmt.Errorf("environment: invalid name %q, expected [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", h.Environment)
 	case h.MaxSkew < 0:
 		return errors.New("max_skew: must not be negative")
 	case h.MaxBody < 0:

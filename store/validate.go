@@ -90,6 +90,15 @@ func validateGroupName(field, name string) error {
 	return nil
 }
 
+// ValidGroupName reports whether name may name an API group:
+// [a-z0-9][a-z0-9_-]{0,63}.
+func ValidGroupName(name string) bool { return groupNamePattern.MatchString(name) }
+
+// ValidEnvironment reports whether env may name one environment of a group
+// (letters, digits, _ . and -, at most 64); a binding may also say
+// AnyEnvironment.
+func ValidEnvironment(env string) bool { return environmentPattern.MatchString(env) }
+
 func validateEnvironment(field, env string) error {
 	if env != AnyEnvironment && !environmentPattern.MatchString(env) {
 		return invalid(field, "%s is not a valid environment (letters, digits, _ . and -, at most 64, or *)", quoteInput(env))
