@@ -22,6 +22,9 @@ import (
 type RedisNonces struct {
 	client redis.UniversalClient
 	prefix string // "<KeyPrefix>:nonce:"
+	// pipe is the lean path to a standalone server (nil: Cluster,
+	// Sentinel), which sends the same SETs with a fraction of the CPU.
+	pipe *noncePipe
 
 	mu       sync.Mutex
 	queue    []*nonceCall // the calls waiting for the next pipeline
@@ -46,13 +49,24 @@ var nonceCalls = sync.Pool{New: func() any { return &nonceCall{done: make(chan b
 // Nonces returns the nonce store on the backend's client. Its keys carry no
 // hash tag, so they spread over the nodes of a Cluster.
 func (b *RedisBackend) Nonces() *RedisNonces {
-	return &RedisNonces{client: b.client, prefix: b.prefix + ":nonce:"}
+	n := &RedisNonces{client: b.client, prefix: b.prefix + ":nonce:", pipe: newNoncePipe(b.client)}
+	if n.pipe != nil {
+		context.AfterFunc(b.closing, n.pipe.close)
+	}
+	return n
 }
 
 // Seen records apiKey+nonce for ttl with one SET NX PX and reports whether
 // it was recorded already (the request is a replay). A ttl under a
 // millisecond counts as one: a nonce key must never live forever.
 func (n *RedisNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	if n.pipe != nil {
+		fresh, err := n.pipe.seen(ctx, n.prefix, apiKey, nonce, ttl)
+		if err != nil {
+			return false, redisUnavailable(err)
+		}
+		return !fresh, nil
+	}
 	call := nonceCalls.Get().(*nonceCall)
 	call.key, call.ttl = n.prefix+apiKey+":"+nonce, max(ttl, time.Millisecond)
 	n.mu.Lock()

@@ -2,11 +2,15 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/store"
@@ -64,4 +68,136 @@ func errString(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+// Replies are matched to their calls in order: with every other nonce
+// recorded before, concurrent callers get mixed answers, each its own.
+func TestRedisNoncesReplyOrder(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	rdb := rawClient(t, srv.Addr)
+	ctx := context.Background()
+	const workers, each = 16, 200
+	for w := range workers {
+		for i := 0; i < each; i += 2 {
+			rdb.Set(ctx, "access_auth:nonce:K:"+strconv.Itoa(w)+"-"+strconv.Itoa(i), "1", time.Minute)
+		}
+	}
+	var wg sync.WaitGroup
+	var wrong sync.Map
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				nonce := strconv.Itoa(w) + "-" + strconv.Itoa(i)
+				if seen, err := n.Seen(ctx, "K", nonce, time.Minute); err != nil || seen != (i%2 == 0) {
+					wrong.Store(nonce, errString(err))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wrong.Range(func(nonce, err any) bool {
+		t.Errorf("nonce %s answered wrongly (%s)", nonce, err)
+		return true
+	})
+}
+
+// The nonces go to the database and with the credentials configured.
+func TestRedisNoncesAuthAndDatabase(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "s3cret"})
+	ctx := context.Background()
+	n := openRedis(t, store.RedisOptions{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}}).Nonces()
+	for i, want := range []bool{false, true} {
+		if seen, err := n.Seen(ctx, "K", "n", time.Minute); err != nil || seen != want {
+			t.Fatalf("Seen #%d = %v, %v; want %v", i+1, seen, err, want)
+		}
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "s3cret", DB: 3})
+	defer rdb.Close()
+	if got, err := rdb.Exists(ctx, "access_auth:nonce:K:n").Result(); err != nil || got != 1 {
+		t.Fatalf("nonce key in database 3: %d, %v", got, err)
+	}
+}
+
+// Calls in flight when Redis goes away fail with ErrUnavailable (none
+// hangs, none is answered wrongly), and the calls after it comes back
+// succeed on a new connection.
+func TestRedisNoncesRestart(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	ctx := context.Background()
+	var (
+		wg              sync.WaitGroup
+		stop            = make(chan struct{})
+		answered, fails sync.Map
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				nonce := strconv.Itoa(w) + "-" + strconv.Itoa(i)
+				seen, err := n.Seen(ctx, "K", nonce, time.Minute)
+				switch {
+				case err != nil && !errors.Is(err, store.ErrUnavailable):
+					fails.Store(nonce, "not ErrUnavailable: "+err.Error())
+				case err == nil && seen:
+					fails.Store(nonce, "fresh nonce reported as seen")
+				case err != nil:
+					answered.Store("error", true)
+				}
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	srv.Stop()
+	time.Sleep(50 * time.Millisecond)
+	srv.Restart()
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	fails.Range(func(nonce, why any) bool {
+		t.Errorf("nonce %s: %s", nonce, why)
+		return true
+	})
+	if _, ok := answered.Load("error"); !ok {
+		t.Error("no call failed while Redis was down")
+	}
+	for i, want := range []bool{false, true} {
+		if seen, err := n.Seen(ctx, "K", "after", time.Minute); err != nil || seen != want {
+			t.Fatalf("Seen #%d after the restart = %v, %v; want %v", i+1, seen, err, want)
+		}
+	}
+}
+
+// A caller's context bounds its wait for a server that does not answer.
+func TestRedisNoncesContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent: reads nothing, answers nothing
+		}
+	}()
+	n := openRedis(t, store.RedisOptions{Addrs: []string{ln.Addr().String()}}).Nonces()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = n.Seen(ctx, "K", "n", time.Minute)
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Seen on a silent server = %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("Seen took %v past its 50ms context", d)
+	}
 }
