@@ -201,3 +201,14 @@ func TestRedisNoncesContext(t *testing.T) {
 		t.Fatalf("Seen took %v past its 50ms context", d)
 	}
 }
+
+// The nonce connection speaks TLS when the client does.
+func TestRedisNoncesTLS(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{TLS: true})
+	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}, TLS: srv.TLS}).Nonces()
+	for i, want := range []bool{false, true} {
+		if seen, err := n.Seen(context.Background(), "K", "n", time.Minute); err != nil || seen != want {
+			t.Fatalf("Seen #%d over TLS = %v, %v; want %v", i+1, seen, err, want)
+		}
+	}
+}
