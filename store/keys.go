@@ -297,14 +297,20 @@ func (s *Store) DeleteKey(ctx context.Context, id string, actor Actor) error {
 	})
 }
 
-// KeyGroups returns the bindings of the access key's authorization: the
-// groups and environments it may call (none without an authorization).
+// KeyGroups returns the groups and environments the access key may call
+// now: the bindings of its authorization, or none while the key is disabled
+// or expired or the authorization is disabled or outside its validity window
+// (the request check would refuse every call then).
 func (s *Store) KeyGroups(ctx context.Context, id string) ([]Binding, error) {
 	bindings := []Binding{}
+	now := s.now()
 	err := s.backend.View(ctx, func(tx Tx) error {
 		var key ExportedKey
 		if err := mustGetKey(tx, id, &key); err != nil {
 			return err
+		}
+		if !key.Enabled || !before(now, key.ExpiresAt) {
+			return nil
 		}
 		authID, err := tx.Get(tblKeyAuthorizations, id)
 		if err != nil || authID == nil {
@@ -314,8 +320,14 @@ func (s *Store) KeyGroups(ctx context.Context, id string) ([]Binding, error) {
 		if ok, err := getJSON(tx, tblAuthorizations, string(authID), &auth); err != nil || !ok {
 			return err
 		}
+		if !auth.Enabled || !before(now, auth.ValidUntil) || (auth.ValidFrom != nil && now.Before(*auth.ValidFrom)) {
+			return nil
+		}
 		bindings = append(bindings, auth.Bindings...)
 		return nil
 	})
 	return bindings, err
 }
+
+// before reports whether now is before the end of an open-ended window (nil: never ends).
+func before(now time.Time, end *time.Time) bool { return end == nil || now.Before(*end) }

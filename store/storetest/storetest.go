@@ -524,6 +524,27 @@ func testBindUnbind(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	}
 	_, err = e.s.KeyGroups(e.ctx, "ak-missing")
 	wantErr(t, err, store.ErrNotFound)
+
+	// The caller's view lists what the key may call now: nothing while the
+	// authorization or the key is switched off or out of its window.
+	off, on := false, true
+	groupsNow := func(step string, want int) {
+		t.Helper()
+		if got := get(e.s.KeyGroups(e.ctx, k.ID)).must(t); len(got) != want {
+			t.Errorf("%s: KeyGroups %v, want %d bindings", step, got, want)
+		}
+	}
+	get(e.s.UpdateAuthorization(e.ctx, a.ID, store.AuthorizationPatch{Enabled: store.Optional[bool]{Set: true, Value: &off}}, actor)).must(t)
+	groupsNow("authorization disabled", 0)
+	get(e.s.UpdateAuthorization(e.ctx, a.ID, store.AuthorizationPatch{Enabled: store.Optional[bool]{Set: true, Value: &on}}, actor)).must(t)
+	groupsNow("authorization enabled again", 1)
+	later := e.clock.Now().Add(time.Hour)
+	get(e.s.UpdateAuthorization(e.ctx, a.ID, store.AuthorizationPatch{ValidFrom: store.Optional[time.Time]{Set: true, Value: &later}}, actor)).must(t)
+	groupsNow("authorization not yet valid", 0)
+	e.clock.Advance(2 * time.Hour)
+	groupsNow("authorization valid", 1)
+	get(e.s.UpdateKey(e.ctx, k.ID, store.KeyPatch{Enabled: store.Optional[bool]{Set: true, Value: &off}}, actor)).must(t)
+	groupsNow("key disabled", 0)
 }
 
 func testGroups(t *testing.T, newBackend func(t *testing.T) store.Backend) {
