@@ -32,7 +32,8 @@ const (
 	ReplayOff   = "off"
 )
 
-// Headers set for the upstream with forward_identity on.
+// Headers set for the upstream with forward_identity on; with it off, client
+// copies are removed all the same.
 const (
 	HeaderAccessKeyID     = "X-Access-Key-Id"
 	HeaderAuthorizationID = "X-Access-Authorization-Id"
@@ -73,7 +74,8 @@ type Handler struct {
 	// request goes on.
 	HideCredentials bool `json:"hide_credentials,omitempty"`
 	// Set the X-Access-Key-Id, X-Access-Authorization-Id, X-Api-Group and
-	// X-Api-Environment request headers (client copies removed). Default on.
+	// X-Api-Environment request headers. Default on. Client copies are
+	// removed either way.
 	ForwardIdentity *bool `json:"forward_identity,omitempty"`
 
 	app     *App
@@ -230,6 +232,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		r.Header[HeaderAuthorizationID] = values[1:2:2]
 		r.Header[HeaderGroup] = values[2:3:3]
 		r.Header[HeaderEnvironment] = values[3:4:4]
+	} else {
+		// Upstreams may trust these names: never pass a client's own on.
+		for _, name := range [...]string{HeaderAccessKeyID, HeaderAuthorizationID, HeaderGroup, HeaderEnvironment} {
+			delete(r.Header, name)
+		}
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -529,13 +529,15 @@ func TestEnforcement(t *testing.T) {
 	})
 
 	t.Run("forward_identity off, credentials kept", func(t *testing.T) {
-		a := send(t, signed(t, "GET", siteURL+"/plain/x", "", jd2, alice.APIKey, alice.APISecret))
+		req := signed(t, "GET", siteURL+"/plain/x", "", jd2, alice.APIKey, alice.APISecret)
+		req.Header.Set("X-Access-Key-Id", "ak-forged")
+		a := send(t, req)
 		var e echoed
 		if err := json.Unmarshal([]byte(a.body), &e); err != nil {
 			t.Fatalf("%d %s: %v", a.status, a.body, err)
 		}
 		if _, ok := e.Header["X-Access-Key-Id"]; ok {
-			t.Error("forward_identity off still set X-Access-Key-Id")
+			t.Errorf("forward_identity off let X-Access-Key-Id through: %q", e.Header["X-Access-Key-Id"])
 		}
 		if e.Header.Get("Authorization") == "" || e.Header.Get("X-Jdcloud-Nonce") == "" {
 			t.Error("without hide_credentials the signature headers must go upstream")
