@@ -169,7 +169,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Validate checks the configuration.
 func (a *App) Validate() error {
 	if err := a.check(true); err != nil {
-		return fmt.Errorf("access_auth: %w", err)
+		return err // Caddy names the module: "access_auth: invalid configuration: …"
 	}
 	return nil
 }

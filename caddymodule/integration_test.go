@@ -787,7 +787,7 @@ func TestLoadErrorsNameTheDirective(t *testing.T) {
 	caddytest.AssertLoadError(t, jsonConfig("", `{"handler":"access_auth"}`), "json", "access_auth: group: required")
 	caddytest.AssertLoadError(t, jsonConfig("", `{"handler":"access_auth","group":"orders","schemes":["md5"]}`), "json", "access_auth: schemes: unknown scheme")
 	caddytest.AssertLoadError(t, jsonConfig("", `{"handler":"access_auth","group":"orders","replay_protection":"store"}`), "json", "replay_protection store: needs store redis")
-	caddytest.AssertLoadError(t, jsonConfig(`"access_auth":{"store":{"type":"redis","urls":["redis://127.0.0.1:1"]}},`, `{"handler":"access_auth","group":"orders"}`), "json", "access_auth: master_key: required with store redis")
-	caddytest.AssertLoadError(t, jsonConfig(`"access_auth":{"master_key":["{env.CADDYMODULE_TEST_UNSET}"]},`, `{"handler":"access_auth","group":"orders"}`), "json", "access_auth: master_key: key 1: expected 32 bytes")
+	caddytest.AssertLoadError(t, jsonConfig(`"access_auth":{"store":{"type":"redis","urls":["redis://127.0.0.1:1"]}},`, `{"handler":"access_auth","group":"orders"}`), "json", "access_auth: invalid configuration: master_key: required with store redis")
+	caddytest.AssertLoadError(t, jsonConfig(`"access_auth":{"master_key":["{env.CADDYMODULE_TEST_UNSET}"]},`, `{"handler":"access_auth","group":"orders"}`), "json", "access_auth: invalid configuration: master_key: key 1: expected 32 bytes")
 	caddytest.AssertLoadError(t, jsonConfig("", `{"handler":"access_auth_admin"}`), "json", "access_auth_admin: token: required")
 }
