@@ -23,12 +23,15 @@ test-unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-interop: build
-	cd interop && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+	cd interop && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m .
 
 # The benchmarks of SPEC §10 (micro-benchmarks, then real Caddy and
 # redis-server under signed load) and its table with the measured values.
 bench:
 	$(GO) run ./bench/table
+
+fuzz:
+	./scripts/fuzz.sh
 
 clean:
 	rm -rf bin

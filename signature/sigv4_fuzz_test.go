@@ -92,6 +92,12 @@ func throughWire(req *http.Request, value string) (*Request, bool) {
 	if !httpguts.ValidHeaderFieldValue(value) {
 		return nil, false
 	}
+	// A path without its leading slash is no origin-form request target:
+	// net/http writes it as something else ("./A:" for "A:"), which no
+	// client signs.
+	if req.URL.Path != "" && !strings.HasPrefix(req.URL.Path, "/") {
+		return nil, false
+	}
 	if req.GetBody != nil {
 		req.Body, _ = req.GetBody()
 	}
