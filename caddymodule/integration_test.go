@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -206,17 +207,6 @@ func send(t *testing.T, req *http.Request) answer {
 	return answer{resp.StatusCode, resp.Header, string(raw)}
 }
 
-// denial is the JD Cloud error envelope of a refused request.
-type denial struct {
-	RequestID string `json:"requestId"`
-	Error     struct {
-		Code    int    `json:"code"`
-		Status  string `json:"status"`
-		Message string `json:"message"`
-		Reason  string `json:"reason"`
-	} `json:"error"`
-}
-
 // wantDenial checks a refusal against its row of SPEC §7.
 func wantDenial(t *testing.T, a answer, status int, statusName, reason, message, challenge string) {
 	t.Helper()
@@ -226,7 +216,7 @@ func wantDenial(t *testing.T, a answer, status int, statusName, reason, message,
 	if ct := a.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
-	var d denial
+	var d enforcement.DenialBody
 	if err := json.Unmarshal([]byte(a.body), &d); err != nil {
 		t.Fatalf("denial body %q: %v", a.body, err)
 	}

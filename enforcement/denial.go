@@ -40,6 +40,22 @@ func init() {
 	}
 }
 
+// DenialBody is the JSON body of a refused request: JD Cloud's error
+// envelope plus a stable reason. WriteDenial renders it from pre-built parts;
+// this type is for clients (and tests) that decode it.
+type DenialBody struct {
+	RequestID string      `json:"requestId"`
+	Error     DenialError `json:"error"`
+}
+
+// DenialError is the "error" member of a DenialBody.
+type DenialError struct {
+	Code    int    `json:"code"`    // the HTTP status
+	Status  string `json:"status"`  // e.g. ACCESS_ERROR
+	Message string `json:"message"` // JD Cloud's message
+	Reason  string `json:"reason"`  // the stable reason, e.g. signature_mismatch
+}
+
 // WriteDenial answers a refused request: the JD Cloud error envelope with a
 // stable reason (SPEC §7) as JSON, WWW-Authenticate on a 401 (the scheme of
 // the request's credentials, else the first the route allows), and for

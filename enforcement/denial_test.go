@@ -67,21 +67,11 @@ func TestMessageForNamesTheSchemesHeaders(t *testing.T) {
 	}
 }
 
-type denialBody struct {
-	RequestID string `json:"requestId"`
-	Error     struct {
-		Code    int    `json:"code"`
-		Status  string `json:"status"`
-		Message string `json:"message"`
-		Reason  string `json:"reason"`
-	} `json:"error"`
-}
-
-func writeDenial(t *testing.T, d Decision, requestID string) (*httptest.ResponseRecorder, denialBody) {
+func writeDenial(t *testing.T, d Decision, requestID string) (*httptest.ResponseRecorder, DenialBody) {
 	t.Helper()
 	w := httptest.NewRecorder()
 	WriteDenial(w, d, requestID)
-	var body denialBody
+	var body DenialBody
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 		t.Fatalf("denial body %q is not JSON: %v", w.Body, err)
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
+	"github.com/accessauth/caddy-access-auth/enforcement"
 )
 
 // Helpers shared by the tests of the clients of other vendors.
@@ -59,7 +59,7 @@ func (a answer) mustPass(t *testing.T, method string, body []byte) echoed {
 // mustDeny fails unless a is the gateway's 401 with reason and challenge.
 func (a answer) mustDeny(t *testing.T, reason, challenge string) {
 	t.Helper()
-	var denied gatewaytest.ErrorBody
+	var denied enforcement.DenialBody
 	if a.status != http.StatusUnauthorized || json.Unmarshal(a.body, &denied) != nil || denied.Error.Reason != reason {
 		t.Fatalf("status %d body %s, want 401 %s", a.status, a.body, reason)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jdcloud-api/jdcloud-sdk-go/core"
 
+	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
@@ -133,7 +134,7 @@ func TestJDCloudSDKSignedRequests(t *testing.T) {
 				resp = send(key.APISecret + "x")
 				raw, _ = io.ReadAll(resp.Body)
 				resp.Body.Close()
-				var denied gatewaytest.ErrorBody
+				var denied enforcement.DenialBody
 				if resp.StatusCode != http.StatusUnauthorized || json.Unmarshal(raw, &denied) != nil ||
 					denied.Error.Reason != "signature_mismatch" {
 					t.Fatalf("wrong secret: status %d body %s, want 401 signature_mismatch", resp.StatusCode, raw)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
@@ -43,7 +44,7 @@ func TestQuickstart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var denied gatewaytest.ErrorBody
+	var denied enforcement.DenialBody
 	_ = json.NewDecoder(resp.Body).Decode(&denied)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || denied.Error.Reason != "missing_credentials" {

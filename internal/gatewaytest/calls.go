@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -183,17 +184,6 @@ func DecodeJSON(raw []byte, out any) error {
 	return nil
 }
 
-// ErrorBody is the JSON body of a refused request (SPEC §7).
-type ErrorBody struct {
-	RequestID string `json:"requestId"`
-	Error     struct {
-		Code    int    `json:"code"`
-		Status  string `json:"status"`
-		Message string `json:"message"`
-		Reason  string `json:"reason"`
-	} `json:"error"`
-}
-
 // Answer is a site's answer to a request: the status and, for a refusal,
 // the reason of its JSON error body.
 type Answer struct {
@@ -253,7 +243,7 @@ func SendRequest(req *http.Request) (Answer, error) {
 	}
 	a := Answer{Status: resp.StatusCode, Body: string(raw)}
 	if resp.StatusCode != http.StatusOK {
-		var e ErrorBody
+		var e enforcement.DenialBody
 		if json.Unmarshal(raw, &e) == nil {
 			a.Reason = e.Error.Reason
 		}
