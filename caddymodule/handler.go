@@ -201,12 +201,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	id := decision.Identity
 	h.usage.record(id.AccessKeyID, start)
-	repl.Set("http.auth.user.id", id.AccessKeyID)
-	// One provider answers the access_auth.* placeholders when they are
-	// used, instead of six values boxed into the replacer on every request.
+	// One provider answers the placeholders when they are used, instead of
+	// seven values boxed into the replacer's map on every request (its
+	// first entry allocates the map's storage). Set values come before
+	// providers: an earlier handler's user ID is deleted so that ours wins,
+	// as a Set would.
+	repl.Delete("http.auth.user.id")
 	repl.Map(func(key string) (any, bool) {
 		switch key {
-		case "access_auth.access_key_id":
+		case "http.auth.user.id", "access_auth.access_key_id":
 			return id.AccessKeyID, true
 		case "access_auth.api_key":
 			return id.APIKey, true
