@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,4 +194,25 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 		})
 	}
+	// Every core checking at once, as under load: shared counters and
+	// locks of the request path show here, not above.
+	b.Run("access_auth_parallel", func(b *testing.B) {
+		var passed atomic.Int64
+		next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { passed.Add(1); return nil })
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest("GET", "http://api.example.com/orders/1?x=y", nil)
+			if err := signature.Sign(r, signature.JDCloud2, key.APIKey, key.APISecret); err != nil {
+				b.Error(err)
+				return
+			}
+			w := httptest.NewRecorder()
+			for pb.Next() {
+				h.ServeHTTP(w, caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil), next)
+			}
+		})
+		if passed.Load() != int64(b.N) {
+			b.Fatalf("%d of %d requests passed", passed.Load(), b.N)
+		}
+	})
 }
