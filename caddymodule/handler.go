@@ -241,7 +241,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			delete(r.Header, name)
 		}
 	}
-	return next.ServeHTTP(w, r)
+	err = next.ServeHTTP(w, r)
+	if err != nil {
+		// A streamed body that failed its signed hash (or max_body) only
+		// shows once the next handler read it: answer the client's fault as
+		// such, not as the proxy's 502.
+		if reason := enforcement.BodyFailure(r); reason != enforcement.Allowed {
+			decision.Reason = reason
+			h.deny(w, r, repl, decision, err)
+			return nil
+		}
+	}
+	return err
 }
 
 // deny answers a refused request and logs why (never a secret or a

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/accessauth/caddy-access-auth/signature"
 )
@@ -274,9 +275,34 @@ type checkedBody struct {
 	held      bool // next is a byte read but not yet passed on
 	next      byte
 	verified  bool // the body ended and matched; only next is left
+	// failed is the Reason of a mismatch or an overlong body, readable by
+	// the handler once the next one (on another goroutine) gave up.
+	failed atomic.Uint32
+}
+
+// BodyFailure reports the denial a request's checked body stands for when
+// reading it failed after the check let the request through: its streamed
+// body did not match the signed hash (SignatureMismatch) or grew past
+// max_body (BodyTooLarge). The caller answers with it instead of the next
+// handler's error (a reverse proxy would make it a 502). Allowed otherwise.
+func BodyFailure(r *http.Request) Reason {
+	if b, ok := r.Body.(*checkedBody); ok {
+		return Reason(b.failed.Load())
+	}
+	return Allowed
 }
 
 func (b *checkedBody) Read(p []byte) (int, error) {
+	n, err := b.readChecked(p)
+	if err != nil && err != io.EOF {
+		if reason, ok := ReasonOf(err); ok {
+			b.failed.Store(uint32(reason))
+		}
+	}
+	return n, err
+}
+
+func (b *checkedBody) readChecked(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}

@@ -187,6 +187,9 @@ func TestSignedContentHashStreams(t *testing.T) {
 		if readBody(t, r) != body {
 			t.Fatal("streamed body differs")
 		}
+		if f := BodyFailure(r); f != Allowed {
+			t.Fatalf("BodyFailure of an intact body = %s", f)
+		}
 	})
 	t.Run("mismatching body", func(t *testing.T) {
 		c := newTestChecker(t, testKeys(), nil)
@@ -203,6 +206,9 @@ func TestSignedContentHashStreams(t *testing.T) {
 		}
 		if _, err := r.Body.Read(make([]byte, 1)); !errors.Is(err, ErrBodyMismatch) {
 			t.Fatalf("a second read returned %v", err)
+		}
+		if f := BodyFailure(r); f != SignatureMismatch {
+			t.Fatalf("BodyFailure = %s, want signature_mismatch", f)
 		}
 	})
 	t.Run("upper-case hex", func(t *testing.T) {
