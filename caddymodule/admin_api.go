@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -44,10 +46,34 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{
 		Pattern: adminPathPrefix,
 		Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			if !localAdminClient(r) {
+				writeAdminError(w, http.StatusForbidden, "forbidden", errAdminNotLocal.Error())
+				return nil
+			}
 			serveAdmin(w, r, current.Load(), actorAdminEndpoint)
 			return nil
 		}),
 	}}
+}
+
+var errAdminNotLocal = errors.New("the access_auth admin API answers only local clients on Caddy's admin endpoint; " +
+	"from the network use the access_auth_admin handler (bearer token) or Caddy's remote admin (mutual TLS)")
+
+// localAdminClient reports whether a request to the admin endpoint may use
+// the admin API without a token: it came over a Unix socket, from a loopback
+// address, or through Caddy's remote admin, whose TLS client certificates
+// already authenticated it. An admin endpoint bound to a public address must
+// not hand out access keys to whoever reaches it.
+func localAdminClient(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	return err != nil || ip.IsLoopback() // not an IP address: a Unix socket
 }
 
 // serveAdmin answers an admin API request with app's store, or 503 when
@@ -66,9 +92,14 @@ func serveAdmin(w http.ResponseWriter, r *http.Request, app *App, actor string) 
 }
 
 func writeStoreUnavailable(w http.ResponseWriter, message string) {
+	writeAdminError(w, http.StatusServiceUnavailable, "store_unavailable", message)
+}
+
+// writeAdminError answers in the admin API's error shape.
+func writeAdminError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	fmt.Fprintf(w, `{"error":%q,"code":"store_unavailable"}`+"\n", message)
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":%q,"code":%q}`+"\n", message, code)
 }
 
 // adminHandler returns the admin API over the app's store for one audit
