@@ -81,9 +81,14 @@ func NewLocalNonces(opts ...NonceOption) *LocalNonces {
 
 // Seen records apiKey's nonce for ttl and reports whether it was recorded
 // (and not expired) already. It never fails.
-func (l *LocalNonces) Seen(_ context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+func (l *LocalNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	return l.SeenAt(ctx, apiKey, nonce, l.now(), ttl)
+}
+
+// SeenAt is Seen at the caller's clock reading.
+func (l *LocalNonces) SeenAt(_ context.Context, apiKey, nonce string, at time.Time, ttl time.Duration) (bool, error) {
 	key := [2]uint64{l.hash(0, apiKey, nonce), l.hash(1, apiKey, nonce)}
-	now := l.now().UnixNano()
+	now := at.UnixNano()
 	s := &l.shards[key[0]%nonceShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()

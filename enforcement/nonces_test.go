@@ -2,10 +2,14 @@ package enforcement
 
 import (
 	"context"
+	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/accessauth/caddy-access-auth/signature"
 )
 
 // nonceClock is a settable clock for LocalNonces.
@@ -194,5 +198,38 @@ func BenchmarkLocalNoncesFull(b *testing.B) {
 	for b.Loop() {
 		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Hour)
 		i++
+	}
+}
+
+// clockedNonces records the clock readings it was handed.
+type clockedNonces struct {
+	*LocalNonces
+	readings []time.Time
+}
+
+func (n *clockedNonces) SeenAt(ctx context.Context, apiKey, nonce string, at time.Time, ttl time.Duration) (bool, error) {
+	n.readings = append(n.readings, at)
+	return n.LocalNonces.SeenAt(ctx, apiKey, nonce, at, ttl)
+}
+
+// TestNoncesTakeTheChecksClock: on the wall clock, a nonce store that can
+// take the check's clock reading gets the caller's, so a request reads the
+// clock once; a replay is still refused.
+func TestNoncesTakeTheChecksClock(t *testing.T) {
+	nonces := &clockedNonces{LocalNonces: NewLocalNonces()}
+	c, err := NewChecker(Config{Group: "orders", Nonces: nonces, TempDir: t.TempDir()}, testKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	r := signedRequest(t, http.MethodGet, bodyURL, "", "GOOD", secretOf("GOOD"), signature.JDCloud2, signature.WithTime(at))
+	if d := c.CheckAt(context.Background(), r, originalOf(r), netip.MustParseAddr("203.0.113.5"), at); d.Reason != Allowed {
+		t.Fatalf("first: %s", d.Reason)
+	}
+	if d := c.CheckAt(context.Background(), r, originalOf(r), netip.MustParseAddr("203.0.113.5"), at); d.Reason != ReplayedNonce {
+		t.Fatalf("replay: %s", d.Reason)
+	}
+	if len(nonces.readings) != 2 || !nonces.readings[0].Equal(at) {
+		t.Fatalf("SeenAt got %v, want the caller's reading %v twice", nonces.readings, at)
 	}
 }
