@@ -84,15 +84,11 @@ func BenchmarkThroughputRedisReplay(b *testing.B) {
 // Caddy's (the gateway's own capacity), and Caddy's plus the load
 // generator's (this process) plus redis-server's (redis: its process ID, 0
 // without Redis) — what a dedicated, saturated machine's wall-clock ratio
-// would be.
+// would be; the latter as the median of round pairs ("machine-cpu-ratio")
+// and over all rounds ("machine-cpu-ratio-all").
 func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credentials, redis int) {
 	openURL, checkedURL := c.Site+"/open/x", c.Site+"/checked/x"
 	client := loadgen.NewClient(loadWorkers)
-	type totals struct {
-		requests                int64
-		elapsed                 time.Duration
-		caddy, generator, redis time.Duration // CPU time
-	}
 	cpu := func() (caddy, generator, server time.Duration) {
 		caddy, generator = c.CPUTime(), gatewaytest.ProcessCPUTime(b, os.Getpid())
 		if redis != 0 {
@@ -110,35 +106,39 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 			b.Fatal(err)
 		}
 		caddy2, generator2, server2 := cpu()
-		t.requests += res.Requests
-		t.elapsed += res.Elapsed
-		t.caddy += caddy2 - caddy
-		t.generator += generator2 - generator
-		t.redis += server2 - server
+		t.add(totals{res.Requests, res.Elapsed, caddy2 - caddy, generator2 - generator, server2 - server})
 		return res
 	}
 	for _, url := range []string{openURL, checkedURL} {
 		run(url, loadWorkers, warmUp, new(totals))
 	}
+	rate := func(t totals) float64 { return float64(t.requests) / t.elapsed.Seconds() }
+	perRequest := func(d time.Duration, t totals) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(t.requests) }
+	machine := func(t totals) float64 { return perRequest(t.caddy+t.generator+t.redis, t) }
 
+	// Each pair of adjacent rounds gives its own ratios: drift of the
+	// machine between pairs cancels out, and the median drops a pair that
+	// another process on the box disturbed.
 	var open, checked totals
-	var pairRatios []float64
+	var pairRatios, pairMachineRatios []float64
 	for pair := range roundPairs {
 		urls := []string{openURL, checkedURL}
 		if pair%2 == 1 {
 			slices.Reverse(urls)
 		}
-		rates := map[string]float64{}
+		var pairOpen, pairChecked totals
 		for _, url := range urls {
-			t := &open
+			t := &pairOpen
 			if url == checkedURL {
-				t = &checked
+				t = &pairChecked
 			}
-			rates[url] = run(url, loadWorkers, roundLength, t).Throughput()
+			run(url, loadWorkers, roundLength, t)
 		}
-		pairRatios = append(pairRatios, rates[checkedURL]/rates[openURL])
+		pairRatios = append(pairRatios, rate(pairChecked)/rate(pairOpen))
+		pairMachineRatios = append(pairMachineRatios, machine(pairOpen)/machine(pairChecked))
+		open.add(pairOpen)
+		checked.add(pairChecked)
 	}
-	slices.Sort(pairRatios)
 
 	var openLatency, checkedLatency []time.Duration
 	for pair := range latencyPairs {
@@ -158,23 +158,22 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	slices.Sort(openLatency)
 	slices.Sort(checkedLatency)
 
-	rate := func(t totals) float64 { return float64(t.requests) / t.elapsed.Seconds() }
-	perRequest := func(d time.Duration, t totals) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(t.requests) }
-	machine := func(t totals) float64 { return perRequest(t.caddy+t.generator+t.redis, t) }
 	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 	added := func(p float64) float64 {
 		return µs(loadgen.Percentile(checkedLatency, p)) - µs(loadgen.Percentile(openLatency, p))
 	}
 	b.ReportMetric(loadWorkers, "clients")
 	b.ReportMetric(rate(checked)/rate(open), "ratio")
-	b.ReportMetric(pairRatios[len(pairRatios)/2], "ratio-median-pair")
+	b.ReportMetric(median(pairRatios), "ratio-median-pair")
 	b.ReportMetric(perRequest(open.caddy, open)/perRequest(checked.caddy, checked), "cpu-ratio")
-	b.ReportMetric(machine(open)/machine(checked), "machine-cpu-ratio")
+	b.ReportMetric(machine(open)/machine(checked), "machine-cpu-ratio-all")
+	b.ReportMetric(median(pairMachineRatios), "machine-cpu-ratio")
 	b.ReportMetric(rate(open), "open-req/s")
 	b.ReportMetric(rate(checked), "checked-req/s")
 	b.ReportMetric(perRequest(open.caddy, open), "open-cpu-µs/req")
 	b.ReportMetric(perRequest(checked.caddy, checked), "checked-cpu-µs/req")
-	b.ReportMetric(perRequest(checked.generator, checked), "client-cpu-µs/req")
+	b.ReportMetric(perRequest(open.generator, open), "open-client-cpu-µs/req")
+	b.ReportMetric(perRequest(checked.generator, checked), "checked-client-cpu-µs/req")
 	if redis != 0 {
 		b.ReportMetric(perRequest(checked.redis, checked), "redis-cpu-µs/req")
 	}
@@ -182,6 +181,28 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	b.ReportMetric(µs(loadgen.Percentile(openLatency, 0.99)), "open-p99-µs")
 	b.ReportMetric(added(0.5), "added-p50-µs")
 	b.ReportMetric(added(0.99), "added-p99-µs")
+}
+
+// totals sums rounds of load: requests, wall-clock time, and the CPU time
+// of each process.
+type totals struct {
+	requests                int64
+	elapsed                 time.Duration
+	caddy, generator, redis time.Duration
+}
+
+func (t *totals) add(o totals) {
+	t.requests += o.requests
+	t.elapsed += o.elapsed
+	t.caddy += o.caddy
+	t.generator += o.generator
+	t.redis += o.redis
+}
+
+// median returns the middle of values (sorting them).
+func median(values []float64) float64 {
+	slices.Sort(values)
+	return values[len(values)/2]
 }
 
 // redisPID is the process ID of the redis-server at addr.

@@ -172,9 +172,9 @@ func (r results) print(w io.Writer, count int, took time.Duration) {
 		}
 		measured := fmt.Sprintf("%.3f by CPU time per request of %s (what the wall clock of a dedicated, saturated machine shows); "+
 			"wall clock %.3f (%.0f concurrent clients; median of alternating round pairs; %.3f over all rounds; %.0f vs %.0f req/s); "+
-			"Caddy alone %.1f → %.1f µs/req (%.3f), load generator %.1f µs/req%s; added latency one request at a time: p50 %+.0f µs, p99 %+.0f µs",
+			"Caddy alone %.1f → %.1f µs/req (%.3f), load generator %.1f → %.1f µs/req%s; added latency one request at a time: p50 %+.0f µs, p99 %+.0f µs",
 			ratio, processes, v(b, "ratio-median-pair"), v(b, "clients"), v(b, "ratio"), v(b, "checked-req/s"), v(b, "open-req/s"),
-			v(b, "open-cpu-µs/req"), v(b, "checked-cpu-µs/req"), v(b, "cpu-ratio"), v(b, "client-cpu-µs/req"), redis,
+			v(b, "open-cpu-µs/req"), v(b, "checked-cpu-µs/req"), v(b, "cpu-ratio"), v(b, "open-client-cpu-µs/req"), v(b, "checked-client-cpu-µs/req"), redis,
 			v(b, "added-p50-µs"), v(b, "added-p99-µs"))
 		add(t.what, fmt.Sprintf("≥ %.2f", t.target), measured, ratio >= t.target, has(b, "machine-cpu-ratio"))
 	}
