@@ -171,6 +171,9 @@ func isSpace(c byte) bool {
 }
 
 func trimSpace(s string) string {
+	if len(s) > 0 && s[0] > ' ' && s[len(s)-1] > ' ' { // the usual case (white space is all <= ' '): nothing to trim
+		return s
+	}
 	for len(s) > 0 && isSpace(s[0]) {
 		s = s[1:]
 	}
@@ -263,24 +266,55 @@ func appendSignedHeaders(b []byte, r *Request, signedHeaders string, collapse bo
 	return append(b, '\n')
 }
 
+// appendLower appends s in lower case.
 func appendLower(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
+	start := len(dst)
+	dst = append(dst, s...)
+	for i := start; i < len(dst); i++ {
+		dst[i] = lowerCase[dst[i]]
 	}
 	return dst
 }
+
+// lowerCase maps ASCII upper-case letters to lower case, every other byte to itself.
+var lowerCase = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = byte(c - 'A' + 'a')
+	}
+	return t
+}()
+
+// headerKeyBytes maps a byte of a header name to its form in net/textproto's
+// canonical key: [1] at the start of a word (upper case), [0] elsewhere
+// (lower case). Bytes outside the token set map to 0.
+var headerKeyBytes = func() (t [2][256]byte) {
+	for c := range 256 {
+		if !isTokenByte(byte(c)) {
+			continue
+		}
+		lower := lowerCase[c]
+		t[0][c], t[1][c] = lower, lower
+		if 'a' <= lower && lower <= 'z' {
+			t[1][c] = lower - ('a' - 'A')
+		}
+	}
+	return t
+}()
+
+// maxKeyOnStack is the longest header name whose canonical key is built
+// on the stack; longer ones (never signed in practice) allocate.
+const maxKeyOnStack = 128
 
 // headerValues returns the values of the header whose lower-case name is
 // lower, without allocating: the canonical key is built in a stack buffer.
 // A map built by hand with lower-case keys is looked up as well.
 func headerValues[T string | []byte](h http.Header, lower T) []string {
-	var buf [128]byte
+	var buf [maxKeyOnStack]byte
 	if len(lower) <= len(buf) {
-		if v, ok := h[string(canonicalKey(buf[:0], lower))]; ok {
+		if v, ok := h[string(canonicalKey(&buf, lower))]; ok {
 			return v
 		}
 	} else if v, ok := h[textproto.CanonicalMIMEHeaderKey(string(lower))]; ok {
@@ -289,27 +323,26 @@ func headerValues[T string | []byte](h http.Header, lower T) []string {
 	return h[string(lower)]
 }
 
-// canonicalKey appends the form net/textproto gives the header name s
-// (upper case at the start and after '-', lower case elsewhere; names with
-// bytes outside the token set stay as they are).
-func canonicalKey[T string | []byte](dst []byte, s T) []byte {
-	for i := 0; i < len(s); i++ {
-		if !isTokenByte(s[i]) {
-			return append(dst, s...)
+// canonicalKey writes into buf the form net/textproto gives the header name
+// s (upper case at the start and after '-', lower case elsewhere; names
+// with bytes outside the token set stay as they are), in one pass.
+// len(s) must not exceed len(buf).
+func canonicalKey[T string | []byte](buf *[maxKeyOnStack]byte, s T) []byte {
+	key := buf[:len(s)]
+	start := 1
+	for i := range key {
+		c := headerKeyBytes[start][s[i]]
+		if c == 0 {
+			copy(key, s)
+			return key
+		}
+		key[i] = c
+		start = 0
+		if c == '-' {
+			start = 1
 		}
 	}
-	upper := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-		upper = c == '-'
-	}
-	return dst
+	return key
 }
 
 func isTokenByte(c byte) bool {
