@@ -78,4 +78,15 @@ type Credentials struct {
 	scope         string // the credential after the key: date/region/service/terminator
 	dateValue     string // the date header as sent, part of the string to sign
 	signature     [32]byte
+	// looked are the headers Parse looked up (the date, content hash and
+	// nonce): canonical headers take their values from here instead of
+	// looking them up again.
+	looked [3]lookedHeader
+}
+
+// lookedHeader is a header Parse looked up: its lower-case name and its
+// values ("" and nil in an unused slot).
+type lookedHeader struct {
+	lower  string
+	values []string
 }

@@ -166,7 +166,8 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 	if !decodeHex(sig[:], signature) {
 		return ErrMalformedCredentials
 	}
-	dateValue := trimSpace(firstHeader(h, a.dateKey, a.dateHeader))
+	dateValues := lookupHeader(h, a.dateKey, a.dateHeader)
+	dateValue := trimSpace(first(dateValues))
 	date, ok := parseCompactTime(dateValue)
 	if !ok {
 		return ErrMissingDate
@@ -174,6 +175,7 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 	if dateValue[:8] != scope[:8] {
 		return ErrMalformedCredentials
 	}
+	contentValues := lookupHeader(h, a.contentKey, a.contentHeader)
 	*c = Credentials{
 		Scheme:        scheme,
 		APIKey:        key,
@@ -181,11 +183,12 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 		Region:        region,
 		Service:       service,
 		Signature:     signature,
-		PayloadHash:   trimSpace(firstHeader(h, a.contentKey, a.contentHeader)),
+		PayloadHash:   trimSpace(first(contentValues)),
 		signedHeaders: signedHeaders,
 		scope:         scope,
 		dateValue:     dateValue,
 		signature:     sig,
+		looked:        [3]lookedHeader{{a.dateHeader, dateValues}, {a.contentHeader, contentValues}},
 	}
 	return nil
 }
@@ -217,7 +220,7 @@ func (a *scopedAuth) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size
 func (a *scopedAuth) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, form canonicalForm, collapse bool) (ok, pathAsSent, queryAsSent bool) {
 	sc := getScratch()
 	defer putScratch(sc)
-	sc.buf, pathAsSent, queryAsSent = appendCanonicalRequest(sc.buf[:0], r, form, c.signedHeaders, payloadHash, collapse, sc)
+	sc.buf, pathAsSent, queryAsSent = appendCanonicalRequest(sc.buf[:0], r, c, form, payloadHash, collapse, sc)
 	got := a.mac(key, c, sc)
 	return hmac.Equal(got[:], c.signature[:]), pathAsSent, queryAsSent
 }
@@ -275,7 +278,7 @@ func (a *scopedAuth) sign(req *http.Request, scheme Scheme, apiKey, apiSecret st
 	}
 	sc := getScratch()
 	defer putScratch(sc)
-	sc.buf, _, _ = appendCanonicalRequest(sc.buf[:0], r, form, c.signedHeaders, payloadHash, collapse, sc)
+	sc.buf, _, _ = appendCanonicalRequest(sc.buf[:0], r, c, form, payloadHash, collapse, sc)
 	sig := a.mac(a.signingKey(scheme, NewSecret(apiSecret), c), c, sc)
 	req.Header.Set("Authorization", a.algorithm+" Credential="+apiKey+"/"+c.scope+
 		", SignedHeaders="+c.signedHeaders+", Signature="+hex.EncodeToString(sig[:]))

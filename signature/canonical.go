@@ -217,10 +217,10 @@ var asSentForm = canonicalForm{path: appendRawPath}
 
 // appendCanonicalRequest appends the canonical request of the JD Cloud and
 // AWS schemes: method, path and query in form, the canonical headers of
-// signedHeaders, the list itself and the payload hash, each on its line.
+// c's signed headers, the list itself and the payload hash, each on its line.
 // pathAsSent and queryAsSent report that the path and query were written
 // exactly as sent.
-func appendCanonicalRequest(b []byte, r *Request, form canonicalForm, signedHeaders, payloadHash string, collapse bool, sc *scratch) (_ []byte, pathAsSent, queryAsSent bool) {
+func appendCanonicalRequest(b []byte, r *Request, c *Credentials, form canonicalForm, payloadHash string, collapse bool, sc *scratch) (_ []byte, pathAsSent, queryAsSent bool) {
 	b = append(b, r.Method...)
 	b = append(b, '\n')
 	start := len(b)
@@ -235,15 +235,16 @@ func appendCanonicalRequest(b []byte, r *Request, form canonicalForm, signedHead
 	}
 	queryAsSent = string(b[start:]) == r.RawQuery
 	b = append(b, '\n')
-	b = appendSignedHeaders(b, r, signedHeaders, collapse)
+	b = appendSignedHeaders(b, r, c, collapse)
 	return append(b, payloadHash...), pathAsSent, queryAsSent
 }
 
-// appendSignedHeaders appends the canonical headers of the ';'-separated
-// list signedHeaders (`name:value\n` each, names lower-case, host from
-// r.Host), a blank line and the list itself with its newline.
-func appendSignedHeaders(b []byte, r *Request, signedHeaders string, collapse bool) []byte {
-	for list := signedHeaders; list != ""; {
+// appendSignedHeaders appends the canonical headers of c's ';'-separated
+// list of signed headers (`name:value\n` each, names lower-case, host from
+// r.Host, the headers Parse looked up from c), a blank line and the list
+// itself with its newline.
+func appendSignedHeaders(b []byte, r *Request, c *Credentials, collapse bool) []byte {
+	for list := c.signedHeaders; list != ""; {
 		name := list
 		if i := strings.IndexByte(list, ';'); i >= 0 {
 			name, list = list[:i], list[i+1:]
@@ -257,13 +258,24 @@ func appendSignedHeaders(b []byte, r *Request, signedHeaders string, collapse bo
 		if string(lower) == "host" {
 			b = appendHeaderValue(b, []string{r.Host}, collapse)
 		} else {
-			b = appendHeaderValue(b, headerValues(r.Header, lower), collapse)
+			b = appendHeaderValue(b, c.headerValues(r.Header, lower), collapse)
 		}
 		b = append(b, '\n')
 	}
 	b = append(b, '\n')
-	b = append(b, signedHeaders...)
+	b = append(b, c.signedHeaders...)
 	return append(b, '\n')
+}
+
+// headerValues is the values of the header named lower: those Parse looked
+// up, else those of h.
+func (c *Credentials) headerValues(h http.Header, lower []byte) []string {
+	for i := range c.looked {
+		if l := &c.looked[i]; l.lower != "" && l.lower == string(lower) {
+			return l.values
+		}
+	}
+	return headerValues(h, lower)
 }
 
 // appendLower appends s in lower case.
@@ -360,12 +372,21 @@ func isTokenByte(c byte) bool {
 // firstHeader is the first value of the header with the canonical key
 // canonical (or, in a map built by hand, lower).
 func firstHeader(h http.Header, canonical, lower string) string {
-	v, ok := h[canonical]
-	if !ok {
-		v = h[lower]
+	return first(lookupHeader(h, canonical, lower))
+}
+
+// lookupHeader is the values of the header with the canonical key
+// canonical (or, in a map built by hand, lower).
+func lookupHeader(h http.Header, canonical, lower string) []string {
+	if v, ok := h[canonical]; ok {
+		return v
 	}
-	if len(v) > 0 {
-		return v[0]
+	return h[lower]
+}
+
+func first(values []string) string {
+	if len(values) > 0 {
+		return values[0]
 	}
 	return ""
 }

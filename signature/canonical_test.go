@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"net/http"
 	"net/textproto"
 	"strings"
 	"testing"
@@ -43,5 +44,48 @@ func checkCanonicalKey(t *testing.T, name string) {
 	}
 	if got := appendLower([]byte("x"), name); string(got) != "x"+string(want) {
 		t.Errorf("appendLower(%q) = %q, want %q", name, got[1:], want)
+	}
+}
+
+// TestLookedHeadersSignAlike: the canonical headers taken from what Parse
+// looked up are those a fresh lookup in the request's headers finds.
+func TestLookedHeadersSignAlike(t *testing.T) {
+	const auth = "JDCLOUD2-HMAC-SHA256 Credential=ak/20190214/cn-north-1/test/jdcloud2_request, Signature=" + emptySHA256 + ", SignedHeaders="
+	tests := []struct {
+		name   string
+		header http.Header
+	}{
+		{"canonical keys", http.Header{
+			"Authorization": {auth + "content-type;host;x-jdcloud-date;x-jdcloud-nonce"}, "Content-Type": {"application/json"},
+			"X-Jdcloud-Date": {"20190214T104514Z"}, "X-Jdcloud-Nonce": {"n"}}},
+		{"lower-case keys of a map built by hand", http.Header{
+			"Authorization":  {auth + "x-jdcloud-content-sha256;x-jdcloud-date;x-jdcloud-nonce"},
+			"x-jdcloud-date": {" 20190214T104514Z "}, "x-jdcloud-nonce": {"n"}, "x-jdcloud-content-sha256": {emptySHA256}}},
+		{"values sent twice", http.Header{
+			"Authorization":  {auth + "x-jdcloud-date;x-jdcloud-nonce"},
+			"X-Jdcloud-Date": {"20190214T104514Z", "20190214T000000Z"}, "X-Jdcloud-Nonce": {"n1", " n2  n3 "}}},
+		{"names signed in upper case as well", http.Header{
+			"Authorization":  {auth + " X-Jdcloud-Nonce;x-jdcloud-content-sha256;x-jdcloud-date;x-jdcloud-nonce;X-JDCLOUD-DATE"},
+			"X-Jdcloud-Date": {"20190214T104514Z"}, "X-Jdcloud-Nonce": {"n"}, "X-Jdcloud-Content-Sha256": {"UNSIGNED-PAYLOAD"}}},
+		{"content hash signed but not sent", http.Header{
+			"Authorization":  {auth + "x-jdcloud-content-sha256;x-jdcloud-date;x-jdcloud-nonce"},
+			"X-Jdcloud-Date": {"20190214T104514Z"}, "X-Jdcloud-Nonce": {"n"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Credentials
+			if err := Parse(tt.header, AllSchemes, &c); err != nil {
+				t.Fatal(err)
+			}
+			r := &Request{Method: "GET", Host: "api.example.com", Path: "/", Header: tt.header}
+			j := registered[JDCloud2].(*jdcloud)
+			sc := &scratch{}
+			looked, _ := j.appendCanonicalRequest(nil, r, &c, emptySHA256, false, sc)
+			c.looked = [len(c.looked)]lookedHeader{}
+			fresh, _ := j.appendCanonicalRequest(nil, r, &c, emptySHA256, false, sc)
+			if string(looked) != string(fresh) {
+				t.Errorf("canonical request from the looked-up headers\n%s\nwant\n%s", looked, fresh)
+			}
+		})
 	}
 }

@@ -57,7 +57,9 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 	if err := j.auth.parse(h, j.id, c); err != nil {
 		return err
 	}
-	c.Nonce = trimSpace(firstHeader(h, jdNonceKey, jdNonceHeader))
+	nonces := lookupHeader(h, jdNonceKey, jdNonceHeader)
+	c.looked[2] = lookedHeader{jdNonceHeader, nonces}
+	c.Nonce = trimSpace(first(nonces))
 	if c.Nonce == "" {
 		return ErrMissingNonce
 	}
@@ -103,7 +105,7 @@ func (j *jdcloud) form(raw bool) canonicalForm {
 // path and query exactly as sent; asSent reports that the documented form
 // wrote them exactly as sent anyway.
 func (j *jdcloud) appendCanonicalRequest(b []byte, r *Request, c *Credentials, payloadHash string, raw bool, sc *scratch) (_ []byte, asSent bool) {
-	b, pathAsSent, queryAsSent := appendCanonicalRequest(b, r, j.form(raw), c.signedHeaders, payloadHash, j.collapse, sc)
+	b, pathAsSent, queryAsSent := appendCanonicalRequest(b, r, c, j.form(raw), payloadHash, j.collapse, sc)
 	return b, pathAsSent && queryAsSent
 }
 

@@ -95,6 +95,8 @@ func Parse(h http.Header, allowed Schemes, c *Credentials) error {
 }
 
 // Verify reports, in constant time, whether c.Signature signs r with secret.
+// c is what Parse read from r.Header: the headers Parse looked up (the
+// date, nonce and content hash) are taken from c, not looked up again.
 // payloadHash is the lower-case hex SHA-256 of the body (or c.PayloadHash
 // when the client sent one). For JD Cloud schemes it retries once with the
 // path and query exactly as sent when the documented canonical form fails.
