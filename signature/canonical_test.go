@@ -1,8 +1,10 @@
 package signature
 
 import (
+	"cmp"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -89,3 +91,49 @@ func TestLookedHeadersSignAlike(t *testing.T) {
 		})
 	}
 }
+
+var canonicalQueries = []string{
+	"", "a=1", "b=2&a=1", "pageNumber=1&pageSize=20&filters.1.name=status&filters.1.values.1=running",
+	"a", "a=", "a=b=c", "=x&y", "&&", "&a=1&", "a-b=1&a=2&a.b=3", "x=1&x=&x=0", "a=%41&%61=b", "a+b=c d",
+	"%zz=%&o=%", "~=_&-=.", "中文=值", "a=1&a=1",
+}
+
+func TestCanonicalQuery(t *testing.T) {
+	for _, q := range canonicalQueries {
+		checkCanonicalQuery(t, q)
+	}
+}
+
+func FuzzCanonicalQuery(f *testing.F) {
+	for _, q := range canonicalQueries {
+		f.Add(q)
+	}
+	f.Fuzz(checkCanonicalQuery)
+}
+
+// checkCanonicalQuery compares appendCanonicalQuery (plain parameters
+// copied as sent in one pass) with the documented form written plainly:
+// every name and value normalized, empty names dropped, sorted.
+func checkCanonicalQuery(t *testing.T, rawQuery string) {
+	t.Helper()
+	var params [][2]string
+	for _, pair := range strings.Split(rawQuery, "&") {
+		name, value, _ := strings.Cut(pair, "=")
+		if name != "" {
+			params = append(params, [2]string{normalized(name), normalized(value)})
+		}
+	}
+	slices.SortFunc(params, func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	})
+	pairs := make([]string, len(params))
+	for i, p := range params {
+		pairs[i] = p[0] + "=" + p[1]
+	}
+	want := strings.Join(pairs, "&")
+	if got := appendCanonicalQuery([]byte("x"), rawQuery, &scratch{}); string(got) != "x"+want {
+		t.Errorf("canonical query of %q = %q, want %q", rawQuery, got[1:], want)
+	}
+}
+
+func normalized(s string) string { return string(appendNormalized(nil, s, false)) }
