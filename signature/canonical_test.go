@@ -2,6 +2,8 @@ package signature
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -137,3 +139,16 @@ func checkCanonicalQuery(t *testing.T, rawQuery string) {
 }
 
 func normalized(s string) string { return string(appendNormalized(nil, s, false)) }
+
+// TestLowerHex writes every byte value through lowerHex.
+func TestLowerHex(t *testing.T) {
+	for first := 0; first < 256; first += sha256.Size {
+		var sum [sha256.Size]byte
+		for i := range sum {
+			sum[i] = byte(first + i)
+		}
+		if got, want := lowerHex(&sum), hex.EncodeToString(sum[:]); string(got[:]) != want {
+			t.Errorf("lowerHex = %s, want %s", got[:], want)
+		}
+	}
+}
