@@ -37,4 +37,9 @@
 // (409), body_too_large (413), store_unavailable (503) and internal (500,
 // details only in the log). Writes are audited with the actor named by
 // Options.Actor and the request's remote address.
+//
+// Console serves the web console (console/: one page, a script and a style
+// sheet, embedded) at /access-auth/console/. It is a client of this API at
+// the same origin: its files need no authentication, its calls carry the
+// bearer token its user signs in with, and it writes API data as text only.
 package admin
