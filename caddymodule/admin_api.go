@@ -133,13 +133,14 @@ func (a *App) adminHandler(actor string) (http.Handler, error) {
 type AdminHandler struct {
 	// Bearer tokens that grant access; required. {env.*} placeholders work.
 	Tokens []string `json:"tokens,omitempty"`
-	// Serve the web console at /access-auth/console/. Default on. The
-	// console's assets are not part of this release; until they are, its
-	// paths answer 404 either way.
+	// Serve the web console at /access-auth/console/. Default on. Its
+	// files need no token (they hold no secrets); the API calls it makes
+	// carry the token its user signs in with. Off: its paths answer 404.
 	Console *bool `json:"console,omitempty"`
 
-	app   *App
-	serve http.Handler
+	app     *App
+	serve   http.Handler
+	console http.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -173,6 +174,12 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	h.serve = admin.RequireToken(tokens, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveAdmin(w, r, h.app, actorRemoteAdmin)
 	}))
+	h.console = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeAdminError(w, http.StatusNotFound, "not_found", "the web console is off (console off)")
+	})
+	if h.Console == nil || *h.Console {
+		h.console = admin.Console()
+	}
 	return nil
 }
 
@@ -184,12 +191,17 @@ func (h *AdminHandler) check() error {
 	return nil
 }
 
-// ServeHTTP serves the admin API paths and passes every other request on.
+// ServeHTTP serves the web console and the admin API paths and passes every
+// other request on.
 func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !strings.HasPrefix(r.URL.Path, adminPathPrefix) {
+	switch {
+	case admin.IsConsolePath(r.URL.Path):
+		h.console.ServeHTTP(w, r)
+	case strings.HasPrefix(r.URL.Path, adminPathPrefix):
+		h.serve.ServeHTTP(w, r)
+	default:
 		return next.ServeHTTP(w, r)
 	}
-	h.serve.ServeHTTP(w, r)
 	return nil
 }
 
