@@ -24,11 +24,15 @@ const (
 
 // Checker is one route's request check. It is safe for concurrent use.
 type Checker struct {
-	cfg            Config
-	keys           Keys
-	keysAt         keysAt   // keys, when it takes the check's clock reading
-	noncesAt       noncesAt // cfg.Nonces, likewise
-	wallClock      bool     // cfg.Now is time.Now: CheckAt may take the caller's reading
+	cfg       Config
+	keys      Keys
+	keysAt    keysAt   // keys, when it takes the check's clock reading
+	noncesAt  noncesAt // cfg.Nonces, likewise
+	wallClock bool     // cfg.Now is time.Now: CheckAt may take the caller's reading
+	// localNonces is cfg.Nonces when it is the node's own table (and the
+	// check's clock reading may be handed to it): the check then loads the
+	// nonce's bucket while it verifies the signature.
+	localNonces    *LocalNonces
 	nonceTTL       time.Duration
 	fallbackScheme signature.Scheme // challenged when a request names no scheme
 }
@@ -71,6 +75,7 @@ func NewChecker(cfg Config, keys Keys) (*Checker, error) {
 	}
 	if n, ok := cfg.Nonces.(noncesAt); ok && wallClock {
 		c.noncesAt = n
+		c.localNonces, _ = n.(*LocalNonces)
 	}
 	for s := signature.JDCloud2; s <= signature.Aliyun; s++ {
 		if cfg.Schemes.Has(s) {
@@ -195,6 +200,16 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		return DateOutOfRange
 	}
 
+	nonce := cr.Nonce
+	if nonce == "" {
+		nonce = cr.Signature // schemes without a nonce: a signature is used once
+	}
+	var place noncePlace
+	if c.localNonces != nil {
+		place = c.localNonces.locate(entry.APIKey, nonce)
+		place.prefetch()
+	}
+
 	payloadHash, reason := c.prepareBody(r, cr, &sc.req, d)
 	if reason != Allowed {
 		return reason
@@ -204,15 +219,14 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	}
 
 	if c.cfg.Nonces != nil {
-		nonce := cr.Nonce
-		if nonce == "" {
-			nonce = cr.Signature // schemes without a nonce: a signature is used once
-		}
 		var seen bool
 		var err error
-		if c.noncesAt != nil {
+		switch {
+		case c.localNonces != nil:
+			seen = c.localNonces.record(place, now, c.nonceTTL)
+		case c.noncesAt != nil:
 			seen, err = c.noncesAt.SeenAt(ctx, entry.APIKey, nonce, now, c.nonceTTL)
-		} else {
+		default:
 			seen, err = c.cfg.Nonces.Seen(ctx, entry.APIKey, nonce, c.nonceTTL)
 		}
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -72,10 +73,10 @@ func TestLocalNoncesRemember(t *testing.T) {
 // remembers reports whether n holds apiKey's nonce unexpired, without
 // recording it.
 func remembers(n *LocalNonces, apiKey, nonce string) bool {
-	b, fingerprint := n.locate(apiKey, nonce)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, found := b.find(fingerprint, seconds(n.since(n.now())))
+	p := n.locate(apiKey, nonce)
+	p.bucket.mu.Lock()
+	defer p.bucket.mu.Unlock()
+	_, found := p.bucket.find(p.fingerprint, seconds(n.since(n.now())))
 	return found
 }
 
@@ -382,30 +383,20 @@ func BenchmarkLocalNoncesFull(b *testing.B) {
 
 // BenchmarkLocalNoncesPolluted is the store as a busy server sees it: half
 // full of live nonces, every nonce fresh, and before each request the rest
-// of the request's work evicting the store from the caches and the TLB
-// (pollutionLines random lines of a 16 MiB buffer). ns/seen is Seen alone,
-// timed call by call (the clock reads included, ~50 ns here).
+// of the request's work evicting the store from the caches and the TLB.
+// ns/seen is Seen alone, timed call by call (the clock reads included,
+// ~50 ns here).
 func BenchmarkLocalNoncesPolluted(b *testing.B) {
 	const apiKey = "0123456789ABCDEF0123456789ABCDEF"
-	const pollutionLines = 256
-	n := NewLocalNonces()
+	n := halfFullNonces(apiKey)
 	ctx := context.Background()
-	for i := range DefaultMaxNonces / 2 {
-		n.Seen(ctx, apiKey, "fill-"+strconv.Itoa(i), time.Hour)
-	}
-	pollution := make([]byte, 16<<20)
-	rng := uint64(0x9e3779b97f4a7c15)
+	pollute := newCachePolluter()
 	nonce := []byte("3f2b8c1e-8a4d-4c7e-9b1a-")
 	prefix := len(nonce)
 	var spent time.Duration
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		for range pollutionLines {
-			rng ^= rng << 13
-			rng ^= rng >> 7
-			rng ^= rng << 17
-			pollution[rng%uint64(len(pollution))&^63]++
-		}
+		pollute()
 		nonce = strconv.AppendInt(nonce[:prefix], int64(i), 10)
 		start := time.Now()
 		// The store keeps hashes of the nonce, not the nonce: it may change after.
@@ -413,6 +404,78 @@ func BenchmarkLocalNoncesPolluted(b *testing.B) {
 		spent += time.Since(start)
 	}
 	b.ReportMetric(float64(spent)/float64(b.N), "ns/seen")
+}
+
+// BenchmarkCheckLocalReplayPolluted is the whole check with replay
+// protection in a half-full LocalNonces, caches polluted before each
+// request as in a busy server: "prefetched" is the check as built (it loads
+// the nonce's bucket while it verifies the signature), "unprefetched" the
+// same store behind a wrapper, so that the check waits for the bucket when
+// it records the nonce. The two alternate request by request; each is
+// timed alone (ns/check).
+func BenchmarkCheckLocalReplayPolluted(b *testing.B) {
+	keys, err := cache.New(cache.Config{MaxEntries: 1000}, testCredentials())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer keys.Close()
+	nonces := halfFullNonces("GOOD")
+	checkers := [2]*Checker{
+		newTestChecker(b, keys, func(c *Config) { c.Now, c.Nonces = nil, nonces }),
+		newTestChecker(b, keys, func(c *Config) { c.Now, c.Nonces = nil, struct{ NonceStore }{nonces} }),
+	}
+	if checkers[0].localNonces == nil || checkers[1].localNonces != nil {
+		b.Fatal("the wrapper must hide the table from the check, and only it")
+	}
+	ctx := context.Background()
+	for keys.Stats().Hits == 0 { // ristretto stores asynchronously
+		keys.Get(ctx, "GOOD")
+		time.Sleep(time.Millisecond)
+	}
+	remote := netip.MustParseAddr("203.0.113.5")
+	pollute := newCachePolluter()
+	var spent [2]time.Duration
+	for i := 0; b.Loop(); i++ {
+		r := signedRequest(b, http.MethodGet, "http://api.example.com/v1/orders/1", "", "GOOD", secretOf("GOOD"), signature.JDCloud2,
+			signature.WithTime(time.Now()), signature.WithNonce("n-"+strconv.Itoa(i)))
+		orig := originalOf(r)
+		pollute()
+		start := time.Now()
+		d := checkers[i%2].Check(ctx, r, orig, remote)
+		spent[i%2] += time.Since(start)
+		if d.Reason != Allowed {
+			b.Fatal(d.Reason)
+		}
+	}
+	half := float64(b.N) / 2
+	b.ReportMetric(float64(spent[0])/half, "prefetched-ns/check")
+	b.ReportMetric(float64(spent[1])/half, "unprefetched-ns/check")
+}
+
+// halfFullNonces is a LocalNonces of the default size holding half as many
+// live nonces of apiKey.
+func halfFullNonces(apiKey string) *LocalNonces {
+	n := NewLocalNonces()
+	for i := range DefaultMaxNonces / 2 {
+		n.Seen(context.Background(), apiKey, "fill-"+strconv.Itoa(i), time.Hour)
+	}
+	return n
+}
+
+// newCachePolluter returns a func that does what the rest of a server's
+// request does to the CPU's caches and TLB: it touches 256 random lines of
+// a 16 MiB buffer.
+func newCachePolluter() func() {
+	pollution := make([]byte, 16<<20)
+	rng := uint64(0x9e3779b97f4a7c15)
+	return func() {
+		for range 256 {
+			rng ^= rng << 13
+			rng ^= rng >> 7
+			rng ^= rng << 17
+			pollution[rng%uint64(len(pollution))&^63]++
+		}
+	}
 }
 
 // clockedNonces records the clock readings it was handed.
