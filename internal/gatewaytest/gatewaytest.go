@@ -189,8 +189,17 @@ func (n *Node) Reload(accessAuth, routes string) {
 	if status != http.StatusOK {
 		n.t.Fatalf("reload %s: status %d: %s", n.Name, status, body)
 	}
-	// The old config's server closes its connections as it stops.
+	// The old config's server closes its connections as it stops, and a
+	// connection opened at the switch may still be taken and closed by it:
+	// return once the site answers on a fresh connection.
 	Client.CloseIdleConnections()
+	for deadline := time.Now().Add(startTimeout); !n.serving(); {
+		if time.Now().After(deadline) {
+			n.t.Fatalf("caddy %s did not serve within %v of a reload", n.Name, startTimeout)
+		}
+		Client.CloseIdleConnections()
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Stop kills the process and waits for it; idempotent.
