@@ -39,9 +39,13 @@ type nonceCall struct {
 	ttl   time.Duration
 	fresh bool
 	err   error
-	// done receives once: false with the result set, or true when the
-	// call must send the next batch itself.
+	// done receives false with the result set, or true when the call
+	// must send the next batch itself (the nonce pipe then answers it
+	// with false too).
 	done chan bool
+	// abandoned: the caller gave up waiting (the nonce pipe does not
+	// hand it the next batch).
+	abandoned bool
 }
 
 var nonceCalls = sync.Pool{New: func() any { return &nonceCall{done: make(chan bool, 1)} }}

@@ -17,33 +17,41 @@ import (
 // its own, without go-redis's per-command objects, pool, hooks and
 // per-command deadlines. The SETs of concurrent calls are written as RESP
 // into one buffer and go as one batch while the previous batch's replies
-// are awaited (group commit); the connection's reader answers the calls in
-// order and then sends the batch gathered meanwhile.
+// are awaited (group commit). The connection has no reader goroutine: one
+// of the calls holds it, writes the gathered batch (its own among them),
+// reads the replies and answers the calls in order, then passes the hold
+// to a call gathered meanwhile. A lone call thus writes and reads itself,
+// without waking another goroutine. A connection idle for a while is
+// held by a watcher, which notices when the server closes it.
 type noncePipe struct {
 	opts *redis.Options // Dialer, address, credentials, database, timeouts
 
 	mu     sync.Mutex
 	conn   *pipeConn // nil until dialed, and after a failure
 	closed bool
-	// busy: a batch is being dialed for, written, or awaits its replies.
-	// Its holder (a caller, then the connection's reader) sends the next.
-	busy     bool
-	out      []byte       // the commands of the next batch
-	next     []*nonceCall // their calls, in order
-	wire     []*nonceCall // the calls of the batch awaiting replies
-	deadline time.Time    // by when the wire's replies must have come
-	spareOut []byte       // written buffers and answered call arrays, reused
-	spareCal []*nonceCall
+	// busy: a holder dials, writes a batch, or awaits its replies; or
+	// the watcher waits on the idle connection (watching).
+	busy, watching bool
+	idle           *time.Timer  // starts the watcher; reset when the pipe goes idle
+	out            []byte       // the commands of the next batch
+	next           []*nonceCall // their calls, in order
+	spareOut       []byte       // written buffers and answered call arrays, reused
+	spareCal       []*nonceCall
 }
 
-// pipeConn is one connection and its reader.
+// pipeConn is one connection and its reader. Only the holder uses it.
 type pipeConn struct {
 	net.Conn
 	r *bufio.Reader
 	// writeDeadline is the write deadline set last; it is moved only when
-	// it comes near, not for every batch. Only the busy holder writes.
+	// it comes near, not for every batch.
 	writeDeadline time.Time
 }
+
+// watchAfter is how long the pipe is idle before the watcher waits on its
+// connection: a server that closes it then (a restart, its idle timeout)
+// costs the next call nothing but a new connection.
+const watchAfter = 50 * time.Millisecond
 
 // redisReplyError is an error reply of Redis (e.g. OOM, READONLY).
 type redisReplyError string
@@ -60,11 +68,15 @@ func newNoncePipe(client redis.UniversalClient) *noncePipe {
 	if !ok || c.Options().Addr == "FailoverClient" {
 		return nil
 	}
-	return &noncePipe{opts: c.Options()}
+	p := &noncePipe{opts: c.Options()}
+	p.idle = time.AfterFunc(watchAfter, p.watch)
+	return p
 }
 
 // seen sends SET key 1 NX PX ttl in the next batch and reports whether the
-// key was set (fresh). ctx only bounds the wait: the batch is shared.
+// key was set (fresh). ctx bounds the wait, but the batch is shared: a call
+// that holds the connection waits for its batch's replies, as long as the
+// read timeout lets it, unless ctx's deadline comes first.
 func (p *noncePipe) seen(ctx context.Context, prefix, apiKey, nonce string, ttl time.Duration) (fresh bool, err error) {
 	call := nonceCalls.Get().(*nonceCall)
 	p.mu.Lock()
@@ -75,22 +87,26 @@ func (p *noncePipe) seen(ctx context.Context, prefix, apiKey, nonce string, ttl 
 	}
 	p.out = appendSetNX(p.out, prefix, apiKey, nonce, ttl)
 	p.next = append(p.next, call)
-	lead := !p.busy
+	hold := !p.busy
 	p.busy = true
-	p.mu.Unlock()
-	if lead {
-		p.send()
+	if p.watching {
+		p.watching = false
+		// Wakes the watcher, which passes the hold on.
+		p.conn.SetReadDeadline(time.Unix(1, 0))
 	}
-	if done := ctx.Done(); done != nil {
-		select {
-		case <-call.done:
-		case <-done:
-			// The call stays queued and is answered into the void; it
-			// is not reused.
+	p.mu.Unlock()
+	for {
+		if hold {
+			p.hold(ctx, call)
+		}
+		var ok bool
+		if hold, ok = p.await(ctx, call); !ok {
+			// The call is answered into the void; it is not reused.
 			return false, ctx.Err()
 		}
-	} else {
-		<-call.done
+		if !hold {
+			break
+		}
 	}
 	fresh, err = call.fresh, call.err
 	*call = nonceCall{done: call.done}
@@ -98,121 +114,176 @@ func (p *noncePipe) seen(ctx context.Context, prefix, apiKey, nonce string, ttl 
 	return fresh, err
 }
 
-// send writes the gathered batch, dialing first when there is no
-// connection; its caller holds busy, and passes it to the reader of the
-// replies (or drops it when there is nothing to send).
-func (p *noncePipe) send() {
-	p.mu.Lock()
-	c := p.conn
-	if c == nil {
-		p.mu.Unlock()
-		var err error
-		if c, err = p.dial(); err != nil {
-			p.mu.Lock()
-			failed := p.next
-			p.out, p.next, p.busy = p.out[:0], nil, false
-			p.mu.Unlock()
-			answer(failed, err)
-			return
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			c.Close()
-			p.fail(nil, redis.ErrClosed)
-			return
-		}
-		p.conn = c
-		go p.read(c)
+// await waits until call is answered (false) or handed the hold (true).
+// When ctx ends first it reports !ok, and the call is given up: a hold
+// handed to it passes to a goroutine of its own.
+func (p *noncePipe) await(ctx context.Context, call *nonceCall) (hold, ok bool) {
+	select {
+	case hold = <-call.done: // a holder's own answer is there already
+		return hold, true
+	default:
 	}
-	if len(p.next) == 0 {
-		p.busy = false
-		p.mu.Unlock()
+	done := ctx.Done()
+	if done == nil {
+		return <-call.done, true
+	}
+	select {
+	case hold = <-call.done:
+		return hold, true
+	case <-done:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case hold = <-call.done:
+		if !hold {
+			return false, true // answered meanwhile
+		}
+		go p.hold(context.Background(), nil)
+	default:
+		call.abandoned = true // not to be handed the hold
+	}
+	return false, false
+}
+
+// hold writes the gathered batch (own among them, unless nil), dialing
+// first when there is no connection, and reads its replies; its caller
+// holds busy. Every call of the batch, own too, is answered through its
+// channel. When own's ctx would end before the replies are due, a
+// goroutine of its own reads them, so that own's wait stays bounded.
+func (p *noncePipe) hold(ctx context.Context, own *nonceCall) {
+	c, batch, due := p.write()
+	if c == nil {
 		return
 	}
-	batch := p.out
-	p.wire, p.next = p.next, p.spareCal
-	p.out, p.spareOut, p.spareCal = p.spareOut, nil, nil
-	now := time.Now()
-	p.deadline = now.Add(p.opts.ReadTimeout)
-	// Set under mu, so the reader can tell this deadline from the last.
-	err := c.SetReadDeadline(p.deadline)
+	if own != nil {
+		if d, ok := ctx.Deadline(); ok && d.Before(due) {
+			go p.read(c, batch)
+			return
+		}
+	}
+	p.read(c, batch)
+}
+
+// write sends the gathered batch and returns the connection, the calls
+// and by when their replies must have come; on a failure it answers them
+// with the error and returns a nil connection.
+func (p *noncePipe) write() (c *pipeConn, batch []*nonceCall, due time.Time) {
+	p.mu.Lock()
+	c = p.conn
+	p.mu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = p.dial(); err != nil {
+			p.fail(nil, err)
+			return nil, nil, due
+		}
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.Close()
+		p.fail(nil, redis.ErrClosed)
+		return nil, nil, due
+	}
+	p.conn = c
+	batch, out := p.next, p.out
+	p.next, p.out = p.spareCal, p.spareOut
+	p.spareCal, p.spareOut = nil, nil
 	p.mu.Unlock()
 
+	now := time.Now()
+	due = now.Add(p.opts.ReadTimeout)
+	err := c.SetReadDeadline(due)
 	if err == nil && c.writeDeadline.Sub(now) < p.opts.WriteTimeout/2 {
 		c.writeDeadline = now.Add(p.opts.WriteTimeout)
 		err = c.SetWriteDeadline(c.writeDeadline)
 	}
 	if err == nil {
-		_, err = c.Write(batch)
-	}
-	if err != nil {
-		p.fail(c, err)
+		_, err = c.Write(out)
 	}
 	p.mu.Lock()
-	if cap(batch) > cap(p.spareOut) {
-		p.spareOut = batch[:0]
+	if cap(out) > cap(p.spareOut) {
+		p.spareOut = out[:0]
 	}
 	p.mu.Unlock()
+	if err != nil {
+		answer(batch, err)
+		p.fail(c, err)
+		return nil, nil, due
+	}
+	return c, batch, due
 }
 
-// read answers the batches sent on c, in order, and after each sends the
-// next, until c fails.
-func (p *noncePipe) read(c *pipeConn) {
-	for {
-		if _, err := c.r.Peek(1); err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() && p.idleTimeout(c) {
-				continue
-			}
+// read answers batch's calls with the replies on c, in order, then passes
+// the hold to the first call gathered meanwhile that still waits (or to a
+// goroutine of its own when none does), or drops busy.
+func (p *noncePipe) read(c *pipeConn, batch []*nonceCall) {
+	for i, call := range batch {
+		fresh, err := readSetNXReply(c.r)
+		if err != nil && !isReplyError(err) {
+			answer(batch[i:], err)
 			p.fail(c, err)
 			return
 		}
-		// The batch is the reader's from now on: a failure of c
-		// elsewhere answers only the calls not taken.
-		p.mu.Lock()
-		batch := p.wire
-		p.wire = nil
-		p.mu.Unlock()
-		if len(batch) == 0 {
-			p.fail(c, errPipeProtocol)
-			return
-		}
-		for i, call := range batch {
-			fresh, err := readSetNXReply(c.r)
-			if err != nil && !isReplyError(err) {
-				p.fail(c, err)
-				answer(batch[i:], err)
-				return
-			}
-			call.fresh, call.err = fresh, err
-			call.done <- false
-		}
-		clear(batch)
-		p.mu.Lock()
-		p.spareCal = batch[:0]
-		p.mu.Unlock()
-		p.send()
+		call.fresh, call.err = fresh, err
+		call.done <- false
 	}
+	clear(batch)
+	p.mu.Lock()
+	p.spareCal = batch[:0]
+	p.passHold()
+	p.mu.Unlock()
 }
 
-// idleTimeout reports whether a read deadline that passed on c is no
-// failure: nothing was awaited, or the deadline was moved for a new batch.
-func (p *noncePipe) idleTimeout(c *pipeConn) bool {
+// passHold hands the hold to the first gathered call that still waits (or
+// to a goroutine of its own when none does), or drops busy when nothing
+// was gathered. p.mu is held.
+func (p *noncePipe) passHold() {
+	for _, call := range p.next {
+		if !call.abandoned {
+			call.done <- true
+			return
+		}
+	}
+	if len(p.next) > 0 {
+		go p.hold(context.Background(), nil)
+		return
+	}
+	p.busy = false
+	p.idle.Reset(watchAfter)
+}
+
+// watch waits on the connection of an idle pipe, as its holder, until a
+// call wakes it or the server closes the connection (which is then
+// dropped, for the next call to dial anew).
+func (p *noncePipe) watch() {
+	p.mu.Lock()
+	c := p.conn
+	if p.busy || c == nil || c.SetReadDeadline(time.Time{}) != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.busy, p.watching = true, true
+	p.mu.Unlock()
+	_, err := c.r.Peek(1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.watching = false
 	if p.conn != c {
-		return false
+		return // closed: the calls are answered, busy is dropped
 	}
-	if len(p.wire) == 0 {
-		// Wait without a deadline until a batch sets one.
-		return c.SetReadDeadline(time.Time{}) == nil
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		// The server closed the connection, or sent what nobody asked.
+		c.Close()
+		p.conn = nil
 	}
-	return time.Now().Before(p.deadline)
+	p.passHold()
 }
 
 // fail closes c (when it is still the connection; nil: whichever) and
-// answers the calls on the wire and the gathered ones with err. busy is
-// dropped: the next call dials.
+// answers the gathered calls with err. busy is dropped: the next call
+// dials.
 func (p *noncePipe) fail(c *pipeConn, err error) {
 	p.mu.Lock()
 	if c != nil && p.conn != c {
@@ -223,8 +294,8 @@ func (p *noncePipe) fail(c *pipeConn, err error) {
 		p.conn.Close()
 		p.conn = nil
 	}
-	failed := append(p.wire, p.next...)
-	p.wire, p.next, p.out, p.busy = nil, nil, p.out[:0], false
+	failed := p.next
+	p.next, p.out, p.busy = nil, p.out[:0], false
 	p.mu.Unlock()
 	answer(failed, err)
 }
@@ -240,6 +311,7 @@ func answer(calls []*nonceCall, err error) {
 func (p *noncePipe) close() {
 	p.mu.Lock()
 	p.closed = true
+	p.idle.Stop()
 	c := p.conn
 	p.mu.Unlock()
 	if c != nil {

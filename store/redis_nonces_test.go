@@ -212,3 +212,61 @@ func TestRedisNoncesTLS(t *testing.T) {
 		}
 	}
 }
+
+// A connection the server closes while it is idle (a restart, Redis's
+// idle timeout) costs the next call nothing: it goes on a new one.
+func TestRedisNoncesIdleConnectionClosed(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	rdb := rawClient(t, srv.Addr)
+	ctx := context.Background()
+	for i, nonce := range []string{"before", "after"} {
+		if seen, err := n.Seen(ctx, "K", nonce, time.Minute); err != nil || seen {
+			t.Fatalf("Seen %q = %v, %v; want a fresh nonce", nonce, seen, err)
+		}
+		if i == 0 {
+			time.Sleep(200 * time.Millisecond) // idle
+			if err := rdb.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// Calls that give up waiting (their contexts end while Redis is slow) do
+// not stall the pipe: the calls after them are answered.
+func TestRedisNoncesGivenUpCalls(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	rdb := rawClient(t, srv.Addr)
+	ctx := context.Background()
+	if _, err := n.Seen(ctx, "K", "warm", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Do(ctx, "CLIENT", "PAUSE", "300", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { // holds the connection through the pause
+		if _, err := n.Seen(ctx, "K", "held", time.Minute); err != nil {
+			t.Errorf("Seen through the pause: %v", err)
+		}
+	})
+	time.Sleep(20 * time.Millisecond)
+	for i := range 8 {
+		wg.Go(func() {
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if _, err := n.Seen(short, "K", "gave-up-"+strconv.Itoa(i), time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Seen with 50ms during a 300ms pause = %v, want DeadlineExceeded", err)
+			}
+		})
+	}
+	wg.Wait()
+	done, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if seen, err := n.Seen(done, "K", "after", time.Minute); err != nil || seen {
+		t.Fatalf("Seen after the given-up calls = %v, %v; want a fresh nonce", seen, err)
+	}
+}
