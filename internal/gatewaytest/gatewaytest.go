@@ -13,7 +13,6 @@ package gatewaytest
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/accessauth/caddy-access-auth/internal/testport"
 )
 
 // modulePath is the import path of the module whose ./cmd/caddy is built.
@@ -244,13 +245,8 @@ func Tail(s string, max int) string {
 	return s
 }
 
-// FreePort returns a TCP port free on loopback at the time of the call.
+// FreePort returns a loopback port reserved for t (see testport.Free).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testport.Free(t)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/accessauth/caddy-access-auth/internal/testport"
 )
 
 // Cluster is a Redis Cluster of three masters without replicas.
@@ -38,7 +40,7 @@ func StartCluster(t testing.TB) *Cluster {
 				"--cluster-config-file", "nodes.conf",
 				"--cluster-node-timeout", "2000",
 				// An explicit bus port: port+10000 may be taken or out of range.
-				"--cluster-port", strconv.Itoa(freePort(t)),
+				"--cluster-port", strconv.Itoa(testport.Free(t)),
 			)
 		})
 		c.Nodes = append(c.Nodes, n)

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/accessauth/caddy-access-auth/internal/testport"
 )
 
 // startTimeout bounds how long a process may take to answer PING.
@@ -111,7 +113,7 @@ func startServer(t testing.TB, bin, dir string, d dialOptions, args func(port in
 	t.Helper()
 	var err error
 	for range 3 {
-		port := freePort(t)
+		port := testport.Free(t)
 		s := newServer(t, bin, dir, port, d, args(port, dir))
 		if err = s.start(); err == nil {
 			return s
@@ -264,23 +266,6 @@ func ping(addr string, d dialOptions) error {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
-}
-
-// freePort returns a loopback port that was free a moment ago. Port 6379
-// (a system Redis may listen there) is never returned.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("redistest: find a free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if port != 6379 {
-			return port
-		}
-	}
 }
 
 // addrsOf returns the servers' addresses.
