@@ -19,9 +19,6 @@ func init() {
 	caddy.RegisterModule(new(AdminHandler))
 }
 
-// adminPathPrefix is where the admin API of SPEC §8 lives.
-const adminPathPrefix = "/access-auth/"
-
 // Audit actors of the two ways into the admin API.
 const (
 	actorAdminEndpoint = "admin-endpoint"
@@ -44,7 +41,7 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 // Routes returns the route of the /access-auth/ paths.
 func (adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{
-		Pattern: adminPathPrefix,
+		Pattern: admin.PathPrefix,
 		Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			if !localAdminClient(r) {
 				writeAdminError(w, http.StatusForbidden, "forbidden", errAdminNotLocal.Error())
@@ -197,7 +194,7 @@ func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next ca
 	switch {
 	case admin.IsConsolePath(r.URL.Path):
 		h.console.ServeHTTP(w, r)
-	case strings.HasPrefix(r.URL.Path, adminPathPrefix):
+	case strings.HasPrefix(r.URL.Path, admin.PathPrefix):
 		h.serve.ServeHTTP(w, r)
 	default:
 		return next.ServeHTTP(w, r)
