@@ -91,6 +91,9 @@ var (
 		"API keys dropped from the credential cache by the store's change feed.", nil, nil)
 	storeUpDesc = prometheus.NewDesc("caddy_access_auth_store_up",
 		"1 when the store answers, else 0.", nil, nil)
+	noncesDisplacedDesc = prometheus.NewDesc("caddy_access_auth_local_nonces_displaced_total",
+		"Nonces this node's replay protection table dropped before they expired, for want of room; by whether that narrowed the dates it accepts (dropped in the first half of their time: requests signed as long ago are refused as date_out_of_range).",
+		[]string{"narrowing"}, nil)
 )
 
 // storePingTimeout bounds the store check of one scrape.
@@ -101,6 +104,7 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cacheLookupsDesc
 	ch <- invalidationsDesc
 	ch <- storeUpDesc
+	ch <- noncesDisplacedDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -129,6 +133,12 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 		cancel()
 	}
 	ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, up)
+	var displaced, narrowed uint64
+	for _, t := range st.backend.nonceTables() {
+		displaced, narrowed = displaced+t.Displaced(), narrowed+t.Narrowed()
+	}
+	ch <- prometheus.MustNewConstMetric(noncesDisplacedDesc, prometheus.CounterValue, float64(narrowed), "true")
+	ch <- prometheus.MustNewConstMetric(noncesDisplacedDesc, prometheus.CounterValue, float64(displaced-narrowed), "false")
 }
 
 // runningState is the app's shared state, nil when it has none (yet).

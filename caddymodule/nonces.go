@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/accessauth/caddy-access-auth/enforcement"
 )
 
@@ -45,4 +47,34 @@ func (n *fallbackNonces) Seen(ctx context.Context, apiKey, nonce string, ttl tim
 		return seen, nil
 	}
 	return n.local.Seen(ctx, apiKey, nonce, ttl)
+}
+
+// nonceTableCheckInterval is how often the node's nonce tables are looked
+// at.
+const nonceTableCheckInterval = 10 * time.Second
+
+// watchNonceTables warns, at most once an interval, while one of the node's
+// nonce tables is full: it dropped nonces in the first half of their time
+// (enforcement.LocalNonces.Narrowed), so it refuses requests signed longer
+// ago than it can vouch for. It returns when ctx ends.
+func watchNonceTables(ctx context.Context, logger *zap.Logger, interval time.Duration, tables ...*enforcement.LocalNonces) {
+	reported := make([]uint64, len(tables))
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		for i, t := range tables {
+			n := t.Narrowed()
+			if n == reported[i] {
+				continue
+			}
+			logger.Warn("replay protection: this node's nonce table is full; requests whose nonces would expire by the horizon (signed two max_skew before it or earlier) are refused as date_out_of_range; use replay_protection store with a Redis store, or a shorter max_skew",
+				zap.Uint64("nonces_dropped_early", n-reported[i]), zap.Time("horizon", t.Horizon()))
+			reported[i] = n
+		}
+	}
 }

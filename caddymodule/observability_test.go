@@ -147,6 +147,12 @@ func TestMetricsAndLogs(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	for _, narrowing := range []string{"true", "false"} {
+		m := after.find("caddy_access_auth_local_nonces_displaced_total", map[string]string{"narrowing": narrowing})
+		if m == nil || m.Counter == nil || m.Counter.GetValue() != 0 {
+			t.Errorf("local_nonces_displaced_total{narrowing=%q}: %v, want a counter at 0", narrowing, m)
+		}
+	}
 	after.noLabelHolds(t, alice.ID, alice.APIKey, alice.APISecret, unknownKey)
 
 	// A reload re-registers the same collectors in the new registry: no

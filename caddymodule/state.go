@@ -37,13 +37,32 @@ type sharedBackend struct {
 	nonces enforcement.NonceStore
 	// localNonces is the in-process nonce set that every route using
 	// local replay protection shares, so a nonce is seen once per node.
-	localNonces enforcement.NonceStore
+	localNonces *enforcement.LocalNonces
 	// errors logs the backend's failures (metered with its requests).
 	errors *storeErrorLog
+	// stopWatch stops watchNonceTables; watchDone is closed when it returned.
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+}
+
+// nonceTables are the backend's local nonce tables: the routes' and, with
+// Redis, the one that stands in for it while it is unreachable.
+func (b *sharedBackend) nonceTables() []*enforcement.LocalNonces {
+	tables := []*enforcement.LocalNonces{b.localNonces}
+	if f, ok := b.nonces.(*fallbackNonces); ok {
+		if local, ok := f.local.(*enforcement.LocalNonces); ok {
+			tables = append(tables, local)
+		}
+	}
+	return tables
 }
 
 // Destruct closes the backend once no state uses it.
-func (b *sharedBackend) Destruct() error { return b.backend.Close() }
+func (b *sharedBackend) Destruct() error {
+	b.stopWatch()
+	<-b.watchDone
+	return b.backend.Close()
+}
 
 // sharedState is the store, cache and change feed of one configuration.
 type sharedState struct {
@@ -162,6 +181,12 @@ func openBackend(a *App) (*sharedBackend, error) {
 		}
 		b.backend = bolt
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopWatch, b.watchDone = cancel, make(chan struct{})
+	go func() {
+		defer close(b.watchDone)
+		watchNonceTables(ctx, a.logger, nonceTableCheckInterval, b.nonceTables()...)
+	}()
 	return b, nil
 }
 

@@ -219,15 +219,27 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	}
 
 	if c.cfg.Nonces != nil {
+		// A nonce is kept two skew windows from its request's date, not
+		// from its arrival: a replay, which carries the same signed date,
+		// is refused by the date check once the nonce expires, and its
+		// expiry is known before the table is asked (see LocalNonces).
+		ttl := cr.Date.Add(c.nonceTTL).Sub(now)
 		var seen bool
 		var err error
 		switch {
 		case c.localNonces != nil:
-			seen = c.localNonces.record(place, now, c.nonceTTL)
+			switch c.localNonces.record(place, now, ttl) {
+			case nonceSeen:
+				seen = true
+			case nonceTooOld:
+				// The node's table is full: it can vouch only for
+				// requests signed more recently.
+				return DateOutOfRange
+			}
 		case c.noncesAt != nil:
-			seen, err = c.noncesAt.SeenAt(ctx, entry.APIKey, nonce, now, c.nonceTTL)
+			seen, err = c.noncesAt.SeenAt(ctx, entry.APIKey, nonce, now, ttl)
 		default:
-			seen, err = c.cfg.Nonces.Seen(ctx, entry.APIKey, nonce, c.nonceTTL)
+			seen, err = c.cfg.Nonces.Seen(ctx, entry.APIKey, nonce, ttl)
 		}
 		if err != nil {
 			return StoreUnavailable

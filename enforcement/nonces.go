@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,23 +36,44 @@ const (
 // 41-62 MiB. Go usually takes so large a table fresh from the operating
 // system, whose pages are mapped as buckets are first used; the garbage
 // collector does not scan it, as it holds no pointers. Sized for the
-// request rate × the nonce ttl (2 × max_skew), it forgets about 0.03 % of
-// the nonces early (those whose bucket overflows); it holds up to three
-// times as many, the oldest giving way.
+// request rate × the nonce ttl (2 × max_skew), about 0.03 % of the nonces
+// find their bucket full; with three times as many, most do.
 //
 // An expired slot is free. When a bucket has none, a new nonce takes the
-// slot of the one that expires first (the oldest, to the second): under a
-// flood beyond its size replay protection weakens for the oldest nonces
-// rather than refusing fresh requests. Only requests with a valid
-// signature reach it, so only key holders can fill it, and the keyed hash
-// keeps them from aiming at one bucket.
+// slot of the one that expires first, which is dropped before its time
+// (displaced). The table then cannot tell a replay of it from a fresh
+// request: it keeps the latest expiry it dropped (its horizon) and refuses
+// every nonce that would expire no later (nonceTooOld). The check gives
+// each nonce the expiry its request's date sets (two skew windows from the
+// date, SPEC §6's retention), so a replay of a dropped nonce expires as
+// early as its original did and is refused, while requests signed
+// recently, whose nonces expire later, get through: under a flood beyond
+// its size the table narrows how long ago a request may have been signed,
+// it never lets a replay through. Only requests with a valid signature
+// reach it, so only key holders can fill it, and the keyed hash keeps them
+// from aiming at one bucket.
 type LocalNonces struct {
 	seeds   [2]maphash.Seed // 128 bits of hash: collisions are out of reach
 	now     func() time.Time
 	origin  time.Time // expiries are whole seconds since then
 	size    int       // nonces to make room for
 	buckets []nonceBucket
+	// horizon is the latest expiry of a displaced nonce (0: none yet);
+	// displaced counts them, narrowed those displaced with more than half
+	// their time to go.
+	horizon   atomic.Uint32
+	displaced atomic.Uint64
+	narrowed  atomic.Uint64
 }
+
+// nonceVerdict is what the table says of a nonce it was handed.
+type nonceVerdict uint8
+
+const (
+	nonceFresh  nonceVerdict = iota // not seen: recorded now
+	nonceSeen                       // recorded already and unexpired: a replay
+	nonceTooOld                     // expires by the horizon: it may be a displaced nonce's replay
+)
 
 // nonceBucket is 128 bytes. A table of any useful size is a large
 // allocation, hence page aligned: a bucket is two whole cache lines of one
@@ -86,7 +108,9 @@ func NewLocalNonces(opts ...NonceOption) *LocalNonces {
 	for _, opt := range opts {
 		opt(l)
 	}
-	l.origin = l.now()
+	// On the wall clock, as requests' dates are: a nonce's expiry, its date
+	// plus a fixed time, then comes out the same whenever it is computed.
+	l.origin = l.now().Round(0)
 	l.buckets = make([]nonceBucket, (l.size*slotsPerNonce+bucketSlots-1)/bucketSlots)
 	return l
 }
@@ -97,9 +121,33 @@ func (l *LocalNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.D
 	return l.SeenAt(ctx, apiKey, nonce, l.now(), ttl)
 }
 
-// SeenAt is Seen at the caller's clock reading.
+// SeenAt is Seen at the caller's clock reading. A nonce the table cannot
+// vouch for (it expires no later than one it had to drop) counts as seen.
 func (l *LocalNonces) SeenAt(_ context.Context, apiKey, nonce string, at time.Time, ttl time.Duration) (bool, error) {
-	return l.record(l.locate(apiKey, nonce), at, ttl), nil
+	return l.record(l.locate(apiKey, nonce), at, ttl) != nonceFresh, nil
+}
+
+// Displaced returns how many nonces the table has dropped before they
+// expired, for want of room.
+func (l *LocalNonces) Displaced() uint64 { return l.displaced.Load() }
+
+// Narrowed returns how many of them had more than half their time to go
+// (judged by the ttl of the nonce that took the slot). The check keeps a
+// nonce two skew windows from its request's date, while the date check
+// alone refuses its replay after one: a nonce dropped in its second half
+// changes no answer, one dropped in its first half narrows how long ago a
+// request may have been signed.
+func (l *LocalNonces) Narrowed() uint64 { return l.narrowed.Load() }
+
+// Horizon returns the latest expiry of a nonce dropped before its time:
+// nonces expiring by then are refused. It is the zero Time while the table
+// has dropped none.
+func (l *LocalNonces) Horizon() time.Time {
+	h := l.horizon.Load()
+	if h == 0 {
+		return time.Time{}
+	}
+	return l.origin.Add(time.Duration(h) * time.Second)
 }
 
 // noncePlace is where a nonce goes in the table: its bucket and its
@@ -116,19 +164,41 @@ type noncePlace struct {
 // there, instead of stalling on the load at record.
 func (p noncePlace) prefetch() { prefetchBucket(p.bucket) }
 
-// record records the nonce at p for ttl from at, and reports whether it was
-// recorded (and not expired) already.
-func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) (seen bool) {
+// record records the nonce at p for ttl from at unless it was recorded
+// (and is unexpired) already or expires by the horizon.
+func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) nonceVerdict {
 	since := l.since(at)
+	now := seconds(since)
 	expiry := seconds(since + ttl + time.Second - 1) // rounded up: never forgotten early
 	b := p.bucket
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	slot, seen := b.find(p.fingerprint, seconds(since))
-	if !seen {
-		b.fingerprints[slot], b.expiries[slot] = p.fingerprint, expiry
+	slot, seen := b.find(p.fingerprint, now)
+	switch {
+	case seen:
+		return nonceSeen
+	case expiry <= l.horizon.Load():
+		return nonceTooOld
 	}
-	return seen
+	if old := b.expiries[slot]; old > now {
+		// The horizon rises before the slot is taken, in the bucket's lock:
+		// a replay of the displaced nonce, which must wait for the lock,
+		// finds either the nonce or the new horizon.
+		l.displace(old, old-now > (expiry-now)/2)
+	}
+	b.fingerprints[slot], b.expiries[slot] = p.fingerprint, expiry
+	return nonceFresh
+}
+
+// displace counts a nonce dropped before its expiry and raises the horizon
+// to it.
+func (l *LocalNonces) displace(expiry uint32, narrows bool) {
+	l.displaced.Add(1)
+	if narrows {
+		l.narrowed.Add(1)
+	}
+	for h := l.horizon.Load(); expiry > h && !l.horizon.CompareAndSwap(h, expiry); h = l.horizon.Load() {
+	}
 }
 
 // find reports whether the bucket holds fingerprint unexpired at now, and

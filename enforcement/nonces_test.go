@@ -281,16 +281,22 @@ func TestLocalNoncesFloodKeepsTheNewest(t *testing.T) {
 
 // A store filled to its size within a ttl loses almost none: the design
 // predicts 0.028 % (buckets of 10, 3.33 nonces a bucket on average,
-// Poisson), 37 of 131072; the bound is 0.1 %.
+// Poisson), 37 of 131072; the bound is 0.1 %. Each nonce expires a second
+// after the one before, as those of requests signed one after the other
+// do: a nonce displaced is older than every later one, which the table
+// still takes.
 func TestLocalNoncesHoldTheirSize(t *testing.T) {
 	const size = 1 << 17
 	n := NewLocalNonces(WithMaxNonces(size))
 	for i := range size {
-		if seen(t, n, "K1", "fill-"+strconv.Itoa(i), time.Hour) {
+		if seen(t, n, "K1", "fill-"+strconv.Itoa(i), time.Hour+time.Duration(i)*time.Second) {
 			t.Fatalf("fresh nonce %d reported seen", i)
 		}
 	}
 	lost := size - n.Len()
+	if int(n.Displaced()) != lost {
+		t.Errorf("%d nonces displaced, %d lost", n.Displaced(), lost)
+	}
 	t.Logf("%d of %d nonces lost (%.3f %%)", lost, size, 100*float64(lost)/size)
 	if lost*1000 >= size {
 		t.Fatalf("%d of %d nonces lost, want under 0.1 %%", lost, size)
@@ -302,6 +308,96 @@ func TestLocalNoncesHoldTheirSize(t *testing.T) {
 	}
 	if lost != 0 {
 		t.Fatalf("Len and the lookups disagree by %d", lost)
+	}
+}
+
+// A nonce that had to give way is not forgotten: its replay, and any nonce
+// expiring no later, is refused (the table cannot tell them apart); nonces
+// expiring later are taken.
+func TestLocalNoncesRefuseWhatTheyCannotVouchFor(t *testing.T) {
+	clk := &nonceClock{now: testNow}
+	n := NewLocalNonces(WithNonceClock(clk.Now), WithMaxNonces(1))
+	if len(n.buckets) != 1 {
+		t.Fatalf("%d buckets, want 1", len(n.buckets))
+	}
+	ttl := func(i int) time.Duration { return time.Hour + time.Duration(i)*time.Second }
+	record := func(nonce string, i int) nonceVerdict { return n.record(n.locate("K1", nonce), clk.Now(), ttl(i)) }
+	for i := range bucketSlots {
+		if v := record("n"+strconv.Itoa(i), i); v != nonceFresh {
+			t.Fatalf("nonce %d: %d, want fresh", i, v)
+		}
+	}
+	if n.Displaced() != 0 || !n.Horizon().IsZero() {
+		t.Fatalf("a table with room displaced %d, horizon %v", n.Displaced(), n.Horizon())
+	}
+	// The bucket is full: the nonce expiring first (n0) gives way.
+	if v := record("new", 20); v != nonceFresh {
+		t.Fatalf("a nonce expiring after all others: %d, want fresh", v)
+	}
+	if want := testNow.Add(ttl(0)); n.Displaced() != 1 || n.Narrowed() != 1 || !n.Horizon().Equal(want) {
+		t.Fatalf("displaced %d (narrowing %d), horizon %v; want 1 (1), %v", n.Displaced(), n.Narrowed(), n.Horizon(), want)
+	}
+	if v := record("n0", 0); v != nonceTooOld {
+		t.Fatalf("the displaced nonce again: %d, want too old", v)
+	}
+	if s := seen(t, n, "K1", "n0", ttl(0)); !s {
+		t.Fatal("Seen lets the displaced nonce through")
+	}
+	if v := record("other", 0); v != nonceTooOld {
+		t.Fatalf("another nonce expiring with the displaced one: %d, want too old", v)
+	}
+	if v := record("n1", 1); v != nonceSeen {
+		t.Fatalf("a nonce still held: %d, want seen", v)
+	}
+	// A nonce displaced in the second half of its time changes no answer:
+	// counted, not as narrowing.
+	clk.advance(ttl(1) - 10*time.Minute)
+	if v := record("late", 40); v != nonceFresh || n.Displaced() != 2 || n.Narrowed() != 1 {
+		t.Fatalf("a nonce displacing one near its expiry: %d, displaced %d (narrowing %d), want fresh, 2 (1)", v, n.Displaced(), n.Narrowed())
+	}
+	// Once the horizon has passed, its nonces could not get through the
+	// date check anyway: the table takes nonces as before.
+	clk.advance(10 * time.Minute)
+	if v := record("later", 50); v != nonceFresh {
+		t.Fatalf("a nonce after the horizon passed: %d, want fresh", v)
+	}
+}
+
+// Under contention for one full bucket, a nonce sent many times at once is
+// let through once at most, whichever nonces give way meanwhile.
+func TestLocalNoncesNeverLetAReplayThrough(t *testing.T) {
+	n := NewLocalNonces(WithMaxNonces(1)) // one bucket of 10 slots
+	const nonces, copies = 2000, 4
+	var fresh [nonces]atomic.Int32
+	var wg sync.WaitGroup
+	start := time.Now().Round(0) // a date: wall clock only
+	for g := range copies {
+		wg.Go(func() {
+			for j := range nonces {
+				// Each goroutine walks the nonces from another start. A
+				// nonce's expiry is fixed by it, as the check fixes it
+				// from the request's date: the ttl is what remains.
+				i := (j + g*nonces/copies) % nonces
+				now := time.Now()
+				ttl := start.Add(time.Hour + time.Duration(i%50)*time.Second).Sub(now)
+				if n.record(n.locate("K1", strconv.Itoa(i)), now, ttl) == nonceFresh {
+					fresh[i].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	taken := 0
+	for i := range fresh {
+		switch f := fresh[i].Load(); {
+		case f > 1:
+			t.Fatalf("nonce %d let through %d times", i, f)
+		case f == 1:
+			taken++
+		}
+	}
+	if taken < bucketSlots || n.Displaced() == 0 {
+		t.Fatalf("%d nonces taken, %d displaced: the test did not fill the bucket", taken, n.Displaced())
 	}
 }
 
@@ -509,4 +605,41 @@ func TestNoncesTakeTheChecksClock(t *testing.T) {
 	if len(nonces.readings) != 2 || !nonces.readings[0].Equal(at) {
 		t.Fatalf("SeenAt got %v, want the caller's reading %v twice", nonces.readings, at)
 	}
+}
+
+// TestFullNonceTableNarrowsTheDateWindow: once the node's table had to drop
+// a nonce, the replay of its request is refused, and so is every request
+// signed as long ago or longer (date_out_of_range: the table can no longer
+// vouch for such dates); requests signed since get through.
+func TestFullNonceTableNarrowsTheDateWindow(t *testing.T) {
+	nonces := NewLocalNonces(WithMaxNonces(1)) // one bucket of 10 nonces
+	c := newTestChecker(t, testKeys(), func(c *Config) { c.Now, c.Nonces = nil, nonces })
+	if c.localNonces == nil {
+		t.Fatal("the check does not use the table's own path")
+	}
+	now := time.Now()
+	signed := func(age time.Duration, nonce string) *http.Request {
+		return signedRequest(t, http.MethodGet, bodyURL, "", "GOOD", secretOf("GOOD"), signature.JDCloud2,
+			signature.WithTime(now.Add(-age)), signature.WithNonce(nonce))
+	}
+	want := func(step string, r *http.Request, reason Reason) {
+		t.Helper()
+		if d := check(c, r, "203.0.113.5"); d.Reason != reason {
+			t.Fatalf("%s: %s, want %s", step, d.Reason, reason)
+		}
+	}
+	oldest := signed(20*time.Second, "n-0")
+	want("the oldest request", oldest, Allowed)
+	for i := 1; i < bucketSlots; i++ {
+		want("request "+strconv.Itoa(i), signed(time.Duration(20-i)*time.Second, "n-"+strconv.Itoa(i)), Allowed)
+	}
+	want("a request that fills the table", signed(0, "n-new"), Allowed)
+	if nonces.Displaced() != 1 {
+		t.Fatalf("%d nonces displaced, want 1", nonces.Displaced())
+	}
+	want("the replay of the displaced request", oldest, DateOutOfRange)
+	want("another request as old", signed(20*time.Second, "n-other"), DateOutOfRange)
+	want("an older one", signed(time.Minute, "n-older"), DateOutOfRange)
+	want("a replay of a request still held", signed(15*time.Second, "n-5"), ReplayedNonce)
+	want("a request signed since", signed(15*time.Second, "n-since"), Allowed)
 }
