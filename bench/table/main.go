@@ -176,22 +176,28 @@ func (r results) print(w io.Writer, count int, took time.Duration) {
 	for _, t := range []struct {
 		what, bench string
 		target      float64
+		proxied     bool
 	}{
-		{"throughput with the check / without, local replay protection", "BenchmarkThroughputLocalReplay", 0.95},
-		{"throughput with the check / without, replay protection in Redis", "BenchmarkThroughputRedisReplay", 0.80},
+		{"throughput with the check / without, local replay protection, route answering itself (respond)", "BenchmarkThroughputLocalReplay", 0.95, false},
+		{"throughput with the check / without, local replay protection, route proxying to an upstream (reverse_proxy)", "BenchmarkThroughputLocalReplayProxied", 0.95, true},
+		{"throughput with the check / without, replay protection in Redis, route answering itself (respond)", "BenchmarkThroughputRedisReplay", 0.80, false},
 	} {
 		b := t.bench
 		ratio := v(b, "machine-cpu-ratio")
-		processes, redis := "Caddy + load generator", ""
+		processes, generator, redis := "Caddy + load generator", "load generator", ""
+		if t.proxied {
+			// The upstream runs in the load generator's process.
+			processes, generator = "Caddy + load generator and upstream", "load generator and upstream"
+		}
 		if has(b, "redis-cpu-µs/req") {
 			processes += " + redis-server"
 			redis = fmt.Sprintf(", redis-server %.1f µs/req", v(b, "redis-cpu-µs/req"))
 		}
 		measured := fmt.Sprintf("%.3f by CPU time per request of %s (what the wall clock of a dedicated, saturated machine shows); "+
 			"wall clock %.3f (%.0f concurrent clients; median of alternating round pairs; %.3f over all rounds; %.0f vs %.0f req/s); "+
-			"Caddy alone %.1f → %.1f µs/req (%.3f), load generator %.1f → %.1f µs/req%s; added latency one request at a time: p50 %+.0f µs, p99 %+.0f µs",
+			"Caddy alone %.1f → %.1f µs/req (%.3f), %s %.1f → %.1f µs/req%s; added latency one request at a time: p50 %+.0f µs, p99 %+.0f µs",
 			ratio, processes, v(b, "ratio-median-pair"), v(b, "clients"), v(b, "ratio"), v(b, "checked-req/s"), v(b, "open-req/s"),
-			v(b, "open-cpu-µs/req"), v(b, "checked-cpu-µs/req"), v(b, "cpu-ratio"), v(b, "open-client-cpu-µs/req"), v(b, "checked-client-cpu-µs/req"), redis,
+			v(b, "open-cpu-µs/req"), v(b, "checked-cpu-µs/req"), v(b, "cpu-ratio"), generator, v(b, "open-client-cpu-µs/req"), v(b, "checked-client-cpu-µs/req"), redis,
 			v(b, "added-p50-µs"), v(b, "added-p99-µs"))
 		add(t.what, fmt.Sprintf("≥ %.2f", t.target), measured, ratio >= t.target, has(b, "machine-cpu-ratio"))
 	}
