@@ -43,7 +43,10 @@ const (
 // slot of the one that expires first, which is dropped before its time
 // (displaced). The table then cannot tell a replay of it from a fresh
 // request: it keeps the latest expiry it dropped (its horizon) and refuses
-// every nonce that would expire no later (nonceTooOld). The check gives
+// every nonce that would expire no later (nonceTooOld). It keeps a horizon
+// for each of 256 groups of API keys: a key holder whose own nonces are
+// dropped (say, requests dated ahead of the clock, which expire last)
+// moves the horizon of its group only, not every key's. The check gives
 // each nonce the expiry its request's date sets (two skew windows from the
 // date, SPEC §6's retention), so a replay of a dropped nonce expires as
 // early as its original did and is refused, while requests signed
@@ -58,13 +61,18 @@ type LocalNonces struct {
 	origin  time.Time // expiries are whole seconds since then
 	size    int       // nonces to make room for
 	buckets []nonceBucket
-	// horizon is the latest expiry of a displaced nonce (0: none yet);
-	// displaced counts them, narrowed those displaced with more than half
-	// their time to go.
-	horizon   atomic.Uint32
+	// horizons holds, for each group of API keys, the latest expiry of a
+	// displaced nonce of theirs (0: none yet); displaced counts them,
+	// narrowed those displaced with more than half their time to go.
+	horizons  [keyGroups]atomic.Uint32
 	displaced atomic.Uint64
 	narrowed  atomic.Uint64
 }
+
+// keyGroups is how many groups of API keys have a horizon of their own. A
+// nonce's fingerprint carries its group in its low byte, so that a slot
+// tells whose horizon its nonce moves.
+const keyGroups = 256
 
 // nonceVerdict is what the table says of a nonce it was handed.
 type nonceVerdict uint8
@@ -140,14 +148,17 @@ func (l *LocalNonces) Displaced() uint64 { return l.displaced.Load() }
 func (l *LocalNonces) Narrowed() uint64 { return l.narrowed.Load() }
 
 // Horizon returns the latest expiry of a nonce dropped before its time:
-// nonces expiring by then are refused. It is the zero Time while the table
-// has dropped none.
+// nonces of its key's group expiring by then are refused. It is the zero
+// Time while the table has dropped none.
 func (l *LocalNonces) Horizon() time.Time {
-	h := l.horizon.Load()
-	if h == 0 {
+	var latest uint32
+	for i := range l.horizons {
+		latest = max(latest, l.horizons[i].Load())
+	}
+	if latest == 0 {
 		return time.Time{}
 	}
-	return l.origin.Add(time.Duration(h) * time.Second)
+	return l.origin.Add(time.Duration(latest) * time.Second)
 }
 
 // noncePlace is where a nonce goes in the table: its bucket and its
@@ -177,27 +188,27 @@ func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) nonc
 	switch {
 	case seen:
 		return nonceSeen
-	case expiry <= l.horizon.Load():
+	case expiry <= l.horizons[uint8(p.fingerprint)].Load():
 		return nonceTooOld
 	}
 	if old := b.expiries[slot]; old > now {
 		// The horizon rises before the slot is taken, in the bucket's lock:
 		// a replay of the displaced nonce, which must wait for the lock,
 		// finds either the nonce or the new horizon.
-		l.displace(old, old-now > (expiry-now)/2)
+		l.displace(&l.horizons[uint8(b.fingerprints[slot])], old, old-now > (expiry-now)/2)
 	}
 	b.fingerprints[slot], b.expiries[slot] = p.fingerprint, expiry
 	return nonceFresh
 }
 
-// displace counts a nonce dropped before its expiry and raises the horizon
-// to it.
-func (l *LocalNonces) displace(expiry uint32, narrows bool) {
+// displace counts a nonce dropped before its expiry and raises its group's
+// horizon to it.
+func (l *LocalNonces) displace(horizon *atomic.Uint32, expiry uint32, narrows bool) {
 	l.displaced.Add(1)
 	if narrows {
 		l.narrowed.Add(1)
 	}
-	for h := l.horizon.Load(); expiry > h && !l.horizon.CompareAndSwap(h, expiry); h = l.horizon.Load() {
+	for h := horizon.Load(); expiry > h && !horizon.CompareAndSwap(h, expiry); h = horizon.Load() {
 	}
 }
 
@@ -244,7 +255,10 @@ func (l *LocalNonces) locate(apiKey, nonce string) noncePlace {
 		fingerprint, spread = l.streamHash(0, apiKey, nonce), l.streamHash(1, apiKey, nonce)
 	}
 	i, _ := bits.Mul64(spread, uint64(len(l.buckets)))
-	return noncePlace{&l.buckets[i], fingerprint}
+	// The low byte names the key's group (keyGroups): 56 bits of
+	// fingerprint and the bucket's place still tell nonces apart.
+	group := uint8(maphash.String(l.seeds[0], apiKey))
+	return noncePlace{&l.buckets[i], fingerprint&^0xff | uint64(group)}
 }
 
 func (l *LocalNonces) streamHash(i int, apiKey, nonce string) uint64 {

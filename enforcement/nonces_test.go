@@ -363,6 +363,37 @@ func TestLocalNoncesRefuseWhatTheyCannotVouchFor(t *testing.T) {
 	}
 }
 
+// A key holder whose own nonces are dropped moves its key group's horizon,
+// not another key's: requests dated ahead of the clock, which expire last,
+// cannot shut every other key out.
+func TestLocalNoncesHorizonIsPerKeyGroup(t *testing.T) {
+	clk := &nonceClock{now: testNow}
+	n := NewLocalNonces(WithNonceClock(clk.Now), WithMaxNonces(1)) // one bucket of 10
+	group := func(apiKey string) uint8 { return uint8(n.locate(apiKey, "x").fingerprint) }
+	other := "B"
+	for i := 0; group(other) == group("A"); i++ {
+		other = "B" + strconv.Itoa(i)
+	}
+	record := func(apiKey, nonce string, ttl time.Duration) nonceVerdict {
+		return n.record(n.locate(apiKey, nonce), clk.Now(), ttl)
+	}
+	// A fills the bucket with nonces dated ahead, then displaces its own.
+	for i := range bucketSlots + 1 {
+		if v := record("A", "a"+strconv.Itoa(i), 45*time.Minute+time.Duration(i)*time.Second); v != nonceFresh {
+			t.Fatalf("A's nonce %d: %d, want fresh", i, v)
+		}
+	}
+	if n.Displaced() != 1 {
+		t.Fatalf("%d displaced, want 1", n.Displaced())
+	}
+	if v := record("A", "a-late", 30*time.Minute); v != nonceTooOld {
+		t.Fatalf("A's nonce expiring before its horizon: %d, want too old", v)
+	}
+	if v := record(other, "b", 30*time.Minute); v != nonceFresh {
+		t.Fatalf("another key's nonce expiring before A's horizon: %d, want fresh", v)
+	}
+}
+
 // Under contention for one full bucket, a nonce sent many times at once is
 // let through once at most, whichever nonces give way meanwhile.
 func TestLocalNoncesNeverLetAReplayThrough(t *testing.T) {
