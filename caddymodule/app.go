@@ -22,6 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
@@ -42,6 +43,7 @@ const (
 	DefaultTTL         = 5 * time.Minute
 	DefaultNegativeTTL = 5 * time.Second
 	DefaultMaxStale    = 5 * time.Minute
+	DefaultLocalNonces = enforcement.DefaultMaxNonces
 )
 
 // App is the access_auth app: it owns the store, the credential cache and
@@ -61,6 +63,13 @@ type App struct {
 	// How long cached entries keep serving while the store is unreachable.
 	// Default: 5m.
 	MaxStale caddy.Duration `json:"max_stale,omitempty"`
+	// How many nonces local replay protection (and, with Redis, its stand-in
+	// while Redis is unreachable) makes room for on this node, 38.4 bytes
+	// each. Default: 1048576 (38 MiB), ~580 requests per second at the
+	// default max_skew; beyond its size the node refuses requests signed
+	// longer ago than it can vouch for. A change takes effect with an empty
+	// table, as a restart does.
+	LocalNonces int `json:"local_nonces,omitempty"`
 
 	logger     *zap.Logger
 	stateKey   string
@@ -156,6 +165,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.MaxStale == 0 {
 		a.MaxStale = caddy.Duration(DefaultMaxStale)
 	}
+	if a.LocalNonces == 0 {
+		a.LocalNonces = DefaultLocalNonces
+	}
 	a.groupSet = make(map[string]struct{})
 	// The key that shares state between configs; errors surface in Validate.
 	a.masterKeys, _ = decodeMasterKeys(a.MasterKeys)
@@ -237,6 +249,9 @@ func (a *App) check(resolved bool) error {
 	if a.MaxStale < 0 {
 		return errors.New("max_stale: must not be negative")
 	}
+	if a.LocalNonces < 0 {
+		return fmt.Errorf("local_nonces: expected a positive number, got %d", a.LocalNonces)
+	}
 	return nil
 }
 
@@ -282,12 +297,13 @@ func decodeMasterKeys(encoded []string) ([][]byte, error) {
 // hashes share one store, cache and change feed across reloads.
 func (a *App) hashConfig() string {
 	b, _ := json.Marshal(struct {
-		Store      *StoreConfig
-		KeyPrefix  string
-		MasterKeys []string
-		Cache      *CacheConfig
-		MaxStale   caddy.Duration
-	}{a.Store, a.KeyPrefix, a.MasterKeys, a.Cache, a.MaxStale})
+		Store       *StoreConfig
+		KeyPrefix   string
+		MasterKeys  []string
+		Cache       *CacheConfig
+		MaxStale    caddy.Duration
+		LocalNonces int
+	}{a.Store, a.KeyPrefix, a.MasterKeys, a.Cache, a.MaxStale, a.LocalNonces})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -107,5 +108,28 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, map[string]any{"filename": "Caddyfile.example"}); err != nil {
 		t.Fatalf("Caddyfile.example: %v", err)
+	}
+}
+
+// local_nonces sizes the node's nonce tables (a default when unset) and is
+// part of the state's identity: a config that changes it gets a new table.
+func TestAppLocalNonces(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(extra string) string {
+		return `{"store":{"type":"file","path":"` + filepath.Join(dir, "store.db") + `"}` + extra + `}`
+	}
+	def, sized := provisionApp(t, cfg("")), provisionApp(t, cfg(`,"local_nonces":1000`))
+	if def.LocalNonces != DefaultLocalNonces || sized.LocalNonces != 1000 {
+		t.Fatalf("local_nonces %d and %d, want %d and 1000", def.LocalNonces, sized.LocalNonces, DefaultLocalNonces)
+	}
+	if def.stateKey == sized.stateKey {
+		t.Fatal("configs of different table sizes share a state")
+	}
+	bad := new(App)
+	if err := json.Unmarshal([]byte(cfg(`,"local_nonces":-1`)), bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "local_nonces") {
+		t.Fatalf("Validate of a negative local_nonces: %v", err)
 	}
 }

@@ -45,6 +45,7 @@ func init() {
 //			negative_ttl <duration>
 //		}
 //		max_stale <duration>
+//		local_nonces <count>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -119,8 +120,17 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := durationArg(d, "access_auth", &a.MaxStale); err != nil {
 				return err
 			}
+		case "local_nonces":
+			var n string
+			if err := oneArg(d, "access_auth", &n); err != nil {
+				return err
+			}
+			var err error
+			if a.LocalNonces, err = strconv.Atoi(n); err != nil || a.LocalNonces <= 0 {
+				return d.Errf("access_auth: local_nonces: expected a positive number, got %q", n)
+			}
 		default:
-			return d.Errf("access_auth: unknown subdirective %q, expected store, key_prefix, master_key, cache or max_stale", sub)
+			return d.Errf("access_auth: unknown subdirective %q, expected store, key_prefix, master_key, cache, max_stale or local_nonces", sub)
 		}
 	}
 	if err := a.check(false); err != nil {

@@ -71,8 +71,8 @@ func TestCaddyfileAdapt(t *testing.T) {
 		},
 		{
 			name:  "global file store",
-			input: global("access_auth {\nstore file /tmp/x/store.db\ncache {\nmax_entries 10\nttl 1m\nnegative_ttl 2s\n}\nmax_stale 3m\n}"),
-			want:  []string{`"access_auth":{"store":{"type":"file","path":"/tmp/x/store.db"},"cache":{"max_entries":10,"ttl":60000000000,"negative_ttl":2000000000},"max_stale":180000000000}`},
+			input: global("access_auth {\nstore file /tmp/x/store.db\ncache {\nmax_entries 10\nttl 1m\nnegative_ttl 2s\n}\nmax_stale 3m\nlocal_nonces 4000000\n}"),
+			want:  []string{`"access_auth":{"store":{"type":"file","path":"/tmp/x/store.db"},"cache":{"max_entries":10,"ttl":60000000000,"negative_ttl":2000000000},"max_stale":180000000000,"local_nonces":4000000}`},
 		},
 		{
 			name:  "global file store default path",
@@ -137,6 +137,9 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{name: "cache bad ttl", input: global("access_auth {\ncache {\nttl soon\n}\n}"), wantErr: `access_auth: cache: ttl: invalid duration "soon"`},
 		{name: "cache unknown", input: global("access_auth {\ncache {\nsize 3\n}\n}"), wantErr: `access_auth: cache: unknown subdirective "size"`},
 		{name: "max_stale missing", input: global("access_auth {\nmax_stale\n}"), wantErr: "access_auth: max_stale: expected one argument"},
+		{name: "local_nonces missing", input: global("access_auth {\nlocal_nonces\n}"), wantErr: "access_auth: local_nonces: expected one argument"},
+		{name: "local_nonces not a number", input: global("access_auth {\nlocal_nonces many\n}"), wantErr: `access_auth: local_nonces: expected a positive number, got "many"`},
+		{name: "local_nonces zero", input: global("access_auth {\nlocal_nonces 0\n}"), wantErr: `access_auth: local_nonces: expected a positive number, got "0"`},
 		{name: "global unknown", input: global("access_auth {\nprefix x\n}"), wantErr: `access_auth: unknown subdirective "prefix"`},
 		{name: "global arg", input: global("access_auth on"), wantErr: `access_auth: unexpected argument "on"`},
 	}

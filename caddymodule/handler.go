@@ -302,9 +302,9 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 	cfg := h.cfg
 	switch h.replay {
 	case ReplayStore:
-		cfg.Nonces = st.backend.nonces
+		cfg.Nonces = st.replay.shared
 	case ReplayLocal:
-		cfg.Nonces = st.backend.localNonces
+		cfg.Nonces = st.replay.local
 	}
 	c, err := enforcement.NewChecker(cfg, st.cache)
 	if err != nil {

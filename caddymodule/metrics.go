@@ -134,7 +134,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, up)
 	var displaced, narrowed uint64
-	for _, t := range st.backend.nonceTables() {
+	for _, t := range st.replay.tables() {
 		displaced, narrowed = displaced+t.Displaced(), narrowed+t.Narrowed()
 	}
 	ch <- prometheus.MustNewConstMetric(noncesDisplacedDesc, prometheus.CounterValue, float64(narrowed), "true")

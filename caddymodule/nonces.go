@@ -25,8 +25,8 @@ type fallbackNonces struct {
 	checkLocalUntil atomic.Int64
 }
 
-func newFallbackNonces(shared enforcement.NonceStore) *fallbackNonces {
-	return &fallbackNonces{shared: shared, local: enforcement.NewLocalNonces(), now: time.Now}
+func newFallbackNonces(shared, local enforcement.NonceStore) *fallbackNonces {
+	return &fallbackNonces{shared: shared, local: local, now: time.Now}
 }
 
 // Seen asks the shared store, and this node's memory when the store fails
@@ -72,7 +72,7 @@ func watchNonceTables(ctx context.Context, logger *zap.Logger, interval time.Dur
 			if n == reported[i] {
 				continue
 			}
-			logger.Warn("replay protection: this node's nonce table is full; requests whose nonces would expire by the horizon (signed two max_skew before it or earlier) are refused as date_out_of_range; use replay_protection store with a Redis store, or a shorter max_skew",
+			logger.Warn("replay protection: this node's nonce table is full; requests whose nonces would expire by the horizon (signed two max_skew before it or earlier) are refused as date_out_of_range; raise local_nonces, use replay_protection store with a Redis store, or shorten max_skew",
 				zap.Uint64("nonces_dropped_early", n-reported[i]), zap.Time("horizon", t.Horizon()))
 			reported[i] = n
 		}

@@ -47,8 +47,8 @@ func TestFallbackNonces(t *testing.T) {
 	clock := func() time.Time { return now }
 	shared := &fakeSharedNonces{seen: map[string]bool{}}
 	local := &countingNonces{NonceStore: enforcement.NewLocalNonces(enforcement.WithNonceClock(clock))}
-	n := newFallbackNonces(shared)
-	n.local, n.now = local, clock
+	n := newFallbackNonces(shared, local)
+	n.now = clock
 	const ttl = time.Minute
 
 	steps := []struct {

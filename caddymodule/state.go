@@ -3,8 +3,10 @@ package caddymodule
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -16,13 +18,15 @@ import (
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
-// Two pools keep the app's resources alive across config reloads. Backends
-// are keyed by what they connect to, so configs that change only the cache
-// or the master keys reuse the open bbolt file (whose lock a second open in
-// this process would wait on) or the Redis connections. States are keyed by
-// the whole store and cache configuration.
+// Three pools keep the app's resources alive across config reloads.
+// Backends are keyed by what they connect to, so configs that change only
+// the cache or the master keys reuse the open bbolt file (whose lock a
+// second open in this process would wait on) or the Redis connections.
+// Replay states (the node's nonce tables) are keyed by their backend and
+// size, states by the whole configuration.
 var (
 	backends = caddy.NewUsagePool()
+	replays  = caddy.NewUsagePool()
 	states   = caddy.NewUsagePool()
 )
 
@@ -32,36 +36,59 @@ var current atomic.Pointer[App]
 // sharedBackend is one open backend, with what lives as long as it does.
 type sharedBackend struct {
 	backend store.Backend
-	// nonces is the store's nonce set (Redis, with this node's memory
-	// while Redis is unreachable), nil for the file store.
-	nonces enforcement.NonceStore
-	// localNonces is the in-process nonce set that every route using
-	// local replay protection shares, so a nonce is seen once per node.
-	localNonces *enforcement.LocalNonces
 	// errors logs the backend's failures (metered with its requests).
 	errors *storeErrorLog
-	// stopWatch stops watchNonceTables; watchDone is closed when it returned.
+}
+
+// Destruct closes the backend once no state uses it.
+func (b *sharedBackend) Destruct() error { return b.backend.Close() }
+
+// replayState is replay protection on this node, over one backend.
+type replayState struct {
+	key string
+	// local is the nonce table that every route using local replay
+	// protection shares, so a nonce is seen once per node.
+	local *enforcement.LocalNonces
+	// shared is the store's nonce set (Redis, with standIn while Redis is
+	// unreachable), nil for the file store.
+	shared  enforcement.NonceStore
+	standIn *enforcement.LocalNonces
+	// stopWatch stops watchNonceTables; watchDone is closed when it has.
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
 }
 
-// nonceTables are the backend's local nonce tables: the routes' and, with
-// Redis, the one that stands in for it while it is unreachable.
-func (b *sharedBackend) nonceTables() []*enforcement.LocalNonces {
-	tables := []*enforcement.LocalNonces{b.localNonces}
-	if f, ok := b.nonces.(*fallbackNonces); ok {
-		if local, ok := f.local.(*enforcement.LocalNonces); ok {
-			tables = append(tables, local)
-		}
+// openReplay makes the nonce tables for a's backend b, watched for as long
+// as they live.
+func openReplay(key string, a *App, b *sharedBackend) *replayState {
+	r := &replayState{key: key, local: enforcement.NewLocalNonces(enforcement.WithMaxNonces(a.LocalNonces))}
+	if redis, ok := b.backend.(*store.RedisBackend); ok {
+		r.standIn = enforcement.NewLocalNonces(enforcement.WithMaxNonces(a.LocalNonces))
+		r.shared = newFallbackNonces(meteredNonces{redis.Nonces(), b.errors}, r.standIn)
 	}
-	return tables
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stopWatch, r.watchDone = cancel, make(chan struct{})
+	go func() {
+		defer close(r.watchDone)
+		watchNonceTables(ctx, a.logger, nonceTableCheckInterval, r.tables()...)
+	}()
+	return r
 }
 
-// Destruct closes the backend once no state uses it.
-func (b *sharedBackend) Destruct() error {
-	b.stopWatch()
-	<-b.watchDone
-	return b.backend.Close()
+// tables are the node's nonce tables: the routes' and, with Redis, its
+// stand-in.
+func (r *replayState) tables() []*enforcement.LocalNonces {
+	if r.standIn != nil {
+		return []*enforcement.LocalNonces{r.local, r.standIn}
+	}
+	return []*enforcement.LocalNonces{r.local}
+}
+
+// Destruct stops watching the tables once no state uses them.
+func (r *replayState) Destruct() error {
+	r.stopWatch()
+	<-r.watchDone
+	return nil
 }
 
 // sharedState is the store, cache and change feed of one configuration.
@@ -69,6 +96,7 @@ type sharedState struct {
 	key        string
 	backendKey string
 	backend    *sharedBackend
+	replay     *replayState
 	store      *store.Store
 	cache      *cache.Cache
 	usage      *usage // when keys were let through, for last_used_at
@@ -85,8 +113,9 @@ func (s *sharedState) Destruct() error {
 	<-s.followDone
 	<-s.usageDone
 	s.cache.Close()
+	_, replayErr := replays.Delete(s.replay.key)
 	_, err := backends.Delete(s.backendKey)
-	return err
+	return errors.Join(replayErr, err)
 }
 
 // acquireState returns the shared state of a's configuration, opening it
@@ -117,7 +146,12 @@ func openState(a *App) (*sharedState, error) {
 		return nil, err
 	}
 	b := v.(*sharedBackend)
+	// Keyed by the backend too: two stores never share nonces.
+	rkey := bkey + "/" + strconv.Itoa(a.LocalNonces)
+	rv, _, _ := replays.LoadOrNew(rkey, func() (caddy.Destructor, error) { return openReplay(rkey, a, b), nil })
+	replay := rv.(*replayState)
 	fail := func(err error) (*sharedState, error) {
+		_, _ = replays.Delete(rkey)
 		_, _ = backends.Delete(bkey)
 		return nil, err
 	}
@@ -159,21 +193,21 @@ func openState(a *App) (*sharedState, error) {
 	}()
 	used, usageDone := newUsage(), make(chan struct{})
 	go flushUsage(ctx, st, used, a.logger, usageDone)
-	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, store: st, cache: c, usage: used,
+	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, replay: replay, store: st, cache: c, usage: used,
 		stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
 }
 
 // openBackend connects the configured backend. Opening Redis makes no
 // round trip: an unreachable Redis must not keep Caddy from starting.
 func openBackend(a *App) (*sharedBackend, error) {
-	b := &sharedBackend{localNonces: enforcement.NewLocalNonces(), errors: new(storeErrorLog)}
+	b := &sharedBackend{errors: new(storeErrorLog)}
 	switch a.Store.Type {
 	case StoreRedis:
 		r, err := openRedis(a)
 		if err != nil {
 			return nil, err
 		}
-		b.backend, b.nonces = r, newFallbackNonces(meteredNonces{r.Nonces(), b.errors})
+		b.backend = r
 	default:
 		bolt, err := store.OpenBolt(a.Store.Path)
 		if err != nil {
@@ -181,12 +215,6 @@ func openBackend(a *App) (*sharedBackend, error) {
 		}
 		b.backend = bolt
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b.stopWatch, b.watchDone = cancel, make(chan struct{})
-	go func() {
-		defer close(b.watchDone)
-		watchNonceTables(ctx, a.logger, nonceTableCheckInterval, b.nonceTables()...)
-	}()
 	return b, nil
 }
 

@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 	"github.com/accessauth/caddy-access-auth/signature"
@@ -53,4 +58,38 @@ func TestReplayAcrossNodes(t *testing.T) {
 	// A fresh nonce still passes at both.
 	gatewaytest.WantAnswer(t, "fresh request at A", a.Call(c), http.StatusOK, "")
 	gatewaytest.WantAnswer(t, "fresh request at B", b.Call(c), http.StatusOK, "")
+}
+
+// TestFullLocalNonceTable: a node whose nonce table is full (local_nonces
+// sized for one nonce: one bucket of 10) never lets a replay through. Once
+// it had to drop the oldest request's nonce, the replay of that request and
+// any request signed as long ago are refused as date_out_of_range; a
+// request signed since passes; the metric counts the dropped nonce and the
+// log warns.
+func TestFullLocalNonceTable(t *testing.T) {
+	n := gatewaytest.Start(t, "full", "\t\tlocal_nonces 1", "\taccess_auth orders {\n\t\treplay_protection local\n\t}\n\trespond \"ok\"")
+	c := n.AuthorizedKey("flood", "orders")
+	now := time.Now()
+	signed := func(age time.Duration, nonce string) *http.Request {
+		return n.SignedRequest("/x", c, signature.WithTime(now.Add(-age)), signature.WithNonce(nonce))
+	}
+	for i := range 10 {
+		age := time.Duration(30-i) * time.Second
+		gatewaytest.WantAnswer(t, fmt.Sprintf("request signed %v ago", age), n.Send(signed(age, "n-"+strconv.Itoa(i))), http.StatusOK, "")
+	}
+	gatewaytest.WantAnswer(t, "a request that fills the table", n.Send(signed(0, "n-new")), http.StatusOK, "")
+	gatewaytest.WantAnswer(t, "the replay of the dropped request", n.Send(signed(30*time.Second, "n-0")), http.StatusUnauthorized, "date_out_of_range")
+	gatewaytest.WantAnswer(t, "another request as old", n.Send(signed(30*time.Second, "n-other")), http.StatusUnauthorized, "date_out_of_range")
+	gatewaytest.WantAnswer(t, "the replay of a request still held", n.Send(signed(25*time.Second, "n-5")), http.StatusUnauthorized, "replayed_nonce")
+	gatewaytest.WantAnswer(t, "a request signed since", n.Send(signed(20*time.Second, "n-since")), http.StatusOK, "")
+
+	if got := n.Metric("caddy_access_auth_local_nonces_displaced_total", `narrowing="true"`); got < 1 {
+		t.Errorf("local_nonces_displaced_total{narrowing=\"true\"} = %v, want at least 1", got)
+	}
+	gatewaytest.Eventually(t, 15*time.Second, "the warning", func() error {
+		if !strings.Contains(n.Logs(), "nonce table is full") {
+			return errors.New("not in the log")
+		}
+		return nil
+	})
 }
