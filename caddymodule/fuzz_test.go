@@ -15,7 +15,7 @@ func FuzzCaddyfile(f *testing.F) {
 		"{\ngroup g\nreplay_protection local\nforward_identity off\nhide_credentials\n}",
 		"{\nstore redis redis://a:1 {\ndb 1\n}\n}",
 		"{\nstore redis {\naddrs a:1 b:2\nmaster_name m\ntls\n}\nmaster_key {env.K}\n}",
-		"{\ncache {\nmax_entries 10\nttl 1m\n}\nmax_stale 1s\n}",
+		"{\ncache {\nmax_entries 10\nttl 1m\n}\nmax_stale 1s\nlocal_nonces 4096\n}",
 		"{\ntoken a b\nconsole off\n}",
 		"a b c {\n}}",
 	} {
