@@ -56,7 +56,7 @@ const (
 // reach it, so only key holders can fill it, and the keyed hash keeps them
 // from aiming at one bucket.
 type LocalNonces struct {
-	seeds   [2]maphash.Seed // 128 bits of hash: collisions are out of reach
+	seeds   [2]maphash.Seed // a 56-bit fingerprint (its low byte is the key's group) within a bucket picked by 64 more: collisions are out of reach
 	now     func() time.Time
 	origin  time.Time // expiries are whole seconds since then
 	size    int       // nonces to make room for
