@@ -55,30 +55,38 @@ const (
 )
 
 // parse reads the X-Ca-* headers. No X-Ca-Key and no X-Ca-Signature is no
-// credentials; a signature that is not Base64 of 32 bytes or another
-// X-Ca-Signature-Method than HmacSHA256 is malformed credentials.
+// credentials; a signature that is not Base64 of 32 bytes, another
+// X-Ca-Signature-Method than HmacSHA256 or any of these headers or
+// Content-MD5 sent more than once (see sentOnce) is malformed credentials.
 func (aliyun) parse(h http.Header, c *Credentials) error {
-	key := trimSpace(firstHeader(h, caKeyKey, "x-ca-key"))
-	signature := trimSpace(firstHeader(h, caSignatureKey, "x-ca-signature"))
+	once := onceHeaders{h: h}
+	key := once.value(caKeyKey, "x-ca-key")
+	signature := once.value(caSignatureKey, "x-ca-signature")
 	if key == "" && signature == "" {
 		return ErrMissingCredentials
+	}
+	method := once.value(caSignatureMethodKey, "x-ca-signature-method")
+	timestamp := once.value(caTimestampKey, caTimestampHeader)
+	nonce := once.value(caNonceKey, caNonceHeader)
+	signedHeaders := once.value(caSignatureHeadersKey, "x-ca-signature-headers")
+	contentMD5 := once.value(contentMD5Key, "content-md5")
+	if once.repeated {
+		return ErrMalformedCredentials
 	}
 	var sig [sha256.Size]byte
 	if key == "" || !decodeBase64MAC(&sig, signature) {
 		return ErrMalformedCredentials
 	}
-	if m := trimSpace(firstHeader(h, caSignatureMethodKey, "x-ca-signature-method")); m != "" && m != caSignatureMethod {
+	if method != "" && method != caSignatureMethod {
 		return ErrMalformedCredentials // HmacSHA1 is not accepted
 	}
-	date, ok := parseEpochMillis(trimSpace(firstHeader(h, caTimestampKey, caTimestampHeader)))
+	date, ok := parseEpochMillis(timestamp)
 	if !ok {
 		return ErrMissingDate
 	}
-	nonce := trimSpace(firstHeader(h, caNonceKey, caNonceHeader))
 	if nonce == "" {
 		return ErrMissingNonce
 	}
-	signedHeaders := firstHeader(h, caSignatureHeadersKey, "x-ca-signature-headers")
 	if !commaListHas(signedHeaders, caTimestampHeader) || !commaListHas(signedHeaders, caNonceHeader) {
 		return ErrMissingSignedHeaders
 	}
@@ -88,13 +96,34 @@ func (aliyun) parse(h http.Header, c *Credentials) error {
 		Date:          date,
 		Nonce:         nonce,
 		Signature:     signature,
-		ContentMD5:    trimSpace(firstHeader(h, contentMD5Key, "content-md5")),
+		ContentMD5:    contentMD5,
 		SignsForm:     isFormContentType(firstHeader(h, "Content-Type", "content-type")),
 		signedHeaders: signedHeaders,
 		signature:     sig,
 	}
 	return nil
 }
+
+// onceHeaders reads headers that must be sent once: repeated notes one
+// that was sent more often.
+type onceHeaders struct {
+	h        http.Header
+	repeated bool
+}
+
+// value is the trimmed value of the header with the canonical key
+// canonical (or, in a map built by hand, lower). The string to sign holds
+// the same trimmed value, so a nonce read here is exactly what is signed.
+func (o *onceHeaders) value(canonical, lower string) string {
+	values := lookupHeader(o.h, canonical, lower)
+	o.repeated = o.repeated || !sentOnce(values)
+	return trimSpace(first(values))
+}
+
+// strictBase64 refuses the non-zero padding bits standard decoding ignores:
+// a signature has one Base64 form, so it cannot be re-encoded into another
+// string that verifies.
+var strictBase64 = base64.StdEncoding.Strict()
 
 // decodeBase64MAC decodes the standard Base64 of a SHA-256 MAC into dst
 // without allocating.
@@ -105,7 +134,7 @@ func decodeBase64MAC(dst *[sha256.Size]byte, s string) bool {
 		return false
 	}
 	copy(src[:], s)
-	n, err := base64.StdEncoding.Decode(out[:], src[:])
+	n, err := strictBase64.Decode(out[:], src[:])
 	if err != nil || n != sha256.Size {
 		return false
 	}

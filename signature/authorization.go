@@ -167,12 +167,19 @@ type scopedAuth struct {
 
 // parse fills c from the Authorization, date and content-hash headers of
 // h. A date header that is not YYYYMMDDTHHMMSSZ counts as missing; one of
-// another day than the credential is malformed credentials. Which headers
-// must be signed is the scheme's to check.
+// another day than the credential is malformed credentials, and so is any
+// of the three sent more than once (see sentOnce). Which headers must be
+// signed is the scheme's to check.
 func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
-	params, ok := authorization(h["Authorization"], a.algorithm)
+	authValues := h["Authorization"]
+	params, ok := authorization(authValues, a.algorithm)
 	if !ok {
 		return ErrMissingCredentials
+	}
+	dateValues := lookupHeader(h, a.dateKey, a.dateHeader)
+	contentValues := lookupHeader(h, a.contentKey, a.contentHeader)
+	if !sentOnce(authValues) || !sentOnce(dateValues) || !sentOnce(contentValues) {
+		return ErrMalformedCredentials
 	}
 	credential, signedHeaders, signature := authParams(params)
 	key, scope, region, service, ok := credentialScope(credential, a.terminator)
@@ -186,7 +193,6 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 	if !decodeHex(sig[:], signature) {
 		return ErrMalformedCredentials
 	}
-	dateValues := lookupHeader(h, a.dateKey, a.dateHeader)
 	dateValue := trimSpace(first(dateValues))
 	date, ok := parseCompactTime(dateValue)
 	if !ok {
@@ -195,7 +201,6 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 	if dateValue[:8] != scope[:8] {
 		return ErrMalformedCredentials
 	}
-	contentValues := lookupHeader(h, a.contentKey, a.contentHeader)
 	*c = Credentials{
 		Scheme:        scheme,
 		APIKey:        key,

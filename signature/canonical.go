@@ -221,20 +221,44 @@ func appendHeaderValue(dst []byte, values []string, collapse bool) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		v = trimSpace(v)
-		if !collapse || !strings.Contains(v, "  ") {
-			dst = append(dst, v...)
-			continue
-		}
-		for j := 0; j < len(v); j++ {
-			if v[j] == ' ' && j > 0 && v[j-1] == ' ' {
-				continue
-			}
-			dst = append(dst, v[j])
-		}
+		dst = appendValue(dst, v, collapse)
 	}
 	return dst
 }
+
+// appendValue appends one value of a header trimmed and, with collapse,
+// with runs of spaces inside written as one space.
+func appendValue(dst []byte, v string, collapse bool) []byte {
+	v = trimSpace(v)
+	if !collapse || !strings.Contains(v, "  ") {
+		return append(dst, v...)
+	}
+	for j := 0; j < len(v); j++ {
+		if v[j] == ' ' && j > 0 && v[j-1] == ' ' {
+			continue
+		}
+		dst = append(dst, v[j])
+	}
+	return dst
+}
+
+// canonicalValue is the canonical value of a header sent once (see
+// appendValue): v itself trimmed, or a copy when it had spaces to collapse
+// (a rare value, the only case that allocates).
+func canonicalValue(v string, collapse bool) string {
+	if t := trimSpace(v); !collapse || !strings.Contains(t, "  ") {
+		return t
+	}
+	return string(appendValue(nil, v, true))
+}
+
+// sentOnce reports whether a header that must be single was sent at most
+// once. Its lines are signed joined with ',' (or, in Alibaba's scheme, the
+// first only) while the check reads one value: a request re-sent with a
+// value split over two lines, or with a second line, would verify as
+// before and be read as another, so a repeated credential, date, nonce or
+// content hash header is malformed credentials.
+func sentOnce(values []string) bool { return len(values) <= 1 }
 
 // canonicalForm is how a canonical request writes the path and the query.
 type canonicalForm struct {

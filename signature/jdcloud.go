@@ -52,14 +52,19 @@ const (
 // x-jdcloud-content-sha256 (see scopedAuth.parse). The date, the nonce and
 // (when sent) the content hash must be among the signed headers, or a
 // captured request could be replayed with a fresh date and nonce: otherwise
-// ErrMissingSignedHeaders.
+// ErrMissingSignedHeaders. The nonce is the value as the signature covers
+// it (trimmed, for JDCLOUD2 with runs of spaces collapsed) and must be sent
+// once (see sentOnce): "a  b" is then the same nonce as "a b".
 func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 	if err := j.auth.parse(h, j.id, c); err != nil {
 		return err
 	}
 	nonces := lookupHeader(h, jdNonceKey, jdNonceHeader)
+	if !sentOnce(nonces) {
+		return ErrMalformedCredentials
+	}
 	c.looked[2] = lookedHeader{jdNonceHeader, nonces}
-	c.Nonce = trimSpace(first(nonces))
+	c.Nonce = canonicalValue(first(nonces), j.collapse)
 	if c.Nonce == "" {
 		return ErrMissingNonce
 	}

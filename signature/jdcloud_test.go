@@ -345,8 +345,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestParseFields(t *testing.T) {
 	h := http.Header{}
-	h.Add("Authorization", "Bearer first")
-	h.Add("Authorization", "JDCLOUD3-HMAC-SHA256 Credential=my key/20190917/cn-south-1/svc/jdcloud3_request,SignedHeaders=x-jdcloud-content-sha256;x-jdcloud-date;x-jdcloud-nonce,  Signature="+strings.ToUpper(emptySHA256))
+	h.Add("Authorization", " JDCLOUD3-HMAC-SHA256 Credential=my key/20190917/cn-south-1/svc/jdcloud3_request,SignedHeaders=x-jdcloud-content-sha256;x-jdcloud-date;x-jdcloud-nonce,  Signature="+strings.ToUpper(emptySHA256))
 	h["x-jdcloud-date"] = []string{"20190917T064708Z"} // a map built by hand, lower-case keys
 	h["x-jdcloud-nonce"] = []string{" n-1 "}
 	h["x-jdcloud-content-sha256"] = []string{"UNSIGNED-PAYLOAD"}
