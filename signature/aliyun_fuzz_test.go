@@ -2,6 +2,7 @@ package signature
 
 import (
 	"bytes"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,15 +13,23 @@ func FuzzAliyunParse(f *testing.F) {
 	f.Add("app-key", "8lNwXmFzUAmUx4CJ+Jr2W7V8tTB+HzrS5r3ijnH3zP8=", "HmacSHA256", "1700000000000", "nonce", "X-Ca-Key,X-Ca-Nonce,X-Ca-Timestamp", "application/x-www-form-urlencoded; charset=UTF-8")
 	f.Add("", "====", "", "", "", ",,", "")
 	f.Add("k", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "hmacsha256", "999999999999999", " ", " x-ca-timestamp , x-ca-nonce ", "Application/X-Www-Form-Urlencoded")
+	f.Add("k\nk", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=", "", "1700000000000", "A\nB", "x-ca-timestamp,x-ca-nonce\n", "")
 	f.Fuzz(func(t *testing.T, key, signature, method, timestamp, nonce, signedHeaders, contentType string) {
-		h := http.Header{"X-Ca-Key": {key}, "X-Ca-Signature": {signature}, "X-Ca-Signature-Method": {method},
-			"X-Ca-Timestamp": {timestamp}, "X-Ca-Nonce": {nonce}, "X-Ca-Signature-Headers": {signedHeaders}, "Content-Type": {contentType}}
+		h := http.Header{"X-Ca-Key": lines(key), "X-Ca-Signature": lines(signature), "X-Ca-Signature-Method": lines(method),
+			"X-Ca-Timestamp": lines(timestamp), "X-Ca-Nonce": lines(nonce), "X-Ca-Signature-Headers": lines(signedHeaders), "Content-Type": {contentType}}
 		var c Credentials
 		if err := Parse(h, Schemes(0).With(Aliyun), &c); err != nil {
 			return
 		}
-		if c.Scheme != Aliyun || c.APIKey == "" || !strings.Contains(key, c.APIKey) || c.Nonce == "" || !strings.Contains(nonce, c.Nonce) ||
-			!commaListHas(c.signedHeaders, caTimestampHeader) || c.Date.Before(time.Unix(0, 0)) {
+		for name, values := range h {
+			if len(values) > 1 {
+				t.Fatalf("Parse accepted %s on %d lines", name, len(values))
+			}
+		}
+		// The nonce is the value signed; the signature has one spelling.
+		if c.Scheme != Aliyun || c.APIKey == "" || !strings.Contains(key, c.APIKey) || c.Nonce == "" || c.Nonce != trimSpace(nonce) ||
+			!commaListHas(c.signedHeaders, caTimestampHeader) || c.Date.Before(time.Unix(0, 0)) ||
+			base64.StdEncoding.EncodeToString(c.signature[:]) != c.Signature {
 			t.Fatalf("credentials %+v from %q", c, h)
 		}
 		Verify(&Request{Method: method, Path: timestamp, RawQuery: signedHeaders, Header: h, Form: []byte(nonce)}, &c, NewSecret("s"), "")

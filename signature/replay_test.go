@@ -79,7 +79,12 @@ func TestRepeatedCredentialHeaders(t *testing.T) {
 				lines func(v string) []string
 			}{
 				{"repeated", func(v string) []string { return []string{v, v} }},
-				{"split", func(v string) []string { return []string{v[:len(v)/2], v[len(v)/2:]} }},
+				{"split", func(v string) []string {
+					if first, second, ok := strings.Cut(v, ","); ok { // the canonical headers put the comma back
+						return []string{first, second}
+					}
+					return []string{v[:len(v)/2], v[len(v)/2:]}
+				}},
 			} {
 				t.Run(scheme.String()+" "+name+" "+resend.how, func(t *testing.T) {
 					r, _ := signedReceived(t, scheme, "A,B")

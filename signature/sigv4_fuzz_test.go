@@ -16,14 +16,24 @@ func FuzzSigV4Parse(f *testing.F) {
 	f.Add("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31", "20150830T123600Z", "")
 	f.Add("AWS4-HMAC-SHA256 Credential=a/b/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;x-amz-content-sha256;x-amz-date,Signature="+emptySHA256, "20130524T000000Z", "UNSIGNED-PAYLOAD")
 	f.Add("AWS4-HMAC-SHA256 Credential=////aws4_request, SignedHeaders=;;, Signature=", "00000000T000000Z", "x")
+	f.Add("AWS4-HMAC-SHA256 Credential=a/20150830/r/s/aws4_request, SignedHeaders=host;x-amz-date, Signature="+emptySHA256+"\n", "20150830T123600Z\n20150830T000000Z", "")
 	f.Fuzz(func(t *testing.T, auth, date, content string) {
-		h := http.Header{"Authorization": {auth}, "X-Amz-Date": {date}}
+		h := http.Header{"Authorization": lines(auth), "X-Amz-Date": lines(date)}
 		if content != "" {
-			h["X-Amz-Content-Sha256"] = []string{content}
+			h["X-Amz-Content-Sha256"] = lines(content)
 		}
 		var c Credentials
 		if err := Parse(h, Schemes(0).With(SigV4), &c); err != nil {
 			return
+		}
+		for name, values := range h {
+			if len(values) > 1 {
+				t.Fatalf("Parse accepted %s on %d lines", name, len(values))
+			}
+		}
+		// The signature, the replay key, has one spelling.
+		if got := hex.EncodeToString(c.signature[:]); got != c.Signature {
+			t.Fatalf("signature %q read as %s", c.Signature, got)
 		}
 		for _, field := range []string{c.APIKey, c.Region, c.Service, c.Signature, c.signedHeaders, c.scope} {
 			if field == "" || !strings.Contains(auth, field) {
