@@ -93,3 +93,84 @@ func TestFullLocalNonceTable(t *testing.T) {
 		return nil
 	})
 }
+
+// TestReencodedReplays: a node refuses a request it accepted, re-sent with
+// its nonce, date, signature or credentials written another way on the wire
+// — as a replay where the signature still covers it (JDCLOUD2 signs runs
+// of spaces as one), as malformed credentials where a header read once
+// comes on two lines (JD Cloud's canonical headers join them with ',', so
+// a nonce "A,B" on two lines verified, read as "A") or a signature is
+// spelled another way, as a mismatch where the signature covers the change.
+func TestReencodedReplays(t *testing.T) {
+	n := gatewaytest.Start(t, "reencoded", "", ordersSite)
+	c := n.AuthorizedKey("reencoder", "orders")
+
+	// onTwoLines sends a header on two lines, cut at its comma or in the middle.
+	onTwoLines := func(name string) func(h http.Header) {
+		return func(h http.Header) {
+			v := h.Get(name)
+			if first, second, ok := strings.Cut(v, ","); ok {
+				h[name] = []string{first, second}
+			} else {
+				h[name] = []string{v[:len(v)/2], v[len(v)/2:]}
+			}
+		}
+	}
+	repeated := func(name string) func(h http.Header) {
+		return func(h http.Header) { h.Add(name, h.Get(name)) }
+	}
+	respaced := func(name string) func(h http.Header) {
+		return func(h http.Header) { h.Set(name, strings.Replace(h.Get(name), " ", "  ", 1)) }
+	}
+	tests := []struct {
+		scheme signature.Scheme
+		nonce  string
+		name   string
+		resend func(h http.Header)
+		reason string
+	}{
+		{signature.JDCloud2, "abc def", "nonce with a double space", respaced("X-Jdcloud-Nonce"), "replayed_nonce"},
+		{signature.JDCloud2, "A,B", "nonce on two lines", onTwoLines("X-Jdcloud-Nonce"), "malformed_credentials"},
+		{signature.JDCloud2, "n", "nonce repeated", repeated("X-Jdcloud-Nonce"), "malformed_credentials"},
+		{signature.JDCloud2, "n", "date repeated", repeated("X-Jdcloud-Date"), "malformed_credentials"},
+		{signature.JDCloud2, "n", "Authorization repeated", repeated("Authorization"), "malformed_credentials"},
+		{signature.JDCloud3, "abc def", "nonce with a double space", respaced("X-Jdcloud-Nonce"), "signature_mismatch"},
+		{signature.JDCloud3, "A,B", "nonce on two lines", onTwoLines("X-Jdcloud-Nonce"), "malformed_credentials"},
+		{signature.SigV4, "", "signature in upper case", func(h http.Header) {
+			auth := h.Get("Authorization")
+			i := strings.Index(auth, "Signature=") + len("Signature=")
+			h.Set("Authorization", auth[:i]+strings.ToUpper(auth[i:]))
+		}, "malformed_credentials"},
+		{signature.SigV4, "", "date on two lines", onTwoLines("X-Amz-Date"), "malformed_credentials"},
+		{signature.Aliyun, "abc def", "nonce with a double space", respaced("X-Ca-Nonce"), "signature_mismatch"},
+		{signature.Aliyun, "A,B", "nonce on two lines", onTwoLines("X-Ca-Nonce"), "malformed_credentials"},
+		{signature.Aliyun, "n", "nonce repeated", repeated("X-Ca-Nonce"), "malformed_credentials"},
+		{signature.Aliyun, "n", "key repeated", repeated("X-Ca-Key"), "malformed_credentials"},
+		{signature.Aliyun, "n", "signature with its padding bits set", func(h http.Header) {
+			sig := h.Get("X-Ca-Signature")
+			h.Set("X-Ca-Signature", sig[:42]+string(base64Digits[strings.IndexByte(base64Digits, sig[42])|3])+"=")
+		}, "malformed_credentials"},
+	}
+	for i, tt := range tests {
+		step := fmt.Sprintf("%s %s", tt.scheme, tt.name)
+		var opts []signature.Option
+		if tt.nonce != "" {
+			opts = append(opts, signature.WithNonce(strconv.Itoa(i)+tt.nonce))
+		}
+		req, err := http.NewRequest(http.MethodGet, n.Site+"/x?row="+strconv.Itoa(i), nil) // SigV4's nonce, the signature, differs
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := signature.Sign(req, tt.scheme, c.APIKey, c.APISecret, opts...); err != nil {
+			t.Fatal(err)
+		}
+		resent := req.Clone(req.Context())
+		tt.resend(resent.Header)
+		gatewaytest.WantAnswer(t, step+": as signed", n.Send(req), http.StatusOK, "")
+		gatewaytest.WantAnswer(t, step+": re-sent as is", n.Send(req.Clone(req.Context())), http.StatusUnauthorized, "replayed_nonce")
+		gatewaytest.WantAnswer(t, step+": re-sent", n.Send(resent), http.StatusUnauthorized, tt.reason)
+	}
+}
+
+// base64Digits are the digits of standard Base64, in order of value.
+const base64Digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
