@@ -200,6 +200,9 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		return DateOutOfRange
 	}
 
+	// The replay key: Parse gives the nonce as the signature covers it, and
+	// takes a nonce-less scheme's signature in one spelling only, so a
+	// replay written another way on the wire has the same key.
 	nonce := cr.Nonce
 	if nonce == "" {
 		nonce = cr.Signature // schemes without a nonce: a signature is used once

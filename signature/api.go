@@ -61,7 +61,7 @@ type Credentials struct {
 	Scheme      Scheme
 	APIKey      string
 	Date        time.Time
-	Nonce       string // "" when the scheme has none
+	Nonce       string // as the signature covers it (its canonical form); "" when the scheme has none
 	Region      string
 	Service     string
 	Signature   string
