@@ -155,23 +155,45 @@ func parseEpochMillis(s string) (time.Time, bool) {
 }
 
 // commaListHas reports whether the comma-separated list holds name, in any
-// case and with spaces around the items.
+// ASCII case and with spaces around the items.
 func commaListHas(list, name string) bool {
 	for list != "" {
 		var item string
 		item, list, _ = strings.Cut(list, ",")
-		if strings.EqualFold(trimSpace(item), name) {
+		if equalFoldASCII(trimSpace(item), name) {
 			return true
 		}
 	}
 	return false
 }
 
+// equalFoldASCII is strings.EqualFold for ASCII letters only. Header names
+// fold in ASCII alone: with Unicode folding "x-ca-timeſtamp" (long s) would
+// pass for the timestamp header in a signed list, which then signs nothing.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
 // isFormContentType reports whether a Content-Type is a URL-encoded form
 // (whose parameters the scheme signs).
 func isFormContentType(contentType string) bool {
 	contentType = trimSpace(contentType)
-	return len(contentType) >= len(formContentType) && strings.EqualFold(contentType[:len(formContentType)], formContentType) &&
+	return len(contentType) >= len(formContentType) && equalFoldASCII(contentType[:len(formContentType)], formContentType) &&
 		(len(contentType) == len(formContentType) || contentType[len(formContentType)] == ';' || isSpace(contentType[len(formContentType)]))
 }
 

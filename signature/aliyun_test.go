@@ -192,6 +192,8 @@ func TestAliyunParseErrors(t *testing.T) {
 		{"no signed headers", with("X-Ca-Signature-Headers", ""), ErrMissingSignedHeaders},
 		{"timestamp not signed", with("X-Ca-Signature-Headers", "x-ca-nonce,x-ca-key"), ErrMissingSignedHeaders},
 		{"nonce not signed", with("X-Ca-Signature-Headers", "x-ca-timestamp,x-ca-nonces"), ErrMissingSignedHeaders},
+		{"timestamp named with a Unicode fold (long s)", with("X-Ca-Signature-Headers", "x-ca-time\u017ftamp,x-ca-nonce"), ErrMissingSignedHeaders},
+		{"nonce named with a Unicode fold (Kelvin sign)", with("X-Ca-Signature-Headers", "x-ca-timestamp,x-ca-nonce,x-ca-\u212aey"), nil},
 		{"well formed", with("X-Ca-Signature-Method", "HmacSHA256"), nil},
 	}
 	for _, tt := range tests {
