@@ -79,6 +79,10 @@ type RedisBackend struct {
 	tables   atomic.Pointer[map[string]redisTableKeys] // copy on write
 	tablesMu sync.Mutex                                // serializes the copies
 
+	// replicatedMaster is the replication ID of the last master seen with
+	// a replica (see awaitReplica).
+	replicatedMaster atomic.Pointer[string]
+
 	closing context.Context // ends subscribers when the backend closes
 	close   context.CancelFunc
 }
@@ -105,7 +109,7 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
 	if err := checkRedisKeyPrefix(prefix); err != nil {
 		return nil, err
 	}
-	b := newRedisBackend(redis.NewUniversalClient(uopts), prefix)
+	b := newRedisBackend(newRedisClient(uopts), prefix)
 	if err := b.Ping(ctx); redis.IsAuthError(err) || redis.IsPermissionError(err) {
 		b.Close()
 		return nil, fmt.Errorf("redis: %w", err)
@@ -192,6 +196,24 @@ func redisUniversalOptions(o RedisOptions) (*redis.UniversalOptions, error) {
 		return nil, fmt.Errorf("redis: a Cluster has only database 0, not %d", u.DB)
 	}
 	return u, nil
+}
+
+// redisClusterReload is how often a Cluster client reloads the slot map
+// while it is in use. go-redis's default (a minute) keeps a node dialling a
+// dead master for most of a minute after the Cluster promoted its replica;
+// a slot map is small, and one read a second follows a failover within
+// about a second of the promotion.
+const redisClusterReload = time.Second
+
+// newRedisClient is redis.NewUniversalClient with the Cluster's slot map
+// reloaded every redisClusterReload (UniversalOptions cannot say so).
+func newRedisClient(u *redis.UniversalOptions) redis.UniversalClient {
+	if u.MasterName != "" || (len(u.Addrs) == 1 && !u.IsClusterMode) {
+		return redis.NewUniversalClient(u)
+	}
+	o := u.Cluster()
+	o.ClusterStateReloadInterval = redisClusterReload
+	return redis.NewClusterClient(o)
 }
 
 // parseRedisURL reads one redis:// or rediss:// URL.
@@ -332,6 +354,7 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 	if len(tx.writes) == 0 && len(tx.notify) == 0 {
 		return nil
 	}
+	var replication *redis.StringCmd
 	_, err := rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for ref, w := range tx.writes {
 			k := b.keys(ref.table)
@@ -351,9 +374,14 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 			p.Eval(ctx, redisCommitScript, []string{b.revKey, b.changesKey},
 				redisChangesMaxLen, strings.Join(tx.notify, "\n"))
 		}
+		// The master's replicas as of this commit, read in its MULTI.
+		replication = p.Info(ctx, "replication")
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return b.awaitReplica(ctx, rtx, replication.Val())
 }
 
 // redisCommitScript increments the revision and appends the change stream entry,
