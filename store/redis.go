@@ -308,7 +308,8 @@ func (b *RedisBackend) View(ctx context.Context, fn func(Tx) error) error {
 // WATCHed, its writes are buffered, and one MULTI/EXEC applies them together
 // with the revision increment and the change stream entry (when fn
 // Notified). When another node changed a watched table first, EXEC fails
-// and fn runs again.
+// and fn runs again. A committed write then waits for a replica
+// (awaitReplica).
 func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
@@ -355,8 +356,10 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 		return nil
 	}
 	var replication *redis.StringCmd
+	size := 0 // bytes written, for the replica's wait
 	_, err := rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for ref, w := range tx.writes {
+			size += len(ref.id) + len(w.value)
 			k := b.keys(ref.table)
 			if w.deleted {
 				p.HDel(ctx, k.records, ref.id)
@@ -381,7 +384,7 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 	if err != nil {
 		return err
 	}
-	return b.awaitReplica(ctx, rtx, replication.Val())
+	return b.awaitReplica(ctx, rtx, replication.Val(), size)
 }
 
 // redisCommitScript increments the revision and appends the change stream entry,

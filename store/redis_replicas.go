@@ -10,9 +10,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisReplicaWait bounds how long an Update waits for a replica to
-// acknowledge its write before it answers ErrUnavailable.
-const redisReplicaWait = time.Second
+// How long an Update waits for a replica to acknowledge its write before
+// it answers ErrUnavailable: redisReplicaWait, and a second more for every
+// redisReplicaRate bytes written, so that a large import has time to
+// cross the network.
+const (
+	redisReplicaWait = time.Second
+	redisReplicaRate = 32 << 20
+)
+
+// redisReplicaTimeout is the wait for a write of size bytes.
+func redisReplicaTimeout(size int) time.Duration {
+	return redisReplicaWait + time.Duration(size/redisReplicaRate)*time.Second
+}
 
 // awaitReplica returns once a replica of the master holds the write just
 // committed on rtx's connection, or ErrUnavailable after redisReplicaWait.
@@ -29,25 +39,27 @@ const redisReplicaWait = time.Second
 // A write that timed out is on the master all the same, and is kept there
 // unless a failover drops it: a client retrying a create may meet its own
 // name as name_taken.
-func (b *RedisBackend) awaitReplica(ctx context.Context, rtx *redis.Tx, replication string) error {
+//
+// The error is a redisFnError: Update must not run fn again over a write
+// that committed.
+func (b *RedisBackend) awaitReplica(ctx context.Context, rtx *redis.Tx, replication string, size int) error {
 	master, replicas := parseRedisReplication(replication)
 	switch {
 	case master == "":
 		return nil // not a master's INFO: nothing to wait for
 	case replicas > 0:
-		if seen := b.replicatedMaster.Load(); seen == nil || *seen != master {
-			b.replicatedMaster.Store(&master)
-		}
+		b.replicatedMaster.Store(&master)
 	case !b.seenReplicated(master):
 		return nil
 	}
-	acked, err := rtx.Wait(ctx, 1, redisReplicaWait).Result()
+	timeout := redisReplicaTimeout(size)
+	acked, err := rtx.Wait(ctx, 1, timeout).Result()
 	if err != nil {
 		return redisFnError{redisUnavailable(err)}
 	}
 	if acked < 1 {
 		return redisFnError{fmt.Errorf("%w: redis: no replica acknowledged the write within %v (%d connected)",
-			ErrUnavailable, redisReplicaWait, replicas)}
+			ErrUnavailable, timeout, replicas)}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -49,4 +50,19 @@ func (s *Server) Role(ctx context.Context) (string, error) {
 	}
 	name, _ := role[0].(string)
 	return name, nil
+}
+
+// WaitInSync waits until the replica's link to its master is up.
+func WaitInSync(t testing.TB, replica *Server) {
+	t.Helper()
+	waitUntil(t, 20*time.Second, "replica "+replica.Addr+" in sync", func(ctx context.Context) error {
+		info, err := replication(ctx, replica)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "master_link_status:up") {
+			return fmt.Errorf("replication: %s", info)
+		}
+		return nil
+	})
 }
