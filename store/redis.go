@@ -94,9 +94,9 @@ type redisTableKeys struct {
 }
 
 // OpenRedis creates the Redis backend. It checks the configuration and the
-// credentials (a wrong password or an unknown user is an error) but not that
-// Redis is reachable: a node starts while Redis is down and answers 503 until
-// it comes back.
+// credentials (a wrong password, an unknown user or one that may not run a
+// command the backend needs is an error) but not that Redis is reachable: a
+// node starts while Redis is down and answers 503 until it comes back.
 func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
 	uopts, err := redisUniversalOptions(opts)
 	if err != nil {
@@ -110,11 +110,33 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
 		return nil, err
 	}
 	b := newRedisBackend(newRedisClient(uopts), prefix)
-	if err := b.Ping(ctx); redis.IsAuthError(err) || redis.IsPermissionError(err) {
+	if err := b.checkAccess(ctx); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	return b, nil
+}
+
+// checkAccess returns an authentication or permission error of the
+// commands beyond the data set's that the backend runs: INFO and WAIT, with
+// which a write waits for a replica. Other errors (Redis unreachable, WAIT
+// sent to a replica) are not its concern, and an unreachable Redis is
+// asked once only.
+func (b *RedisBackend) checkAccess(ctx context.Context) error {
+	for _, check := range []func() error{
+		func() error { return b.Ping(ctx) },
+		func() error { return b.client.Info(ctx, "replication").Err() },
+		func() error { return b.client.Do(ctx, "WAIT", 0, 0).Err() }, // answers at once: it asks for no replica
+	} {
+		err := check()
+		if redis.IsAuthError(err) || redis.IsPermissionError(err) {
+			return err
+		}
+		if errors.Is(err, ErrUnavailable) {
+			return nil // Ping found Redis unreachable: the others would wait in vain
+		}
+	}
+	return nil
 }
 
 func newRedisBackend(client redis.UniversalClient, prefix string) *RedisBackend {
