@@ -25,7 +25,7 @@ func redisReplicaTimeout(size int) time.Duration {
 }
 
 // awaitReplica returns once a replica of the master holds the write just
-// committed on rtx's connection, or ErrUnavailable after redisReplicaWait.
+// committed on rtx's connection, or ErrUnavailable after redisReplicaTimeout.
 // Redis replicates asynchronously: without this, a write the master alone
 // had is gone when Sentinel or the Cluster promotes the replica.
 //
