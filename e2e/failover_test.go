@@ -28,8 +28,9 @@ func TestSentinelFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	s := redistest.StartSentinel(t)
 	opts := "store redis {\naddrs " + strings.Join(s.SentinelAddrs(), " ") + "\nmaster_name " + redistest.MasterName +
 		"\n}\nmaster_key " + gatewaytest.NewMasterKey(t)
-	n := gatewaytest.Start(t, "sentinel", opts, ordersSite)
-	failOver(t, n, s.Master, func(ctx context.Context) error {
+	a := gatewaytest.Start(t, "A", opts, ordersSite)
+	b := gatewaytest.Start(t, "B", opts, ordersSite)
+	failOver(t, a, b, s.Master, func(ctx context.Context) error {
 		addr, err := s.MasterAddr(ctx)
 		if err == nil && addr != s.Replica.Addr {
 			err = fmt.Errorf("the sentinels still name %s as the master", addr)
@@ -47,9 +48,11 @@ func TestClusterFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	for _, addr := range c.Addrs() {
 		urls = append(urls, "redis://"+addr)
 	}
-	n := gatewaytest.Start(t, "cluster", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), urls...), ordersSite)
+	opts := gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), urls...)
+	a := gatewaytest.Start(t, "A", opts, ordersSite)
+	b := gatewaytest.Start(t, "B", opts, ordersSite)
 	master, replica := c.Shard(t, "{access_auth}")
-	failOver(t, n, master, func(ctx context.Context) error {
+	failOver(t, a, b, master, func(ctx context.Context) error {
 		role, err := replica.Role(ctx)
 		if err == nil && role != "master" {
 			err = fmt.Errorf("the replica is still a %s", role)
@@ -60,12 +63,15 @@ func TestClusterFailoverKeepsAcknowledgedWrites(t *testing.T) {
 
 // failOver cuts master off its replicas, creates keys at n for cutWrites,
 // kills master, waits until promoted says the replica took over, and then
-// checks that n serves again within followBound and that no acknowledged
-// creation was lost.
-func failOver(t *testing.T, n *gatewaytest.Node, master *redistest.Server, promoted func(context.Context) error) {
+// checks that n serves again within followBound, that no acknowledged
+// creation was lost, and that other's change feed follows the promotion.
+func failOver(t *testing.T, n, other *gatewaytest.Node, master *redistest.Server, promoted func(context.Context) error) {
 	n.WaitGroup("orders")
 	uncached := n.CreateKey("uncached") // never called before the failover
 	n.Authorize(uncached.ID, "orders")
+	cached := n.CreateKey("cached")
+	n.Authorize(cached.ID, "orders")
+	other.Warm(cached)
 
 	master.CutReplicas()
 	acked, refused := createKeys(t, n, cutWrites)
@@ -108,6 +114,9 @@ func failOver(t *testing.T, n *gatewaytest.Node, master *redistest.Server, promo
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged creations were lost in the failover", lost, len(acked))
 	}
+
+	n.AdminJSON(http.MethodPatch, "/access-auth/keys/"+cached.ID, map[string]any{"enabled": false}, http.StatusOK, nil)
+	expect(t, other, cached, http.StatusUnauthorized, "invalid_key", "a write after the promotion at the other node")
 }
 
 // createKeys creates keys one after another for d and returns the IDs of
