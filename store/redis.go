@@ -79,6 +79,10 @@ type RedisBackend struct {
 	tables   atomic.Pointer[map[string]redisTableKeys] // copy on write
 	tablesMu sync.Mutex                                // serializes the copies
 
+	// replicatedMaster is the replication ID of the last master seen with
+	// a replica (see awaitReplica).
+	replicatedMaster atomic.Pointer[string]
+
 	closing context.Context // ends subscribers when the backend closes
 	close   context.CancelFunc
 }
@@ -90,9 +94,9 @@ type redisTableKeys struct {
 }
 
 // OpenRedis creates the Redis backend. It checks the configuration and the
-// credentials (a wrong password or an unknown user is an error) but not that
-// Redis is reachable: a node starts while Redis is down and answers 503 until
-// it comes back.
+// credentials (a wrong password, an unknown user or one that may not run a
+// command the backend needs is an error) but not that Redis is reachable: a
+// node starts while Redis is down and answers 503 until it comes back.
 func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
 	uopts, err := redisUniversalOptions(opts)
 	if err != nil {
@@ -105,12 +109,34 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
 	if err := checkRedisKeyPrefix(prefix); err != nil {
 		return nil, err
 	}
-	b := newRedisBackend(redis.NewUniversalClient(uopts), prefix)
-	if err := b.Ping(ctx); redis.IsAuthError(err) || redis.IsPermissionError(err) {
+	b := newRedisBackend(newRedisClient(uopts), prefix)
+	if err := b.checkAccess(ctx); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	return b, nil
+}
+
+// checkAccess returns an authentication or permission error of the
+// commands beyond the data set's that the backend runs: INFO and WAIT, with
+// which a write waits for a replica. Other errors (Redis unreachable, WAIT
+// sent to a replica) are not its concern, and an unreachable Redis is
+// asked once only.
+func (b *RedisBackend) checkAccess(ctx context.Context) error {
+	for _, check := range []func() error{
+		func() error { return b.Ping(ctx) },
+		func() error { return b.client.Info(ctx, "replication").Err() },
+		func() error { return b.client.Do(ctx, "WAIT", 0, 0).Err() }, // answers at once: it asks for no replica
+	} {
+		err := check()
+		if redis.IsAuthError(err) || redis.IsPermissionError(err) {
+			return err
+		}
+		if errors.Is(err, ErrUnavailable) {
+			return nil // Ping found Redis unreachable: the others would wait in vain
+		}
+	}
+	return nil
 }
 
 func newRedisBackend(client redis.UniversalClient, prefix string) *RedisBackend {
@@ -192,6 +218,24 @@ func redisUniversalOptions(o RedisOptions) (*redis.UniversalOptions, error) {
 		return nil, fmt.Errorf("redis: a Cluster has only database 0, not %d", u.DB)
 	}
 	return u, nil
+}
+
+// redisClusterReload is how often a Cluster client reloads the slot map
+// while it is in use. go-redis's default (a minute) keeps a node dialling a
+// dead master for most of a minute after the Cluster promoted its replica;
+// a slot map is small, and one read a second follows a failover within
+// about a second of the promotion.
+const redisClusterReload = time.Second
+
+// newRedisClient is redis.NewUniversalClient with the Cluster's slot map
+// reloaded every redisClusterReload (UniversalOptions cannot say so).
+func newRedisClient(u *redis.UniversalOptions) redis.UniversalClient {
+	if u.MasterName != "" || (len(u.Addrs) == 1 && !u.IsClusterMode) {
+		return redis.NewUniversalClient(u)
+	}
+	o := u.Cluster()
+	o.ClusterStateReloadInterval = redisClusterReload
+	return redis.NewClusterClient(o)
 }
 
 // parseRedisURL reads one redis:// or rediss:// URL.
@@ -286,7 +330,8 @@ func (b *RedisBackend) View(ctx context.Context, fn func(Tx) error) error {
 // WATCHed, its writes are buffered, and one MULTI/EXEC applies them together
 // with the revision increment and the change stream entry (when fn
 // Notified). When another node changed a watched table first, EXEC fails
-// and fn runs again.
+// and fn runs again. A committed write then waits for a replica
+// (awaitReplica).
 func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
@@ -332,8 +377,11 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 	if len(tx.writes) == 0 && len(tx.notify) == 0 {
 		return nil
 	}
+	var replication *redis.StringCmd
+	size := 0 // bytes written, for the replica's wait
 	_, err := rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for ref, w := range tx.writes {
+			size += len(ref.id) + len(w.value)
 			k := b.keys(ref.table)
 			if w.deleted {
 				p.HDel(ctx, k.records, ref.id)
@@ -351,9 +399,14 @@ func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error
 			p.Eval(ctx, redisCommitScript, []string{b.revKey, b.changesKey},
 				redisChangesMaxLen, strings.Join(tx.notify, "\n"))
 		}
+		// The master's replicas as of this commit, read in its MULTI.
+		replication = p.Info(ctx, "replication")
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return b.awaitReplica(ctx, rtx, replication.Val(), size)
 }
 
 // redisCommitScript increments the revision and appends the change stream entry,

@@ -3,6 +3,8 @@ package store
 import (
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestRedisUniversalOptions(t *testing.T) {
@@ -75,4 +77,35 @@ func FuzzRedisStreamID(f *testing.F) {
 			t.Fatalf("%v and %v are each less than the other", x, y)
 		}
 	})
+}
+
+// TestNewRedisClientClusterReload checks that only a Cluster client is
+// built by hand, and that it reloads its slot map every redisClusterReload.
+func TestNewRedisClientClusterReload(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		opts    RedisOptions
+		cluster bool
+	}{
+		{"standalone", RedisOptions{Addrs: []string{"a:1"}}, false},
+		{"sentinel", RedisOptions{Addrs: []string{"a:1", "b:2"}, MasterName: "m"}, false},
+		{"several addresses", RedisOptions{Addrs: []string{"a:1", "b:2"}}, true},
+		{"one address, cluster", RedisOptions{Addrs: []string{"a:1"}, Cluster: true}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := redisUniversalOptions(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newRedisClient(u)
+			defer c.Close()
+			cc, isCluster := c.(*redis.ClusterClient)
+			if isCluster != tt.cluster {
+				t.Fatalf("client %T, want a Cluster client: %v", c, tt.cluster)
+			}
+			if isCluster && cc.Options().ClusterStateReloadInterval != redisClusterReload {
+				t.Errorf("slot map reloaded every %v, want %v", cc.Options().ClusterStateReloadInterval, redisClusterReload)
+			}
+		})
+	}
 }

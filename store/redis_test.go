@@ -387,6 +387,24 @@ func TestOpenRedisOptions(t *testing.T) {
 			}
 		})
 	}
+	t.Run("user without a needed command", func(t *testing.T) {
+		admin := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "s3cret"})
+		defer admin.Close()
+		for _, denied := range []string{"info", "wait"} {
+			user := "no-" + denied
+			if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "-"+denied).Err(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := store.OpenRedis(ctx, store.RedisOptions{Addrs: []string{srv.Addr}, Username: user, Password: "pw"})
+			if err == nil {
+				b.Close()
+				t.Fatalf("a user who may not run %s opened Redis", denied)
+			}
+			if !strings.Contains(err.Error(), "NOPERM") || !strings.Contains(err.Error(), denied) {
+				t.Fatalf("without %s: error %q", denied, err)
+			}
+		}
+	})
 	t.Run("password in URL", func(t *testing.T) {
 		b := openRedis(t, store.RedisOptions{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}})
 		put(t, b, "t", "k", "v")

@@ -62,18 +62,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 		})
 		s.Sentinels = append(s.Sentinels, sn)
 	}
-	waitUntil(t, 20*time.Second, "replica in sync", func(ctx context.Context) error {
-		c := client(s.Replica.Addr)
-		defer c.Close()
-		info, err := c.Info(ctx, "replication").Result()
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(info, "master_link_status:up") {
-			return fmt.Errorf("replication: %s", info)
-		}
-		return nil
-	})
+	WaitInSync(t, s.Replica)
 	for _, sn := range s.Sentinels {
 		waitUntil(t, 30*time.Second, "sentinel "+sn.Addr+" sees the setup", func(ctx context.Context) error {
 			c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
