@@ -17,39 +17,19 @@ import (
 func TestBodyBudget(t *testing.T) {
 	const held = 3 << 20 // a spooled body already in the budget
 	tests := []struct {
-		name     string
-		maxBytes int64
-		request  func(t *testing.T) (body string, unknownLength bool, opts []signature.Option)
-		want     Reason
-		refused  uint64
+		name          string
+		maxBytes      int64
+		size          int
+		unknownLength bool
+		signedHash    bool
+		want          Reason
+		refused       uint64
 	}{
-		{
-			name: "small body that fits", maxBytes: held + 1000,
-			request: func(*testing.T) (string, bool, []signature.Option) { return strings.Repeat("s", 1000), false, nil },
-			want:    Allowed,
-		},
-		{
-			name: "declared length beyond the bytes left", maxBytes: held + 1000,
-			request: func(*testing.T) (string, bool, []signature.Option) { return strings.Repeat("s", 1001), false, nil },
-			want:    Overloaded, refused: 1,
-		},
-		{
-			name: "unknown length that fits", maxBytes: held + leaseStep,
-			request: func(*testing.T) (string, bool, []signature.Option) { return strings.Repeat("u", leaseStep), true, nil },
-			want:    Allowed,
-		},
-		{
-			name: "unknown length that outgrows the bytes left", maxBytes: held + leaseStep,
-			request: func(*testing.T) (string, bool, []signature.Option) { return strings.Repeat("u", leaseStep+1), true, nil },
-			want:    Overloaded, refused: 1,
-		},
-		{
-			name: "signed content hash: not read before the signature", maxBytes: held,
-			request: func(*testing.T) (string, bool, []signature.Option) {
-				return strings.Repeat("h", 2<<20), false, []signature.Option{signature.WithContentSHA256()}
-			},
-			want: Allowed,
-		},
+		{name: "small body that fits", maxBytes: held + 1000, size: 1000, want: Allowed},
+		{name: "declared length beyond the bytes left", maxBytes: held + 1000, size: 1001, want: Overloaded, refused: 1},
+		{name: "unknown length that fits", maxBytes: held + leaseStep, size: leaseStep, unknownLength: true, want: Allowed},
+		{name: "unknown length that outgrows the bytes left", maxBytes: held + leaseStep, size: leaseStep + 1, unknownLength: true, want: Overloaded, refused: 1},
+		{name: "signed content hash: not read before the signature", maxBytes: held, size: 2 << 20, signedHash: true, want: Allowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,9 +40,13 @@ func TestBodyBudget(t *testing.T) {
 				t.Fatalf("after a %d-byte body: %d bytes and %d bodies in use", held, bytes, bodies)
 			}
 
-			body, unknownLength, opts := tt.request(t)
+			body := strings.Repeat("b", tt.size)
+			var opts []signature.Option
+			if tt.signedHash {
+				opts = append(opts, signature.WithContentSHA256())
+			}
 			r := signedPost(t, body, opts...)
-			if unknownLength {
+			if tt.unknownLength {
 				r.ContentLength = -1
 			}
 			d := check(c, r, "203.0.113.5")
