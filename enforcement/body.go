@@ -194,10 +194,12 @@ func (c *Checker) leaseBody(r *http.Request, d *Decision) (io.Reader, Reason) {
 	if c.cfg.Bodies == nil {
 		return r.Body, Allowed
 	}
-	if !c.cfg.Bodies.lease(&d.lease, max(r.ContentLength, 0)) {
+	b := &leasedBody{body: r.Body}
+	if !c.cfg.Bodies.lease(&b.lease, max(r.ContentLength, 0)) {
 		return nil, Overloaded
 	}
-	return &leasedBody{body: r.Body, lease: &d.lease}, Allowed
+	d.lease = &b.lease
+	return b, Allowed
 }
 
 // verifySmallBody reads a body of at most memoryBodyLimit bytes whose

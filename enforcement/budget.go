@@ -115,7 +115,7 @@ func (l *bodyLease) release() {
 // with errOverloaded when the budget has no more.
 type leasedBody struct {
 	body  io.Reader
-	lease *bodyLease
+	lease bodyLease
 	read  int64
 }
 

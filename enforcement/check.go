@@ -93,7 +93,7 @@ type Decision struct {
 	Identity Identity
 
 	fallbackScheme signature.Scheme
-	lease          bodyLease // the body's share of the node's budget
+	lease          *bodyLease // a buffered body's share of the node's budget
 	spool          *os.File
 	spoolName      string // set when the file could not be unlinked while open
 }
@@ -102,7 +102,10 @@ type Decision struct {
 // share of the node's budget, its temporary file). It is safe to call more
 // than once.
 func (d *Decision) Cleanup() {
-	d.lease.release()
+	if d.lease != nil {
+		d.lease.release()
+		d.lease = nil
+	}
 	if d.spool == nil {
 		return
 	}
