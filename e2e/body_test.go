@@ -126,7 +126,7 @@ func TestBadSignatureRefusedBeforeBody(t *testing.T) {
 					t.Fatalf("got %s, want %s", got, want)
 				}
 			case <-time.After(5 * time.Second):
-				t.Fatal("no answer within 5s while the body stalls: the gateway waits for a body it should not read")
+				t.Fatal("no answer within 5s while the body stalls: the answer waits on the unread body")
 			}
 		})
 	}
@@ -193,6 +193,9 @@ func TestBodyBufferBudget(t *testing.T) {
 	gatewaytest.WantAnswer(t, "a body beyond the budget's count", n.Send(tiny), http.StatusServiceUnavailable, "overloaded")
 	if got := n.Metric("caddy_access_auth_body_buffer_refused_total", ""); got != concurrent+1 {
 		t.Errorf("caddy_access_auth_body_buffer_refused_total = %v, want %d", got, concurrent+1)
+	}
+	if got := n.Metric("caddy_access_auth_requests_total", `group="orders",reason="overloaded",result="denied"`); got != concurrent+1 {
+		t.Errorf("requests_total{reason=\"overloaded\"} = %v, want %d", got, concurrent+1)
 	}
 
 	finishLarge(largeBody[head:])
