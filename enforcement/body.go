@@ -157,8 +157,8 @@ func matchesMD5(body []byte, want *[sha256.Size]byte) bool {
 	return subtle.ConstantTimeCompare(sum[:], want[:md5.Size]) == 1
 }
 
-// readSmallBody reads the whole of body, r's, if it has at most limit
-// bytes, else refuses it as too large.
+// readSmallBody reads body (r's, or what wraps it) whole if it has at most
+// limit bytes, else refuses it as too large.
 func readSmallBody(r *http.Request, body io.Reader, limit int64) ([]byte, Reason) {
 	buf, err := readUpTo(body, make([]byte, 0, sizeHint(r, limit+1)), int(limit)+1)
 	if err != nil {
