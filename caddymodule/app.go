@@ -70,6 +70,9 @@ type App struct {
 	// longer ago than it can vouch for. A change takes effect with an empty
 	// table, as a restart does.
 	LocalNonces int `json:"local_nonces,omitempty"`
+	// The node's budget for request bodies read before their signature can
+	// be checked.
+	BodyBuffer *BodyBufferConfig `json:"body_buffer,omitempty"`
 
 	logger     *zap.Logger
 	stateKey   string
@@ -168,6 +171,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.LocalNonces == 0 {
 		a.LocalNonces = DefaultLocalNonces
 	}
+	if a.BodyBuffer == nil {
+		a.BodyBuffer = new(BodyBufferConfig)
+	}
+	if a.BodyBuffer.MaxBytes == 0 {
+		a.BodyBuffer.MaxBytes = enforcement.DefaultBodyBufferBytes
+	}
+	if a.BodyBuffer.MaxBodies == 0 {
+		a.BodyBuffer.MaxBodies = enforcement.DefaultBodyBufferBodies
+	}
 	a.groupSet = make(map[string]struct{})
 	// The key that shares state between configs; errors surface in Validate.
 	a.masterKeys, _ = decodeMasterKeys(a.MasterKeys)
@@ -251,6 +263,14 @@ func (a *App) check(resolved bool) error {
 	}
 	if a.LocalNonces < 0 {
 		return fmt.Errorf("local_nonces: expected a positive number, got %d", a.LocalNonces)
+	}
+	if b := a.BodyBuffer; b != nil {
+		if b.MaxBytes < 0 {
+			return fmt.Errorf("body_buffer: max_bytes: expected a positive size, got %d", b.MaxBytes)
+		}
+		if b.MaxBodies < 0 {
+			return fmt.Errorf("body_buffer: max_bodies: expected a positive number, got %d", b.MaxBodies)
+		}
 	}
 	return nil
 }
@@ -349,13 +369,14 @@ func (a *App) configured(group string) bool {
 	return ok
 }
 
-// Start acquires the shared state and registers the routes' groups with
-// the store in the background.
+// Start acquires the shared state, sizes the node's body buffer and
+// registers the routes' groups with the store in the background.
 func (a *App) Start() error {
 	st, err := a.acquire()
 	if err != nil {
 		return err
 	}
+	bodyBudget.SetLimits(a.BodyBuffer.MaxBytes, int64(a.BodyBuffer.MaxBodies))
 	current.Store(a)
 	a.mu.Lock()
 	routes := slices.Clone(a.routes)

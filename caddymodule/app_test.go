@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
@@ -131,5 +132,28 @@ func TestAppLocalNonces(t *testing.T) {
 	}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "local_nonces") {
 		t.Fatalf("Validate of a negative local_nonces: %v", err)
+	}
+}
+
+// body_buffer sizes the node's budget for bodies read before their
+// signature (defaults when unset); Validate names a bad value's directive.
+func TestAppBodyBuffer(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(extra string) string {
+		return `{"store":{"type":"file","path":"` + filepath.Join(dir, "store.db") + `"}` + extra + `}`
+	}
+	def, sized := provisionApp(t, cfg("")), provisionApp(t, cfg(`,"body_buffer":{"max_bodies":8}`))
+	if *def.BodyBuffer != (BodyBufferConfig{MaxBytes: enforcement.DefaultBodyBufferBytes, MaxBodies: enforcement.DefaultBodyBufferBodies}) ||
+		*sized.BodyBuffer != (BodyBufferConfig{MaxBytes: enforcement.DefaultBodyBufferBytes, MaxBodies: 8}) {
+		t.Fatalf("body_buffer %+v and %+v", *def.BodyBuffer, *sized.BodyBuffer)
+	}
+	for _, bad := range []string{`{"max_bytes":-1}`, `{"max_bodies":-1}`} {
+		a := new(App)
+		if err := json.Unmarshal([]byte(cfg(`,"body_buffer":`+bad)), a); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "body_buffer: max_") {
+			t.Fatalf("Validate of body_buffer %s: %v", bad, err)
+		}
 	}
 }

@@ -46,6 +46,10 @@ func init() {
 //		}
 //		max_stale <duration>
 //		local_nonces <count>
+//		body_buffer {
+//			max_bytes <size>
+//			max_bodies <count>
+//		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -129,12 +133,48 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if a.LocalNonces, err = strconv.Atoi(n); err != nil || a.LocalNonces <= 0 {
 				return d.Errf("access_auth: local_nonces: expected a positive number, got %q", n)
 			}
+		case "body_buffer":
+			if err := parseBodyBuffer(d, a); err != nil {
+				return err
+			}
 		default:
-			return d.Errf("access_auth: unknown subdirective %q, expected store, key_prefix, master_key, cache, max_stale or local_nonces", sub)
+			return d.Errf("access_auth: unknown subdirective %q, expected store, key_prefix, master_key, cache, max_stale, local_nonces or body_buffer", sub)
 		}
 	}
 	if err := a.check(false); err != nil {
 		return d.Errf("access_auth: %v", err)
+	}
+	return nil
+}
+
+// parseBodyBuffer reads the body_buffer block.
+func parseBodyBuffer(d *caddyfile.Dispenser, a *App) error {
+	const where = "access_auth: body_buffer"
+	if d.NextArg() {
+		return d.Errf("%s: unexpected argument %q, expected a block", where, d.Val())
+	}
+	if a.BodyBuffer == nil {
+		a.BodyBuffer = new(BodyBufferConfig)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var arg string
+		switch d.Val() {
+		case "max_bytes":
+			if err := sizeArg(d, where, "1GiB", &a.BodyBuffer.MaxBytes); err != nil {
+				return err
+			}
+		case "max_bodies":
+			if err := oneArg(d, where, &arg); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(arg)
+			if err != nil || n <= 0 {
+				return d.Errf("%s: max_bodies: expected a positive number, got %q", where, arg)
+			}
+			a.BodyBuffer.MaxBodies = n
+		default:
+			return d.Errf("%s: unknown subdirective %q, expected max_bytes or max_bodies", where, d.Val())
+		}
 	}
 	return nil
 }
@@ -263,14 +303,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "replay_protection":
 			err = oneArg(d, where, &h.ReplayProtection)
 		case "max_body":
-			var size string
-			if err = oneArg(d, where, &size); err == nil {
-				n, perr := humanize.ParseBytes(size)
-				if perr != nil || n == 0 || n > 1<<62 {
-					return d.Errf("%s: max_body: invalid size %q, expected a size such as 100MiB", where, size)
-				}
-				h.MaxBody = int64(n)
-			}
+			err = sizeArg(d, where, "100MiB", &h.MaxBody)
 		case "allow_unsigned_payload":
 			err = flagArg(d, where, &h.AllowUnsignedPayload)
 		case "region":
@@ -356,6 +389,22 @@ func oneArg(d *caddyfile.Dispenser, where string, dst *string) error {
 	if d.NextArg() {
 		return d.Errf("%s: %s: unexpected argument %q, expected one argument", where, sub, d.Val())
 	}
+	return nil
+}
+
+// sizeArg reads the one argument of the current subdirective as a size
+// in bytes (100MiB, 1GB …) into dst; example shows one in the error.
+func sizeArg(d *caddyfile.Dispenser, where, example string, dst *int64) error {
+	sub := d.Val()
+	var size string
+	if err := oneArg(d, where, &size); err != nil {
+		return err
+	}
+	n, err := humanize.ParseBytes(size)
+	if err != nil || n == 0 || n > 1<<62 {
+		return d.Errf("%s: %s: invalid size %q, expected a size such as %s", where, sub, size, example)
+	}
+	*dst = int64(n)
 	return nil
 }
 

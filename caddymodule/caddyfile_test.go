@@ -75,6 +75,11 @@ func TestCaddyfileAdapt(t *testing.T) {
 			want:  []string{`"access_auth":{"store":{"type":"file","path":"/tmp/x/store.db"},"cache":{"max_entries":10,"ttl":60000000000,"negative_ttl":2000000000},"max_stale":180000000000,"local_nonces":4000000}`},
 		},
 		{
+			name:  "global body buffer",
+			input: global("access_auth {\nbody_buffer {\nmax_bytes 2GiB\nmax_bodies 64\n}\n}"),
+			want:  []string{`"access_auth":{"body_buffer":{"max_bytes":2147483648,"max_bodies":64}}`},
+		},
+		{
 			name:  "global file store default path",
 			input: global("access_auth {\nstore file\n}"),
 			want:  []string{`"access_auth":{"store":{"type":"file"}}`},
@@ -140,6 +145,10 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{name: "local_nonces missing", input: global("access_auth {\nlocal_nonces\n}"), wantErr: "access_auth: local_nonces: expected one argument"},
 		{name: "local_nonces not a number", input: global("access_auth {\nlocal_nonces many\n}"), wantErr: `access_auth: local_nonces: expected a positive number, got "many"`},
 		{name: "local_nonces zero", input: global("access_auth {\nlocal_nonces 0\n}"), wantErr: `access_auth: local_nonces: expected a positive number, got "0"`},
+		{name: "body_buffer argument", input: global("access_auth {\nbody_buffer 1GiB\n}"), wantErr: `access_auth: body_buffer: unexpected argument "1GiB", expected a block`},
+		{name: "body_buffer bad size", input: global("access_auth {\nbody_buffer {\nmax_bytes lots\n}\n}"), wantErr: `access_auth: body_buffer: max_bytes: invalid size "lots", expected a size such as 1GiB`},
+		{name: "body_buffer zero bodies", input: global("access_auth {\nbody_buffer {\nmax_bodies 0\n}\n}"), wantErr: `access_auth: body_buffer: max_bodies: expected a positive number, got "0"`},
+		{name: "body_buffer unknown", input: global("access_auth {\nbody_buffer {\nmax_spools 3\n}\n}"), wantErr: `access_auth: body_buffer: unknown subdirective "max_spools"`},
 		{name: "global unknown", input: global("access_auth {\nprefix x\n}"), wantErr: `access_auth: unknown subdirective "prefix"`},
 		{name: "global arg", input: global("access_auth on"), wantErr: `access_auth: unexpected argument "on"`},
 	}

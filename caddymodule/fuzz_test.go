@@ -16,6 +16,7 @@ func FuzzCaddyfile(f *testing.F) {
 		"{\nstore redis redis://a:1 {\ndb 1\n}\n}",
 		"{\nstore redis {\naddrs a:1 b:2\nmaster_name m\ntls\n}\nmaster_key {env.K}\n}",
 		"{\ncache {\nmax_entries 10\nttl 1m\n}\nmax_stale 1s\nlocal_nonces 4096\n}",
+		"{\nbody_buffer {\nmax_bytes 1GiB\nmax_bodies 256\n}\n}",
 		"{\ntoken a b\nconsole off\n}",
 		"a b c {\n}}",
 	} {

@@ -32,6 +32,11 @@ const (
 	ReplayOff   = "off"
 )
 
+// unreadBodyDrainTimeout bounds how long a refused request's unread body
+// is read before the answer goes out: enough for a client sending at
+// 256 KiB/s to get a graceful close, short for one that stalls.
+const unreadBodyDrainTimeout = time.Second
+
 // Headers set for the upstream with forward_identity on; with it off, client
 // copies are removed all the same.
 const (
@@ -135,6 +140,7 @@ func (h *Handler) provision(app *App) error {
 		AllowUnsignedPayload: h.AllowUnsignedPayload,
 		Region:               h.Region,
 		Service:              h.Service,
+		Bodies:               bodyBudget,
 	}
 	h.replay = h.ReplayProtection
 	if h.replay == "" || h.replay == ReplayAuto {
@@ -260,6 +266,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, d enforcement.Decision, cause error) {
 	reason := d.Reason.String()
 	repl.Set("access_auth.reason", reason)
+	if r.ContentLength != 0 {
+		// Before it answers, net/http reads up to 256 KiB of a body left
+		// unread, so that the connection can be kept or closed gracefully;
+		// a client that stalls its body would hold the answer until Caddy's
+		// read timeout. Bound that wait.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(unreadBodyDrainTimeout))
+	}
 	requestID, _ := repl.GetString("http.request.uuid")
 	if ce := h.logger.Check(zapcore.InfoLevel, "request refused"); ce != nil {
 		fields := []zap.Field{

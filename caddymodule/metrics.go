@@ -36,7 +36,8 @@ var (
 
 // collectors are the module's collectors, those of SPEC §9.
 func collectors() []prometheus.Collector {
-	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag}
+	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag,
+		bodyBufferBytes, bodyBufferBodies, bodyBufferRefused}
 }
 
 // registerMetrics adds the collectors to the registry of ctx's config.
@@ -56,7 +57,7 @@ func registerMetrics(ctx caddy.Context) error {
 // routeMetrics holds one route's counters, resolved once so that a request
 // costs no label lookup.
 type routeMetrics struct {
-	byReason [enforcement.StoreUnavailable + 1]prometheus.Counter
+	byReason [enforcement.Overloaded + 1]prometheus.Counter
 }
 
 func newRouteMetrics(group string) *routeMetrics {

@@ -8,5 +8,7 @@
 //   - Sentinel failover and a three-master Cluster,
 //   - replay protection across nodes, and against replays re-encoded on the wire,
 //   - moving from the embedded store to Redis with export and import,
-//   - the Redis connections across config reloads.
+//   - the Redis connections across config reloads,
+//   - request bodies: tampered small bodies, refusals that do not wait for
+//     a body, the node's body buffer (these need no Redis).
 package e2e

@@ -31,6 +31,7 @@ const (
 	IPNotAllowed
 	BodyTooLarge
 	StoreUnavailable
+	Overloaded
 )
 
 // Replay protection modes of the handler's replay_protection option.
@@ -64,6 +65,9 @@ type Config struct {
 	Nonces               NonceStore       // nil = replay protection off
 	Now                  func() time.Time // default time.Now
 	TempDir              string           // where large bodies are spooled, default os.TempDir()
+	// Bodies bounds the bodies read before their signature is checked;
+	// nil: no bound but max_body.
+	Bodies *BodyBudget
 }
 
 // Keys looks API keys up; *cache.Cache implements it. Get returns

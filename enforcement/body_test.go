@@ -175,7 +175,7 @@ func TestContentLengthLies(t *testing.T) {
 }
 
 func TestSignedContentHashStreams(t *testing.T) {
-	body := strings.Repeat("streamed ", 1000)
+	body := strings.Repeat("streamed ", memoryBodyLimit/9+1) // more than is verified before it goes on
 	t.Run("matching body", func(t *testing.T) {
 		c := newTestChecker(t, testKeys(), nil)
 		r := signedPost(t, body, signature.WithContentSHA256())
@@ -285,5 +285,47 @@ func TestReadUpTo(t *testing.T) {
 		if err != nil || len(got) != min(limit, len(data)) {
 			t.Fatalf("limit %d: %d bytes, %v", limit, len(got), err)
 		}
+	}
+}
+
+// TestSmallBodyWithSignedHashIsVerifiedFirst: a body of at most 1 MiB whose
+// hash is signed in a header is read and verified before the request goes
+// on, and passed on as the verified copy; a larger one streams.
+func TestSmallBodyWithSignedHashIsVerifiedFirst(t *testing.T) {
+	tests := []struct {
+		name     string
+		size     int
+		tamper   bool
+		want     Reason
+		streamed bool
+	}{
+		{"intact", memoryBodyLimit, false, Allowed, false},
+		{"tampered", memoryBodyLimit, true, SignatureMismatch, false},
+		{"larger than 1 MiB, tampered", memoryBodyLimit + 1, true, Allowed, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestChecker(t, testKeys(), nil)
+			body := strings.Repeat("v", tt.size)
+			r := signedPost(t, body, signature.WithContentSHA256())
+			if tt.tamper {
+				body = strings.Repeat("w", tt.size)
+				r.Body = io.NopCloser(strings.NewReader(body))
+			}
+			d := check(c, r, "203.0.113.5")
+			defer d.Cleanup()
+			if d.Reason != tt.want {
+				t.Fatalf("reason = %s, want %s", d.Reason, tt.want)
+			}
+			if d.Reason != Allowed {
+				return
+			}
+			if _, streamed := r.Body.(*checkedBody); streamed != tt.streamed {
+				t.Fatalf("body passed on as %T", r.Body)
+			}
+			if !tt.streamed && readBody(t, r) != body {
+				t.Fatal("the body passed on differs")
+			}
+		})
 	}
 }

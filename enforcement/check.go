@@ -93,13 +93,19 @@ type Decision struct {
 	Identity Identity
 
 	fallbackScheme signature.Scheme
+	lease          *bodyLease // a buffered body's share of the node's budget
 	spool          *os.File
 	spoolName      string // set when the file could not be unlinked while open
 }
 
-// Cleanup releases what the check holds for the request (a body spooled to
-// a temporary file). It is safe to call more than once.
+// Cleanup releases what the check holds for the request (a buffered body's
+// share of the node's budget, its temporary file). It is safe to call more
+// than once.
 func (d *Decision) Cleanup() {
+	if d.lease != nil {
+		d.lease.release()
+		d.lease = nil
+	}
 	if d.spool == nil {
 		return
 	}
@@ -120,15 +126,16 @@ type checkScratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(checkScratch) }}
 
-// Check decides on r in the order of SPEC §7: credentials of an allowed
-// scheme → API key known → key enabled and not expired → date within
-// max_skew → body (hashed, or checked against its signed hash as it
-// streams) → signature (with the previous secret during a rotation grace)
-// → replay → authorization valid → binding to the route's group and
-// environment → client IP. orig is the request as the client sent it
-// (before any rewrite); remote the client's address. When the decision
-// allows a request with a body, r.Body has been replaced by one that is
-// safe to pass on.
+// Check decides on r in this order: credentials of an allowed scheme → API
+// key known → key enabled and not expired → date within max_skew → body,
+// read only when the signature needs it (no signed content hash, or an
+// Alibaba form; within the node's BodyBudget) → signature (with the
+// previous secret during a rotation grace) → a body of at most 1 MiB with a
+// signed hash, verified (a larger one is checked as it streams) → replay →
+// authorization valid → binding to the route's group and environment →
+// client IP. orig is the request as the client sent it (before any
+// rewrite); remote the client's address. When the decision allows a request
+// with a body, r.Body has been replaced by one that is safe to pass on.
 func (c *Checker) Check(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr) Decision {
 	return c.decide(ctx, r, orig, remote, c.cfg.Now())
 }
@@ -219,6 +226,9 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	}
 	if !c.inScope(cr) || !verify(&sc.req, cr, entry, payloadHash, now) {
 		return SignatureMismatch
+	}
+	if reason := verifySmallBody(r); reason != Allowed {
+		return reason
 	}
 
 	if c.cfg.Nonces != nil {

@@ -375,8 +375,9 @@ func BenchmarkCheckCachedJDCloud2(b *testing.B) {
 
 // FuzzCheck sends requests with arbitrary credentials, dates, nonces,
 // content hashes and bodies through the whole check: it must decide
-// without panicking, never answer a 5xx (the store never fails here), and
-// allow only what the key signed.
+// without panicking, never answer a 5xx (the store never fails here, the
+// body budget is never spent), allow only what the key signed, and give
+// back every body's share of the budget at Cleanup.
 func FuzzCheck(f *testing.F) {
 	// Fixed nonces: fuzz workers rerun this setup and must sign the same.
 	valid := signedRequest(f, http.MethodPost, "http://api.example.com/v1/orders?a=1", "body", "GOOD", secretOf("GOOD"), signature.JDCloud2,
@@ -390,9 +391,12 @@ func FuzzCheck(f *testing.F) {
 		"20260301T120000Z", "n", "UNSIGNED-PAYLOAD", "/", "", "")
 	f.Add("AWS4-HMAC-SHA256 Credential=GOOD/20260301/us-east-1/s3/aws4_request", "", "", "", "/%zz", "%", "")
 
-	c := newTestChecker(f, testKeys(), func(c *Config) { c.MaxBody = 1 << 10 })
+	budget := NewBodyBudget(DefaultBodyBufferBytes, DefaultBodyBufferBodies)
+	c := newTestChecker(f, testKeys(), func(c *Config) { c.MaxBody, c.Bodies = 1<<10, budget })
 	for _, r := range []*http.Request{valid, hashed} {
-		if d := check(c, r, "203.0.113.5"); d.Reason != Allowed {
+		d := check(c, r, "203.0.113.5")
+		d.Cleanup()
+		if d.Reason != Allowed {
 			f.Fatalf("seed request: %s, want allowed", d.Reason)
 		}
 	}
@@ -407,7 +411,12 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 		d := check(c, r, "203.0.113.5")
-		defer d.Cleanup()
+		defer func() {
+			d.Cleanup()
+			if bytes, bodies := budget.InUse(); bytes != 0 || bodies != 0 {
+				t.Fatalf("after Cleanup %d bytes and %d bodies of the budget are held", bytes, bodies)
+			}
+		}()
 		if status := d.Reason.HTTPStatus(); status >= 500 || int(d.Reason) >= len(reasons) {
 			t.Fatalf("reason %s (%d)", d.Reason, status)
 		}

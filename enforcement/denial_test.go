@@ -32,6 +32,7 @@ func TestReasonTable(t *testing.T) {
 		{IPNotAllowed, 403, "HTTP_FORBIDDEN", "ip_not_allowed", "Your IP address is not allowed"},
 		{BodyTooLarge, 413, "HTTP_REQUEST_ENTITY_TOO_LARGE", "body_too_large", "Payload too large"},
 		{StoreUnavailable, 503, "HTTP_SERVICE_UNAVAILABLE", "store_unavailable", "store unavailable"},
+		{Overloaded, 503, "HTTP_SERVICE_UNAVAILABLE", "overloaded", "server is busy"},
 	}
 	if len(tests) != len(reasons)-1 {
 		t.Fatalf("%d reasons tested of %d", len(tests), len(reasons)-1)

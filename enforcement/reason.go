@@ -29,6 +29,7 @@ var reasons = [...]reasonInfo{
 	IPNotAllowed:         {"ip_not_allowed", http.StatusForbidden, "Your IP address is not allowed"},
 	BodyTooLarge:         {"body_too_large", http.StatusRequestEntityTooLarge, "Payload too large"},
 	StoreUnavailable:     {"store_unavailable", http.StatusServiceUnavailable, "store unavailable"},
+	Overloaded:           {"overloaded", http.StatusServiceUnavailable, "server is busy"},
 }
 
 // The messages of missing_date and missing_nonce name the scheme's own

@@ -111,15 +111,34 @@ func TestAliyunBodies(t *testing.T) {
 			t.Fatal("body altered")
 		}
 	})
-	t.Run("body not matching Content-MD5", func(t *testing.T) {
+	t.Run("small body not matching Content-MD5", func(t *testing.T) {
 		c := newTestChecker(t, testKeys(), nil)
 		r := signedAliyun(t, "application/json", `{"a":1}`)
 		r.Body = io.NopCloser(strings.NewReader(`{"a":2}`))
+		if d := check(c, r, "203.0.113.5"); d.Reason != SignatureMismatch {
+			t.Fatalf("reason = %s, want signature_mismatch before the request goes on", d.Reason)
+		}
+	})
+	t.Run("large body not matching Content-MD5", func(t *testing.T) {
+		c := newTestChecker(t, testKeys(), nil)
+		body := strings.Repeat("1", memoryBodyLimit+1)
+		r := signedAliyun(t, "application/octet-stream", body)
+		r.Body = io.NopCloser(strings.NewReader(strings.Repeat("2", len(body))))
 		d := checkAllowed(t, c, r) // streamed: found out at the end
 		defer d.Cleanup()
 		if _, err := io.ReadAll(r.Body); !errors.Is(err, ErrBodyMismatch) {
 			t.Fatalf("read %v, want ErrBodyMismatch", err)
 		}
+	})
+	t.Run("form of too many parameters", func(t *testing.T) {
+		c := newTestChecker(t, testKeys(), nil)
+		r := signedAliyun(t, "application/x-www-form-urlencoded", strings.Repeat("a=1&", maxFormParams)+"a=1")
+		if d := check(c, r, "203.0.113.5"); d.Reason != BodyTooLarge {
+			t.Fatalf("a form of %d parameters: reason = %s, want body_too_large", maxFormParams+1, d.Reason)
+		}
+		r = signedAliyun(t, "application/x-www-form-urlencoded", strings.Repeat("a=1&", maxFormParams-1)+"a=1")
+		d := checkAllowed(t, c, r)
+		d.Cleanup()
 	})
 	t.Run("Content-MD5 that is not one", func(t *testing.T) {
 		c := newTestChecker(t, testKeys(), nil)
