@@ -36,7 +36,7 @@ var (
 
 // collectors are the module's collectors, those of SPEC §9.
 func collectors() []prometheus.Collector {
-	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag}
+	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag, unsealableSecrets}
 }
 
 // registerMetrics adds the collectors to the registry of ctx's config.

@@ -74,7 +74,7 @@ func TestSealOpen(t *testing.T) {
 		{"short", s1, "v1." + MasterKeyFingerprint(key1) + ".AAAA", "ak-1", "authentication failed"},
 	} {
 		got, err := tt.s.open(tt.sealed, tt.keyID)
-		if err == nil || got != "" || !errors.Is(err, errUnsealable) || !strings.Contains(err.Error(), tt.want) {
+		if err == nil || got != "" || !errors.Is(err, ErrUnsealable) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %q, %v; want error with %q", tt.name, got, err, tt.want)
 		}
 		if err != nil && strings.Contains(err.Error(), secret) {
@@ -186,7 +186,7 @@ func FuzzOpenSealed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sealed, keyID string) {
 		got, err := s.open(sealed, keyID)
 		if err != nil {
-			if got != "" || !errors.Is(err, errUnsealable) {
+			if got != "" || !errors.Is(err, ErrUnsealable) {
 				t.Fatalf("failed open returned %q, %v", got, err)
 			}
 			return

@@ -278,14 +278,17 @@ func Eventually(t testing.TB, timeout time.Duration, what string, check func() e
 }
 
 // Metric reads one sample from the node's /metrics: the line of name with
-// exactly labels (e.g. `result="hit"`).
+// exactly labels (e.g. `result="hit"`; "" for a metric without labels).
 func (n *Node) Metric(name, labels string) float64 {
 	n.t.Helper()
 	status, raw := n.Request(http.MethodGet, "/metrics", nil)
 	if status != http.StatusOK {
 		n.t.Fatalf("GET /metrics on %s: status %d", n.Name, status)
 	}
-	prefix := name + "{" + labels + "} "
+	prefix := name + " "
+	if labels != "" {
+		prefix = name + "{" + labels + "} "
+	}
 	for line := range strings.Lines(string(raw)) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
 			var f float64

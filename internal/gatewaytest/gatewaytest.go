@@ -117,6 +117,41 @@ type Node struct {
 // and when the test failed its output's tail is logged.
 func Start(t testing.TB, name, accessAuth, routes string) *Node {
 	t.Helper()
+	n := launch(t, name, accessAuth, routes)
+	for deadline := time.Now().Add(startTimeout); !n.serving(); {
+		if time.Now().After(deadline) {
+			n.Stop()
+			t.Fatalf("caddy %s did not come up within %v:\n%s", name, startTimeout, n.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
+// StartFails runs Caddy as Start does but expects it to refuse the
+// configuration: to exit with an error within the start timeout. It
+// returns the process's output.
+func StartFails(t testing.TB, name, accessAuth, routes string) string {
+	t.Helper()
+	n := launch(t, name, accessAuth, routes)
+	exited := make(chan error, 1)
+	go func() { exited <- n.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Fatalf("caddy %s exited without an error:\n%s", name, n.Logs())
+		}
+	case <-time.After(startTimeout):
+		_ = n.cmd.Process.Kill()
+		<-exited
+		t.Fatalf("caddy %s still runs %v after its start, want it to refuse the configuration:\n%s", name, startTimeout, n.Logs())
+	}
+	return n.Logs()
+}
+
+// launch writes the node's Caddyfile and starts the process.
+func launch(t testing.TB, name, accessAuth, routes string) *Node {
+	t.Helper()
 	dir := t.TempDir()
 	n := &Node{Name: name, t: t, adminPort: FreePort(t), sitePort: FreePort(t), logs: &logBuffer{}}
 	n.Admin = fmt.Sprintf("http://127.0.0.1:%d", n.adminPort)
@@ -138,13 +173,6 @@ func Start(t testing.TB, name, accessAuth, routes string) *Node {
 			t.Logf("caddy %s output (tail):\n%s", n.Name, Tail(n.Logs(), 6000))
 		}
 	})
-	for deadline := time.Now().Add(startTimeout); !n.serving(); {
-		if time.Now().After(deadline) {
-			n.Stop()
-			t.Fatalf("caddy %s did not come up within %v:\n%s", name, startTimeout, n.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	return n
 }
 
