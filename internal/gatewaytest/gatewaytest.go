@@ -278,3 +278,22 @@ func FreePort(t testing.TB) int {
 	t.Helper()
 	return testport.Free(t)
 }
+
+// Validate runs `caddy validate` on a Caddyfile with accessAuth as the body
+// of the access_auth global option and routes as the body of one site, in
+// a temporary data directory, with env added to the environment. It
+// returns the command's output and whether it accepted the configuration.
+func Validate(t testing.TB, accessAuth, routes string, env ...string) (string, bool) {
+	t.Helper()
+	dir := t.TempDir()
+	n := &Node{adminPort: FreePort(t), sitePort: FreePort(t)}
+	config := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(config, []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(Binary(t), "validate", "--config", config, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
