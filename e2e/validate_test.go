@@ -57,3 +57,20 @@ func TestListCursorNotGivenOut(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyNamesRefuseInvisibleCharacters: a key name with a zero-width or
+// bidirectional control character is 400 invalid_argument, on create and
+// on rename.
+func TestKeyNamesRefuseInvisibleCharacters(t *testing.T) {
+	n := gatewaytest.Start(t, "names", "", ordersSite)
+	key := n.CreateKey("alice")
+	for _, name := range []string{"al\u200bice", "invoice\u202efdp.exe", "bob\x07"} {
+		var refusal struct{ Code string }
+		n.AdminJSON(http.MethodPost, "/access-auth/keys", map[string]any{"name": name}, http.StatusBadRequest, &refusal)
+		if refusal.Code != "invalid_argument" {
+			t.Errorf("create %q: code %q, want invalid_argument", name, refusal.Code)
+		}
+		n.AdminJSON(http.MethodPatch, "/access-auth/keys/"+key.ID, map[string]any{"name": name}, http.StatusBadRequest, nil)
+	}
+	n.AdminJSON(http.MethodPost, "/access-auth/keys", map[string]any{"name": "café crème"}, http.StatusCreated, nil)
+}

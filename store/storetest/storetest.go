@@ -262,6 +262,9 @@ func testKeyValidation(t *testing.T, newBackend func(t *testing.T) store.Backend
 		{store.NewKey{}, "name"},
 		{store.NewKey{Name: "   "}, "name"},
 		{store.NewKey{Name: "a\x00b"}, "name"},
+		{store.NewKey{Name: "al\u200bice"}, "name"},          // zero-width space
+		{store.NewKey{Name: "invoice\u202efdp.exe"}, "name"}, // right-to-left override
+		{store.NewKey{Name: "\ufeffbob"}, "name"},            // byte order mark
 		{store.NewKey{Name: strings.Repeat("n", 129)}, "name"},
 		{store.NewKey{Name: "k", Description: strings.Repeat("d", 1025)}, "description"},
 		{store.NewKey{Name: "k", Kind: "other"}, "kind"},
