@@ -155,10 +155,16 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	}
 	repl := caddy.NewReplacer()
 	tokens := make([]string, 0, len(h.Tokens))
-	for _, t := range h.Tokens {
-		if t = repl.ReplaceKnown(t, ""); t != "" {
-			tokens = append(tokens, t)
+	for i, t := range h.Tokens {
+		replaced := repl.ReplaceKnown(t, "")
+		if replaced == "" {
+			continue
 		}
+		if len(replaced) < minTokenLength {
+			return fmt.Errorf("access_auth_admin: token %d: %d characters once its placeholders are replaced is too short; %s",
+				i+1, len(replaced), tokenAdvice)
+		}
+		tokens = append(tokens, replaced)
 	}
 	if len(tokens) == 0 {
 		return errors.New("access_auth_admin: token: required, and every token is empty (is an {env.*} variable unset?)")
@@ -168,7 +174,7 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = appModule.(*App)
-	h.serve = admin.RequireToken(tokens, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.serve = admin.RequireToken(tokens, ctx.Logger(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveAdmin(w, r, h.app, actorRemoteAdmin)
 	}))
 	h.console = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -180,10 +186,24 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// minTokenLength is the shortest token access_auth_admin takes: 32 hex
+// characters are 128 random bits, beyond guessing.
+const minTokenLength = 32
+
+// tokenAdvice says how to make a token and how to give it.
+const tokenAdvice = "a token needs at least 32 characters: make one with `openssl rand -hex 32` and give it as " +
+	"token {env.ACCESS_AUTH_ADMIN_TOKEN}, not literally (Caddy shows its configuration at /config/ and saves it in autosave.json)"
+
 // check validates the handler's fields; the Caddyfile adapter runs it too.
+// A token with a placeholder is checked in Provision, once replaced.
 func (h *AdminHandler) check() error {
 	if len(h.Tokens) == 0 {
 		return errors.New("token: required (token <token>...); requests must carry Authorization: Bearer <token>")
+	}
+	for i, t := range h.Tokens {
+		if !strings.Contains(t, "{") && len(t) < minTokenLength {
+			return fmt.Errorf("token %d: %d characters is too short; %s", i+1, len(t), tokenAdvice)
+		}
 	}
 	return nil
 }

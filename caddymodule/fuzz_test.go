@@ -17,6 +17,7 @@ func FuzzCaddyfile(f *testing.F) {
 		"{\nstore redis {\naddrs a:1 b:2\nmaster_name m\ntls\n}\nmaster_key {env.K}\n}",
 		"{\ncache {\nmax_entries 10\nttl 1m\n}\nmax_stale 1s\nlocal_nonces 4096\n}",
 		"{\ntoken a b\nconsole off\n}",
+		"{\ntoken 0123456789abcdef0123456789abcdef {env.T}\n}",
 		"a b c {\n}}",
 	} {
 		f.Add(seed)

@@ -19,6 +19,10 @@ func TestValidateRefuses(t *testing.T) {
 	}{
 		{"max_skew above 7 days", "access_auth orders {\n\t\tmax_skew 8d\n\t}\n\trespond ok", nil,
 			[]string{"max_skew", "at most 7d"}},
+		{"a short admin token", "access_auth_admin {\n\t\ttoken a\n\t}", nil,
+			[]string{"access_auth_admin: token 1", "too short", "openssl rand -hex 32", "{env.ACCESS_AUTH_ADMIN_TOKEN}"}},
+		{"a short admin token from the environment", "access_auth_admin {\n\t\ttoken {env.E2E_ADMIN_TOKEN}\n\t}", []string{"E2E_ADMIN_TOKEN=abc"},
+			[]string{"access_auth_admin: token 1", "3 characters once its placeholders are replaced", "openssl rand -hex 32"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, ok := gatewaytest.Validate(t, "", tc.routes, tc.env...)
@@ -34,6 +38,63 @@ func TestValidateRefuses(t *testing.T) {
 	}
 	if out, ok := gatewaytest.Validate(t, "", "access_auth orders {\n\t\tmax_skew 7d\n\t}\n\trespond ok"); !ok {
 		t.Errorf("max_skew 7d refused:\n%s", out)
+	}
+	if out, ok := gatewaytest.Validate(t, "", "access_auth_admin {\n\t\ttoken {env.E2E_ADMIN_TOKEN}\n\t}", "E2E_ADMIN_TOKEN="+adminToken); !ok {
+		t.Errorf("a token of 32 characters refused:\n%s", out)
+	}
+}
+
+// adminToken is a token of the shortest length access_auth_admin takes.
+const adminToken = "0123456789abcdef0123456789abcdef"
+
+// TestAdminSignInFailuresSlowed: wrong bearer tokens on access_auth_admin
+// are logged with the client's address, never the token, and a client
+// that keeps failing is answered 429 for a while.
+func TestAdminSignInFailuresSlowed(t *testing.T) {
+	t.Setenv("E2E_ADMIN_TOKEN", adminToken)
+	n := gatewaytest.Start(t, "admin", "", "access_auth_admin {\n\t\ttoken {env.E2E_ADMIN_TOKEN}\n\t}")
+	call := func(token string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, n.Site+"/access-auth/groups", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := gatewaytest.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := call(adminToken); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the right token: %d", resp.StatusCode)
+	}
+	const wrong = "wrong-token-that-must-not-be-logged"
+	failures := 0
+	for ; failures < 20; failures++ {
+		resp := call(wrong)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			break
+		}
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d", failures+1, resp.StatusCode)
+		}
+	}
+	if failures != 10 {
+		t.Errorf("429 after %d failures, want 10", failures)
+	}
+	if resp := call(adminToken); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the right token from the client being slowed: %d, want 429", resp.StatusCode)
+	}
+	logs := n.Logs()
+	if c := strings.Count(logs, "admin sign-in failed"); c != 10 || !strings.Contains(logs, `"remote_ip":"127.0.0.1"`) {
+		t.Errorf("%d failed sign-ins logged (want 10, with remote_ip):\n%s", c, gatewaytest.Tail(logs, 3000))
+	}
+	if strings.Contains(logs, wrong) {
+		t.Error("the log holds the presented token")
 	}
 }
 
