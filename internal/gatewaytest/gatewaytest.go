@@ -160,8 +160,7 @@ func launch(t testing.TB, name, accessAuth, routes string) *Node {
 	if err := os.WriteFile(config, []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(Binary(t), "run", "--config", config, "--adapter", "caddyfile")
-	n.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
+	n.cmd = command(t, dir, "run", "--config", config, "--adapter", "caddyfile")
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	n.cmd.SysProcAttr = procAttr()
 	if err := n.cmd.Start(); err != nil {
@@ -291,9 +290,21 @@ func Validate(t testing.TB, accessAuth, routes string, env ...string) (string, b
 	if err := os.WriteFile(config, []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(Binary(t), "validate", "--config", config, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
+	cmd := command(t, dir, "validate", "--config", config, "--adapter", "caddyfile")
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
+}
+
+// Command returns the Caddy binary's command with args, with its data and
+// configuration in a temporary directory; add to its Env to set variables.
+func Command(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	return command(t, t.TempDir(), args...)
+}
+
+func command(t testing.TB, dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
+	return cmd
 }
