@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -191,7 +192,11 @@ func FuzzOpenSealed(f *testing.F) {
 			}
 			return
 		}
-		// Whatever opens must seal and open again to the same secret.
+		// Whatever opens names a configured master key; it must seal and
+		// open again to the same secret.
+		if fp := sealedFingerprint(sealed); !slices.Contains(s.fingerprints, fp) {
+			t.Fatalf("opened %q, whose fingerprint %q is not configured", sealed, fp)
+		}
 		resealed, err := s.seal(got, keyID)
 		if err != nil {
 			t.Fatal(err)
