@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,7 +63,7 @@ func (a *App) checkMasterKeys(st *store.Store, mk masterKeys) error {
 	var mismatch *store.MasterKeyMismatchError
 	switch {
 	case errors.As(err, &mismatch):
-		return fmt.Errorf("access_auth: %w; %s", err, a.restoreAdvice(mk))
+		return fmt.Errorf("access_auth: %w; %s", err, a.restoreAdvice(mk, mismatch.Configured))
 	case err != nil && a.isRedis() && errors.Is(err, store.ErrUnavailable):
 		a.logger.Warn("could not check the master keys against the store, which is unreachable; "+
 			"a secret they do not open is logged when a request needs it", zap.Error(err))
@@ -79,7 +80,7 @@ func (a *App) checkMasterKeys(st *store.Store, mk masterKeys) error {
 
 // restoreAdvice says where the master key that sealed the store's secrets
 // should come from.
-func (a *App) restoreAdvice(mk masterKeys) string {
+func (a *App) restoreAdvice(mk masterKeys, configured []string) string {
 	const keep = "Caddy will not start without it, since every access key sealed under it would be refused; " +
 		"if that key is lost for good, so are those secrets: move the store aside and create the keys again"
 	switch {
@@ -90,10 +91,10 @@ func (a *App) restoreAdvice(mk masterKeys) string {
 	case mk.file != "":
 		return fmt.Sprintf("the master key file %s holds another key (%s): restore the one backed up with %s, "+
 			"or give the old key as a master_key (several may be given: the first seals, all open). %s",
-			mk.file, store.MasterKeyFingerprint(mk.keys[0]), a.Store.Path, keep)
+			mk.file, configured[0], a.Store.Path, keep)
 	}
-	return "configure the master key that sealed them as a master_key too (several may be given: " +
-		"the first seals new secrets, all open old ones). " + keep
+	return fmt.Sprintf("the configured master keys are %s: configure the master key that sealed them as a master_key too "+
+		"(several may be given: the first seals new secrets, all open old ones). %s", strings.Join(configured, ", "), keep)
 }
 
 // unsealableSecrets counts the credential loads whose secret no configured

@@ -68,19 +68,6 @@ func MasterKeyFingerprint(key []byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:4])
 }
 
-// LoadOrCreateMasterKeyFile reads the base64 master key in path, creating
-// the file with a new key when it does not exist.
-func LoadOrCreateMasterKeyFile(path string) ([]byte, error) {
-	key, err := ReadMasterKeyFile(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	if key, err = GenerateMasterKey(); err != nil {
-		return nil, err
-	}
-	return CreateMasterKeyFile(path, key)
-}
-
 // ReadMasterKeyFile reads the base64 master key in path; a missing file is
 // an error that wraps fs.ErrNotExist.
 func ReadMasterKeyFile(path string) ([]byte, error) {

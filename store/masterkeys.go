@@ -45,8 +45,7 @@ func (e *MasterKeyMismatchError) Error() string {
 	for i, fp := range fingerprints {
 		parts[i] = fmt.Sprintf("%d under master key %s", e.Lost[fp], fp)
 	}
-	return fmt.Sprintf("the store holds API secrets sealed under a master key that is not configured (%s; configured: %s)",
-		strings.Join(parts, ", "), strings.Join(e.Configured, ", "))
+	return fmt.Sprintf("the store holds API secrets sealed under a master key that is not configured (%s)", strings.Join(parts, ", "))
 }
 
 // CheckMasterKeys makes sure the configured master keys open every secret
