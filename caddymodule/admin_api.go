@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -160,9 +161,8 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		if replaced == "" {
 			continue
 		}
-		if len(replaced) < minTokenLength {
-			return fmt.Errorf("access_auth_admin: token %d: %d characters once its placeholders are replaced is too short; %s",
-				i+1, len(replaced), tokenAdvice)
+		if err := checkTokenLength(i, replaced, " once its placeholders are replaced"); err != nil {
+			return fmt.Errorf("access_auth_admin: %w", err)
 		}
 		tokens = append(tokens, replaced)
 	}
@@ -201,9 +201,21 @@ func (h *AdminHandler) check() error {
 		return errors.New("token: required (token <token>...); requests must carry Authorization: Bearer <token>")
 	}
 	for i, t := range h.Tokens {
-		if !strings.Contains(t, "{") && len(t) < minTokenLength {
-			return fmt.Errorf("token %d: %d characters is too short; %s", i+1, len(t), tokenAdvice)
+		if strings.Contains(t, "{") {
+			continue // a placeholder, replaced in Provision
 		}
+		if err := checkTokenLength(i, t, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTokenLength refuses the i-th token when it is too short; the error
+// names the token by its place and length, never by its value.
+func checkTokenLength(i int, token, when string) error {
+	if n := utf8.RuneCountInString(token); n < minTokenLength {
+		return fmt.Errorf("token %d: %d characters%s is too short; %s", i+1, n, when, tokenAdvice)
 	}
 	return nil
 }
