@@ -39,9 +39,10 @@ func TestDashboardChartsTheMetrics(t *testing.T) {
 			registered[fqName.FindStringSubmatch(d.String())[1]] = true
 		}
 	}
-	// SPEC §9's eight, local_nonces_displaced_total and unsealable_secrets_total.
+	// The eight of the product contract, local_nonces_displaced_total and
+	// unsealable_secrets_total.
 	if len(registered) != 10 {
-		t.Fatalf("%d metrics registered, want SPEC §9's 8, local_nonces_displaced_total and unsealable_secrets_total: %v", len(registered), registered)
+		t.Fatalf("%d metrics registered, want the contract's 8, local_nonces_displaced_total and unsealable_secrets_total: %v", len(registered), registered)
 	}
 
 	charted := map[string]bool{}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,8 +72,14 @@ func (a *App) checkMasterKeys(st *store.Store, mk masterKeys) error {
 	case err != nil:
 		return fmt.Errorf("access_auth: checking the master keys against the store: %w", err)
 	case mk.missing:
-		if _, err := store.CreateMasterKeyFile(mk.file, mk.keys[0]); err != nil {
+		kept, err := store.CreateMasterKeyFile(mk.file, mk.keys[0])
+		if err != nil {
 			return fmt.Errorf("access_auth: %w", err)
+		}
+		if !bytes.Equal(kept, mk.keys[0]) {
+			// Another process wrote it meanwhile: this store would seal
+			// under a key the file does not hold.
+			return fmt.Errorf("access_auth: the master key file %s appeared while Caddy started; start it again", mk.file)
 		}
 	}
 	return nil
