@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -98,4 +99,15 @@ func TestRedisMasterKeyMismatch(t *testing.T) {
 	}
 	rotated := gatewaytest.Start(t, "rotated", gatewaytest.RedisOptions(wrong+" "+right, url), ordersSite)
 	gatewaytest.WantAnswer(t, "node with the old key second", rotated.Call(key), http.StatusOK, "")
+}
+
+// TestUnreachableRedisSkipsTheMasterKeyCheck: a node whose Redis cannot be
+// reached at start still starts (the check waits for no one) and says that
+// it could not check its master keys.
+func TestUnreachableRedisSkipsTheMasterKeyCheck(t *testing.T) {
+	url := fmt.Sprintf("redis://127.0.0.1:%d", gatewaytest.FreePort(t))
+	n := gatewaytest.Start(t, "redis down", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), url), ordersSite)
+	if !strings.Contains(n.Logs(), "could not check the master keys") {
+		t.Errorf("no warning that the master keys went unchecked:\n%s", gatewaytest.Tail(n.Logs(), 3000))
+	}
 }
