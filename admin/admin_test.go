@@ -32,7 +32,7 @@ func newStore(t testing.TB, masterKey []byte) *store.Store {
 		t.Fatal(err)
 	}
 	if masterKey == nil {
-		masterKey, err = store.LoadOrCreateMasterKeyFile(filepath.Join(dir, store.MasterKeyFileName))
+		masterKey, err = store.GenerateMasterKey()
 		if err != nil {
 			t.Fatal(err)
 		}

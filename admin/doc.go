@@ -29,12 +29,14 @@
 //
 // Bodies are JSON (one value, unknown fields refused, 1 MiB at most; 64 MiB
 // for import). Lists take ?limit= (1..500, default 50) and ?cursor= and answer
-// {"items":[…],"next_cursor":"…"}, next_cursor empty on the last page. Every
+// {"items":[…],"next_cursor":"…"}, next_cursor empty on the last page; a
+// cursor that is not a next_cursor of this API is 400 invalid_argument. Every
 // answer is JSON with Cache-Control: no-store; errors are
 // {"error":"<message>","code":"<code>"} with the codes invalid_argument (400),
 // unauthenticated (401), not_found and group_not_found (404),
 // method_not_allowed (405), name_taken, authorization_exists and key_in_use
-// (409), body_too_large (413), store_unavailable (503) and internal (500,
+// (409), body_too_large (413), rate_limited (429: RequireToken, after too
+// many failed sign-ins), store_unavailable (503) and internal (500,
 // details only in the log). Writes are audited with the actor named by
 // Options.Actor and the request's remote address.
 //

@@ -139,7 +139,11 @@ const (
 // pageOf reads ?limit= and ?cursor=.
 func pageOf(r *http.Request) (store.Page, error) {
 	q := r.URL.Query()
-	page := store.Page{Limit: defaultLimit, Cursor: q.Get("cursor")}
+	position, ok := decodeCursor(q.Get("cursor"))
+	if !ok {
+		return store.Page{}, invalid("cursor is not one this API gave out; take next_cursor of the previous page, or leave it out for the first")
+	}
+	page := store.Page{Limit: defaultLimit, Cursor: position}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxLimit {
@@ -157,7 +161,7 @@ type listAnswer[T any] struct {
 }
 
 func list[T any](items []T, next string, err error) (int, any, error) {
-	return http.StatusOK, listAnswer[T]{Items: nonNil(items), NextCursor: next}, err
+	return http.StatusOK, listAnswer[T]{Items: nonNil(items), NextCursor: encodeCursor(next)}, err
 }
 
 func ok[T any](v T, err error) (int, any, error) { return http.StatusOK, v, err }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -155,10 +156,15 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	}
 	repl := caddy.NewReplacer()
 	tokens := make([]string, 0, len(h.Tokens))
-	for _, t := range h.Tokens {
-		if t = repl.ReplaceKnown(t, ""); t != "" {
-			tokens = append(tokens, t)
+	for i, t := range h.Tokens {
+		replaced := repl.ReplaceKnown(t, "")
+		if replaced == "" {
+			continue
 		}
+		if err := checkTokenLength(i, replaced, " once its placeholders are replaced"); err != nil {
+			return fmt.Errorf("access_auth_admin: %w", err)
+		}
+		tokens = append(tokens, replaced)
 	}
 	if len(tokens) == 0 {
 		return errors.New("access_auth_admin: token: required, and every token is empty (is an {env.*} variable unset?)")
@@ -168,7 +174,7 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = appModule.(*App)
-	h.serve = admin.RequireToken(tokens, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.serve = admin.RequireToken(tokens, ctx.Logger(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveAdmin(w, r, h.app, actorRemoteAdmin)
 	}))
 	h.console = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -180,10 +186,36 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// minTokenLength is the shortest token access_auth_admin takes: 32 hex
+// characters are 128 random bits, beyond guessing.
+const minTokenLength = 32
+
+// tokenAdvice says how to make a token and how to give it.
+const tokenAdvice = "a token needs at least 32 characters: make one with `openssl rand -hex 32` and give it as " +
+	"token {env.ACCESS_AUTH_ADMIN_TOKEN}, not literally (Caddy shows its configuration at /config/ and saves it in autosave.json)"
+
 // check validates the handler's fields; the Caddyfile adapter runs it too.
+// A token with a placeholder is checked in Provision, once replaced.
 func (h *AdminHandler) check() error {
 	if len(h.Tokens) == 0 {
 		return errors.New("token: required (token <token>...); requests must carry Authorization: Bearer <token>")
+	}
+	for i, t := range h.Tokens {
+		if strings.Contains(t, "{") {
+			continue // a placeholder, replaced in Provision
+		}
+		if err := checkTokenLength(i, t, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTokenLength refuses the i-th token when it is too short; the error
+// names the token by its place and length, never by its value.
+func checkTokenLength(i int, token, when string) error {
+	if n := utf8.RuneCountInString(token); n < minTokenLength {
+		return fmt.Errorf("token %d: %d characters%s is too short; %s", i+1, n, when, tokenAdvice)
 	}
 	return nil
 }

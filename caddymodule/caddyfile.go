@@ -334,7 +334,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // parseAdminHandler sets up the access_auth_admin handler:
 //
 //	access_auth_admin [<matcher>] {
-//		token <token>...
+//		token <token>...   # each at least 32 characters; {env.*} advised
 //		console on|off
 //	}
 func parseAdminHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

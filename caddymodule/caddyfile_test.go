@@ -17,6 +17,9 @@ func adapt(t *testing.T, input string) (string, error) {
 
 const testMasterKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
 
+// testAdminToken is a token of the shortest length access_auth_admin takes.
+const testAdminToken = "0123456789abcdef0123456789abcdef"
+
 func TestCaddyfileAdapt(t *testing.T) {
 	site := func(handler string) string { return ":8080 {\n" + handler + "\nrespond ok\n}" }
 	global := func(opt string) string { return "{\n" + opt + "\n}\n:8080 {\nrespond ok\n}" }
@@ -66,8 +69,8 @@ func TestCaddyfileAdapt(t *testing.T) {
 		},
 		{
 			name:  "admin handler",
-			input: site("access_auth_admin /access-auth/* {\ntoken abc {env.ADMIN_TOKEN}\nconsole off\n}"),
-			want:  []string{`{"console":false,"handler":"access_auth_admin","tokens":["abc","{env.ADMIN_TOKEN}"]}`},
+			input: site("access_auth_admin /access-auth/* {\ntoken " + testAdminToken + " {env.ADMIN_TOKEN}\nconsole off\n}"),
+			want:  []string{`{"console":false,"handler":"access_auth_admin","tokens":["` + testAdminToken + `","{env.ADMIN_TOKEN}"]}`},
 		},
 		{
 			name:  "global file store",
@@ -125,7 +128,9 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{name: "environment with a space", input: site("access_auth a {\nenvironment \"pre release\"\n}"), wantErr: `access_auth: environment: invalid name "pre release"`},
 		{name: "admin without token", input: site("access_auth_admin {\nconsole on\n}"), wantErr: "access_auth_admin: token: required"},
 		{name: "admin empty token", input: site("access_auth_admin {\ntoken\n}"), wantErr: "access_auth_admin: token: expected one or more tokens"},
-		{name: "admin bad console", input: site("access_auth_admin {\ntoken t\nconsole maybe\n}"), wantErr: `access_auth_admin: console: expected on or off, got "maybe"`},
+		{name: "admin bad console", input: site("access_auth_admin {\ntoken " + testAdminToken + "\nconsole maybe\n}"), wantErr: `access_auth_admin: console: expected on or off, got "maybe"`},
+		{name: "admin short token", input: site("access_auth_admin {\ntoken " + testAdminToken[1:] + "\n}"), wantErr: "access_auth_admin: token 1: 31 characters is too short"},
+		{name: "admin token advice", input: site("access_auth_admin {\ntoken a\n}"), wantErr: "make one with `openssl rand -hex 32` and give it as token {env.ACCESS_AUTH_ADMIN_TOKEN}"},
 		{name: "redis without master key", input: global("access_auth {\nstore redis redis://a:6379\n}"), wantErr: "access_auth: master_key: required with store redis"},
 		{name: "redis gen hint", input: global("access_auth {\nstore redis redis://a:6379\n}"), wantErr: "caddy access-auth gen-master-key"},
 		{name: "bad master key", input: global("access_auth {\nmaster_key c2hvcnQ=\n}"), wantErr: "access_auth: master_key: key 1: expected 32 bytes in base64"},
@@ -188,7 +193,7 @@ func TestDirectiveOrder(t *testing.T) {
 		respond /x ok
 		request_header X-A b
 		access_auth_admin {
-			token t
+			token `+testAdminToken+`
 		}
 		access_auth orders
 		basic_auth /b {

@@ -14,6 +14,7 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/accessauth/caddy-access-auth/signature"
 )
@@ -32,7 +33,8 @@ admin address of --config, or localhost:2019).
   groups create|list
   export > data.json, import data.json
   gen-master-key            prints a new base64 master key for master_key
-  curl --key K --secret S [--scheme jdcloud2] [-X M] [-H h:v] [-d body] URL
+  curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] URL
+                            the secret: --secret-file, $ACCESS_AUTH_SECRET or --secret
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().String("address", "", "admin endpoint address (default: from --config, else localhost:2019)")
@@ -292,10 +294,11 @@ func genMasterKeyCommand() *cobra.Command {
 }
 
 func curlCommand() *cobra.Command {
-	c := subcommand("curl --key <APIKey> --secret <APISecret> [-X method] [-H 'name: value'] [-d body] <url>",
+	c := subcommand("curl --key <APIKey> --secret-file <file> [-X method] [-H 'name: value'] [-d body] <url>",
 		"Sends a signed request and prints the answer", cobra.ExactArgs(1), runCurl)
 	c.Flags().String("key", "", "APIKey")
-	c.Flags().String("secret", "", "APISecret")
+	c.Flags().String("secret", "", "APISecret (other users may see it in the process list: prefer --secret-file or $"+secretEnv+")")
+	c.Flags().String("secret-file", "", "file that holds the APISecret (a trailing newline is ignored)")
 	c.Flags().String("scheme", "jdcloud2", "signature scheme: jdcloud2, jdcloud3, sigv4 or aliyun")
 	c.Flags().String("region", "", "region of the credential scope")
 	c.Flags().String("service", "", "service of the credential scope")
@@ -306,12 +309,46 @@ func curlCommand() *cobra.Command {
 	return c
 }
 
+// secretEnv is the environment variable curl reads the APISecret from when
+// no flag gives it.
+const secretEnv = "ACCESS_AUTH_SECRET"
+
+// curlSecret reads the APISecret of curl from --secret-file, --secret or
+// $ACCESS_AUTH_SECRET, in that order of preference; a flag set on the
+// command line is never ignored for the variable.
+func curlSecret(flags *pflag.FlagSet) (string, error) {
+	file, _ := flags.GetString("secret-file")
+	secret, _ := flags.GetString("secret")
+	switch {
+	case file != "" && secret != "":
+		return "", fmt.Errorf("give the secret with --secret-file or --secret, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--secret-file: %w", err)
+		}
+		secret = strings.TrimRight(string(b), "\r\n")
+		if secret == "" {
+			return "", fmt.Errorf("--secret-file: %s is empty", file)
+		}
+	case secret == "":
+		secret = os.Getenv(secretEnv)
+	}
+	if secret == "" {
+		return "", fmt.Errorf("the APISecret is required: --secret-file <file>, $%s, or --secret", secretEnv)
+	}
+	return secret, nil
+}
+
 func runCurl(cmd *cobra.Command, args []string) error {
 	flags := cmd.Flags()
 	key, _ := flags.GetString("key")
-	secret, _ := flags.GetString("secret")
-	if key == "" || secret == "" {
-		return fmt.Errorf("--key and --secret are required")
+	if key == "" {
+		return fmt.Errorf("--key is required")
+	}
+	secret, err := curlSecret(flags)
+	if err != nil {
+		return err
 	}
 	schemeName, _ := flags.GetString("scheme")
 	scheme, err := signature.ParseScheme(schemeName)

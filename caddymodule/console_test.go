@@ -14,18 +14,18 @@ func TestAdminHandlerConsole(t *testing.T) {
 	startCaddy(t, "access_auth {\nstore file "+filepath.Join(t.TempDir(), "store.db")+"\n}", `
 http://default.test:9080 {
 	access_auth_admin {
-		token t0
+		token `+testAdminToken+`
 	}
 }
 http://on.test:9080 {
 	access_auth_admin {
-		token t0
+		token `+testAdminToken+`
 		console on
 	}
 }
 http://off.test:9080 {
 	access_auth_admin {
-		token t0
+		token `+testAdminToken+`
 		console off
 	}
 	respond "site"
@@ -49,13 +49,13 @@ http://off.test:9080 {
 		{host: "default.test", path: "/access-auth/console", status: 301, location: "console/"},
 		{host: "default.test", path: "/access-auth/console/nothing", status: 404, contentType: "text/plain; charset=utf-8"},
 		{host: "default.test", path: "/access-auth/keys", status: 401, contentType: "application/json"},
-		{host: "default.test", path: "/access-auth/keys", token: "t0", status: 200, contentType: "application/json"},
+		{host: "default.test", path: "/access-auth/keys", token: testAdminToken, status: 200, contentType: "application/json"},
 		{host: "on.test", path: "/access-auth/console/", status: 200, contentType: "text/html; charset=utf-8"},
 		{host: "on.test", path: "/access-auth/console/style.css", status: 200, contentType: "text/css; charset=utf-8"},
 		{host: "off.test", path: "/access-auth/console/", status: 404, contentType: "application/json"},
-		{host: "off.test", path: "/access-auth/console/", token: "t0", status: 404, contentType: "application/json"},
+		{host: "off.test", path: "/access-auth/console/", token: testAdminToken, status: 404, contentType: "application/json"},
 		{host: "off.test", path: "/access-auth/console", status: 404, contentType: "application/json"},
-		{host: "off.test", path: "/access-auth/keys", token: "t0", status: 200, contentType: "application/json"},
+		{host: "off.test", path: "/access-auth/keys", token: testAdminToken, status: 200, contentType: "application/json"},
 	} {
 		a := get(tt.host, tt.path, tt.token)
 		if a.status != tt.status || a.header.Get("Location") != tt.location || a.header.Get("Content-Type") != tt.contentType {

@@ -18,6 +18,7 @@ func FuzzCaddyfile(f *testing.F) {
 		"{\ncache {\nmax_entries 10\nttl 1m\n}\nmax_stale 1s\nlocal_nonces 4096\n}",
 		"{\nbody_buffer {\nmax_bytes 1GiB\nmax_bodies 256\n}\n}",
 		"{\ntoken a b\nconsole off\n}",
+		"{\ntoken 0123456789abcdef0123456789abcdef {env.T}\n}",
 		"a b c {\n}}",
 	} {
 		f.Add(seed)

@@ -171,6 +171,8 @@ func (h *Handler) check() error {
 		return fmt.Errorf("environment: invalid name %q, expected [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", h.Environment)
 	case h.MaxSkew < 0:
 		return errors.New("max_skew: must not be negative")
+	case time.Duration(h.MaxSkew) > enforcement.MaxMaxSkew:
+		return fmt.Errorf("max_skew: at most 7d (a request signed that long ago is still accepted), got %s", time.Duration(h.MaxSkew))
 	case h.MaxBody < 0:
 		return errors.New("max_body: must not be negative")
 	}

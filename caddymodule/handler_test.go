@@ -78,7 +78,7 @@ func TestValidateDoesNoIO(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := `{"apps":{"access_auth":` + app + `,"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` +
-				`{"handler":"access_auth","group":"orders"},{"handler":"access_auth_admin","tokens":["t"]}]}]}}}}}`
+				`{"handler":"access_auth","group":"orders"},{"handler":"access_auth_admin","tokens":["` + testAdminToken + `"]}]}]}}}}}`
 			var c caddy.Config
 			if err := json.Unmarshal([]byte(cfg), &c); err != nil {
 				t.Fatal(err)

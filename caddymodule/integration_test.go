@@ -712,11 +712,12 @@ func TestReloadKeepsWorking(t *testing.T) {
 
 func TestRemoteAdmin(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("TEST_ADMIN_TOKEN", "env-token")
+	envToken := strings.Repeat("e", minTokenLength)
+	t.Setenv("TEST_ADMIN_TOKEN", envToken)
 	startCaddy(t, "access_auth {\nstore file "+filepath.Join(dir, "store.db")+"\n}", `
 http://localhost:9080 {
 	access_auth_admin {
-		token static-token {env.TEST_ADMIN_TOKEN}
+		token `+testAdminToken+` {env.TEST_ADMIN_TOKEN}
 	}
 	respond "site"
 }`)
@@ -733,14 +734,14 @@ http://localhost:9080 {
 	if a := list("wrong"); a.status != http.StatusUnauthorized {
 		t.Errorf("wrong token: %d %s", a.status, a.body)
 	}
-	for _, token := range []string{"static-token", "env-token"} {
+	for _, token := range []string{testAdminToken, envToken} {
 		if a := list(token); a.status != http.StatusOK || !strings.Contains(a.body, `"items"`) {
 			t.Errorf("token %s: %d %s", token, a.status, a.body)
 		}
 	}
 	// Writes through the site are audited as the remote admin.
 	req, _ := http.NewRequest("POST", siteURL+"/access-auth/groups", strings.NewReader(`{"name":"remote"}`))
-	req.Header.Set("Authorization", "Bearer static-token")
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	if a := send(t, req); a.status != http.StatusCreated {
 		t.Fatalf("create group: %d %s", a.status, a.body)
 	}

@@ -37,7 +37,7 @@ var (
 // collectors are the module's collectors, those of SPEC §9.
 func collectors() []prometheus.Collector {
 	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag,
-		bodyBufferBytes, bodyBufferBodies, bodyBufferRefused}
+		bodyBufferBytes, bodyBufferBodies, bodyBufferRefused, unsealableSecrets}
 }
 
 // registerMetrics adds the collectors to the registry of ctx's config.

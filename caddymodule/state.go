@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -155,30 +154,29 @@ func openState(a *App) (*sharedState, error) {
 		_, _ = backends.Delete(bkey)
 		return nil, err
 	}
-	masterKeys := a.masterKeys
-	if len(masterKeys) == 0 {
-		key, err := store.LoadOrCreateMasterKeyFile(filepath.Join(filepath.Dir(a.Store.Path), "master.key"))
-		if err != nil {
-			return fail(fmt.Errorf("access_auth: %w", err))
-		}
-		masterKeys = [][]byte{key}
+	mk, err := a.loadMasterKeys()
+	if err != nil {
+		return fail(err)
 	}
 	// A write through this node drops its entries before it answers, so the
 	// next request here sees it; the feed carries it to the other nodes.
 	var c *cache.Cache
 	st, err := store.Open(meteredBackend{b.backend, b.errors}, store.Options{
-		MasterKeys: masterKeys,
+		MasterKeys: mk.keys,
 		Committed:  func(apiKeys []string) { c.Invalidate(apiKeys...) },
 	})
 	if err != nil {
 		return fail(fmt.Errorf("access_auth: %w", err))
+	}
+	if err := a.checkMasterKeys(st, mk); err != nil {
+		return fail(err)
 	}
 	c, err = cache.New(cache.Config{
 		MaxEntries:  int64(a.Cache.MaxEntries),
 		TTL:         time.Duration(a.Cache.TTL),
 		NegativeTTL: time.Duration(a.Cache.NegativeTTL),
 		MaxStale:    time.Duration(a.MaxStale),
-	}, st)
+	}, newUnsealLoader(st, a.logger))
 	if err != nil {
 		return fail(fmt.Errorf("access_auth: %w", err))
 	}

@@ -19,7 +19,11 @@ import (
 const (
 	DefaultEnvironment = "online"
 	DefaultMaxSkew     = 15 * time.Minute
-	DefaultMaxBody     = 100 << 20
+	// MaxMaxSkew bounds max_skew: a wider window accepts a request signed
+	// that long ago (a leaked one stays usable) and keeps its nonce twice
+	// as long.
+	MaxMaxSkew     = 7 * 24 * time.Hour
+	DefaultMaxBody = 100 << 20
 )
 
 // Checker is one route's request check. It is safe for concurrent use.
@@ -64,8 +68,8 @@ func NewChecker(cfg Config, keys Keys) (*Checker, error) {
 		return nil, errors.New("access_auth: group: required")
 	case cfg.Schemes&^signature.AllSchemes != 0:
 		return nil, fmt.Errorf("access_auth: schemes: unknown scheme in set %#x", uint8(cfg.Schemes))
-	case cfg.MaxSkew < 0:
-		return nil, fmt.Errorf("access_auth: max_skew: must be positive, got %s", cfg.MaxSkew)
+	case cfg.MaxSkew < 0 || cfg.MaxSkew > MaxMaxSkew:
+		return nil, fmt.Errorf("access_auth: max_skew: must be positive and at most 7d, got %s", cfg.MaxSkew)
 	case cfg.MaxBody < 0:
 		return nil, fmt.Errorf("access_auth: max_body: must be positive, got %d", cfg.MaxBody)
 	}

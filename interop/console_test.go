@@ -19,7 +19,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
 
-const consoleToken = "console-test-token"
+const consoleToken = "console-test-token-0123456789abcdef"
 
 // consoleRoutes is the site of the console test: the remote admin handler
 // and, once protected is set, a route that access_auth guards for group.

@@ -147,7 +147,8 @@ type Change struct {
 //	ListAudit(ctx, Page) ([]AuditRecord, string, error)          // newest first
 //	Export(ctx) (Export, error)
 //	Import(ctx, Export, Actor) error                             // atomic merge: same id/name replaced, rest kept; idempotent
-//	LoadCredential(ctx, apiKey) (*Credential, error)             // one backend read; ErrNotFound
+//	LoadCredential(ctx, apiKey) (*Credential, error)             // one backend read; ErrNotFound; ErrUnsealable
+//	CheckMasterKeys(ctx) error                                   // at start: *MasterKeyMismatchError when secrets would be lost
 //	MarkUsed(ctx, map[string]time.Time) error                    // access key ID → last use; no audit, no change
 //	Subscribe(ctx) <-chan Change                                  // the change feed; closed when ctx ends
 //	Close() error                                                 // closes the Backend too

@@ -68,21 +68,27 @@ func MasterKeyFingerprint(key []byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:4])
 }
 
-// LoadOrCreateMasterKeyFile reads the base64 master key in path, creating
-// the file (mode 0600, its directory 0700) with a new key when it does not
-// exist. Concurrent first starts agree on one key.
-func LoadOrCreateMasterKeyFile(path string) ([]byte, error) {
-	key, err := readMasterKeyFile(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, err
+// ReadMasterKeyFile reads the base64 master key in path; a missing file is
+// an error that wraps fs.ErrNotExist.
+func ReadMasterKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
+	key, err := DecodeMasterKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("master key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// CreateMasterKeyFile writes key to a new file at path (mode 0600, its
+// directory 0700) and returns it. When the file appeared meanwhile, the key
+// it holds is returned instead: concurrent first starts agree on one key.
+func CreateMasterKeyFile(path string, key []byte) ([]byte, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating master key directory: %w", err)
-	}
-	key, err = GenerateMasterKey()
-	if err != nil {
-		return nil, err
 	}
 	// Write a temporary file and link it into place: the key file appears
 	// complete or not at all, and a concurrent creator's key wins cleanly.
@@ -108,21 +114,9 @@ func LoadOrCreateMasterKeyFile(path string) ([]byte, error) {
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return readMasterKeyFile(path)
+			return ReadMasterKeyFile(path)
 		}
 		return nil, fmt.Errorf("creating master key file: %w", err)
-	}
-	return key, nil
-}
-
-func readMasterKeyFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	key, err := DecodeMasterKey(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}
 	return key, nil
 }
@@ -170,21 +164,34 @@ func (s *sealer) seal(secret, keyID string) (string, error) {
 	return sealedPrefix + s.fingerprints[0] + "." + base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
-var errUnsealable = errors.New("sealed secret cannot be opened")
+// ErrUnsealable means no configured master key opens a stored secret: the
+// key that sealed it is not configured, or the record is corrupt.
+var ErrUnsealable = errors.New("sealed secret cannot be opened")
+
+// sealedFingerprint returns the fingerprint of the master key that sealed
+// a secret, or "" when the sealed form is not one this package writes.
+func sealedFingerprint(sealed string) string {
+	rest, ok := strings.CutPrefix(sealed, sealedPrefix)
+	if !ok {
+		return ""
+	}
+	fingerprint, _, _ := strings.Cut(rest, ".")
+	return fingerprint
+}
 
 // open decrypts a sealed secret of keyID.
 func (s *sealer) open(sealed, keyID string) (string, error) {
 	rest, ok := strings.CutPrefix(sealed, sealedPrefix)
 	if !ok {
-		return "", fmt.Errorf("%w: unknown format", errUnsealable)
+		return "", fmt.Errorf("%w: unknown format", ErrUnsealable)
 	}
 	fingerprint, payload, ok := strings.Cut(rest, ".")
 	if !ok {
-		return "", fmt.Errorf("%w: unknown format", errUnsealable)
+		return "", fmt.Errorf("%w: unknown format", ErrUnsealable)
 	}
 	buf, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return "", fmt.Errorf("%w: bad encoding", errUnsealable)
+		return "", fmt.Errorf("%w: bad encoding", ErrUnsealable)
 	}
 	known := false
 	for i, fp := range s.fingerprints {
@@ -202,7 +209,7 @@ func (s *sealer) open(sealed, keyID string) (string, error) {
 		}
 	}
 	if !known {
-		return "", fmt.Errorf("%w: sealed under master key %s, which is not configured", errUnsealable, fingerprint)
+		return "", fmt.Errorf("%w: sealed under master key %s, which is not configured", ErrUnsealable, fingerprint)
 	}
-	return "", fmt.Errorf("%w: authentication failed (wrong key ID or corrupted)", errUnsealable)
+	return "", fmt.Errorf("%w: authentication failed (wrong key ID or corrupted)", ErrUnsealable)
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +76,7 @@ func TestSealOpen(t *testing.T) {
 		{"short", s1, "v1." + MasterKeyFingerprint(key1) + ".AAAA", "ak-1", "authentication failed"},
 	} {
 		got, err := tt.s.open(tt.sealed, tt.keyID)
-		if err == nil || got != "" || !errors.Is(err, errUnsealable) || !strings.Contains(err.Error(), tt.want) {
+		if err == nil || got != "" || !errors.Is(err, ErrUnsealable) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %q, %v; want error with %q", tt.name, got, err, tt.want)
 		}
 		if err != nil && strings.Contains(err.Error(), secret) {
@@ -123,12 +125,15 @@ func TestMasterKeyEncoding(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateMasterKeyFile(t *testing.T) {
+func TestMasterKeyFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "dir")
 	path := filepath.Join(dir, MasterKeyFileName)
-	key, err := LoadOrCreateMasterKeyFile(path)
-	if err != nil || len(key) != MasterKeySize {
-		t.Fatalf("create: %d bytes, %v", len(key), err)
+	if _, err := ReadMasterKeyFile(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read before create: %v, want fs.ErrNotExist", err)
+	}
+	key, err := CreateMasterKeyFile(path, key1)
+	if err != nil || !bytes.Equal(key, key1) {
+		t.Fatalf("create: %v", err)
 	}
 	for p, want := range map[string]os.FileMode{path: 0o600, dir: 0o700 | os.ModeDir} {
 		if info, err := os.Stat(p); err != nil || info.Mode() != want {
@@ -139,9 +144,12 @@ func TestLoadOrCreateMasterKeyFile(t *testing.T) {
 	if string(content) != EncodeMasterKey(key)+"\n" {
 		t.Errorf("file holds %q", content)
 	}
-	again, err := LoadOrCreateMasterKeyFile(path)
+	again, err := ReadMasterKeyFile(path)
 	if err != nil || !bytes.Equal(again, key) {
-		t.Errorf("second load: %v", err)
+		t.Errorf("read: %v", err)
+	}
+	if kept, err := CreateMasterKeyFile(path, key2); err != nil || !bytes.Equal(kept, key1) {
+		t.Errorf("create over an existing file: %v; want the file's key kept and returned", err)
 	}
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".master.key-*")); len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
@@ -149,19 +157,19 @@ func TestLoadOrCreateMasterKeyFile(t *testing.T) {
 
 	corrupt := filepath.Join(t.TempDir(), MasterKeyFileName)
 	os.WriteFile(corrupt, []byte("garbage"), 0o600)
-	if _, err := LoadOrCreateMasterKeyFile(corrupt); err == nil || !strings.Contains(err.Error(), corrupt) {
+	if _, err := ReadMasterKeyFile(corrupt); err == nil || !strings.Contains(err.Error(), corrupt) {
 		t.Errorf("corrupt file: %v", err)
 	}
 }
 
-func TestLoadOrCreateMasterKeyFileConcurrent(t *testing.T) {
+func TestCreateMasterKeyFileConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), MasterKeyFileName)
 	keys := make([][]byte, 8)
 	var wg sync.WaitGroup
 	for i := range keys {
 		wg.Go(func() {
 			var err error
-			if keys[i], err = LoadOrCreateMasterKeyFile(path); err != nil {
+			if keys[i], err = CreateMasterKeyFile(path, bytes.Repeat([]byte{byte(i)}, MasterKeySize)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -186,12 +194,16 @@ func FuzzOpenSealed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sealed, keyID string) {
 		got, err := s.open(sealed, keyID)
 		if err != nil {
-			if got != "" || !errors.Is(err, errUnsealable) {
+			if got != "" || !errors.Is(err, ErrUnsealable) {
 				t.Fatalf("failed open returned %q, %v", got, err)
 			}
 			return
 		}
-		// Whatever opens must seal and open again to the same secret.
+		// Whatever opens names a configured master key; it must seal and
+		// open again to the same secret.
+		if fp := sealedFingerprint(sealed); !slices.Contains(s.fingerprints, fp) {
+			t.Fatalf("opened %q, whose fingerprint %q is not configured", sealed, fp)
+		}
 		resealed, err := s.seal(got, keyID)
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +41,9 @@ type Store struct {
 	now       func() time.Time
 	rand      io.Reader
 	committed func(apiKeys []string)
+	// sealingKeyRecorded is set once the store's record of sealing keys
+	// holds the first master key; until then every write makes sure of it.
+	sealingKeyRecorded atomic.Bool
 }
 
 // Open returns a Store over backend. The Store owns backend from then on:
@@ -207,6 +211,11 @@ func (s *Store) update(ctx context.Context, actor Actor, fn func(w *writer) erro
 	err := s.backend.Update(ctx, func(tx Tx) error {
 		w := &writer{s: s, tx: tx, now: s.now().UTC(), actor: actor, touched: make(map[string]struct{})}
 		last = w
+		if !s.sealingKeyRecorded.Load() {
+			if err := s.recordSealingKey(tx, false); err != nil {
+				return err
+			}
+		}
 		if err := fn(w); err != nil {
 			return err
 		}

@@ -44,12 +44,20 @@ func validateKeyName(field, name string) error {
 		return invalid(field, "is required")
 	case len(name) > maxNameLength:
 		return invalid(field, "is longer than %d bytes", maxNameLength)
-	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
-		return invalid(field, "must be printable UTF-8")
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, unprintableInName):
+		return invalid(field, "must be printable UTF-8, without control or invisible format characters (such as U+200B or U+202E)")
 	case strings.TrimSpace(name) != name:
 		return invalid(field, "must not start or end with spaces")
 	}
 	return nil
+}
+
+// unprintableInName reports a rune a name must not hold: a control
+// character, or a format character (Unicode Cf: zero-width and
+// bidirectional controls) that would make two names look alike or reorder
+// what a console or log shows.
+func unprintableInName(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
 
 func validateDescription(field, description string) error {

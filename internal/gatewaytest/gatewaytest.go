@@ -117,6 +117,41 @@ type Node struct {
 // and when the test failed its output's tail is logged.
 func Start(t testing.TB, name, accessAuth, routes string) *Node {
 	t.Helper()
+	n := launch(t, name, accessAuth, routes)
+	for deadline := time.Now().Add(startTimeout); !n.serving(); {
+		if time.Now().After(deadline) {
+			n.Stop()
+			t.Fatalf("caddy %s did not come up within %v:\n%s", name, startTimeout, n.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
+// StartFails runs Caddy as Start does but expects it to refuse the
+// configuration: to exit with an error within the start timeout. It
+// returns the process's output.
+func StartFails(t testing.TB, name, accessAuth, routes string) string {
+	t.Helper()
+	n := launch(t, name, accessAuth, routes)
+	exited := make(chan error, 1)
+	go func() { exited <- n.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Fatalf("caddy %s exited without an error:\n%s", name, n.Logs())
+		}
+	case <-time.After(startTimeout):
+		_ = n.cmd.Process.Kill()
+		<-exited
+		t.Fatalf("caddy %s still runs %v after its start, want it to refuse the configuration:\n%s", name, startTimeout, n.Logs())
+	}
+	return n.Logs()
+}
+
+// launch writes the node's Caddyfile and starts the process.
+func launch(t testing.TB, name, accessAuth, routes string) *Node {
+	t.Helper()
 	dir := t.TempDir()
 	n := &Node{Name: name, t: t, adminPort: FreePort(t), sitePort: FreePort(t), logs: &logBuffer{}}
 	n.Admin = fmt.Sprintf("http://127.0.0.1:%d", n.adminPort)
@@ -125,8 +160,7 @@ func Start(t testing.TB, name, accessAuth, routes string) *Node {
 	if err := os.WriteFile(config, []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(Binary(t), "run", "--config", config, "--adapter", "caddyfile")
-	n.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
+	n.cmd = command(t, dir, "run", "--config", config, "--adapter", "caddyfile")
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	n.cmd.SysProcAttr = procAttr()
 	if err := n.cmd.Start(); err != nil {
@@ -138,13 +172,6 @@ func Start(t testing.TB, name, accessAuth, routes string) *Node {
 			t.Logf("caddy %s output (tail):\n%s", n.Name, Tail(n.Logs(), 6000))
 		}
 	})
-	for deadline := time.Now().Add(startTimeout); !n.serving(); {
-		if time.Now().After(deadline) {
-			n.Stop()
-			t.Fatalf("caddy %s did not come up within %v:\n%s", name, startTimeout, n.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	return n
 }
 
@@ -249,4 +276,35 @@ func Tail(s string, max int) string {
 func FreePort(t testing.TB) int {
 	t.Helper()
 	return testport.Free(t)
+}
+
+// Validate runs `caddy validate` on a Caddyfile with accessAuth as the body
+// of the access_auth global option and routes as the body of one site, in
+// a temporary data directory, with env added to the environment. It
+// returns the command's output and whether it accepted the configuration.
+func Validate(t testing.TB, accessAuth, routes string, env ...string) (string, bool) {
+	t.Helper()
+	dir := t.TempDir()
+	n := &Node{adminPort: FreePort(t), sitePort: FreePort(t)}
+	config := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(config, []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(t, dir, "validate", "--config", config, "--adapter", "caddyfile")
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+// Command returns the Caddy binary's command with args, with its data and
+// configuration in a temporary directory; add to its Env to set variables.
+func Command(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	return command(t, t.TempDir(), args...)
+}
+
+func command(t testing.TB, dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
+	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,6 +49,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"ImportConflicts", testImportConflicts},
 		{"SecretsSealedAtRest", testSecretsSealedAtRest},
 		{"MasterKeyRotation", testMasterKeyRotation},
+		{"CheckMasterKeys", testCheckMasterKeys},
 		{"MarkUsed", testMarkUsed},
 		{"ChangeFeed", testChangeFeed},
 		{"Atomicity", testAtomicity},
@@ -260,6 +262,9 @@ func testKeyValidation(t *testing.T, newBackend func(t *testing.T) store.Backend
 		{store.NewKey{}, "name"},
 		{store.NewKey{Name: "   "}, "name"},
 		{store.NewKey{Name: "a\x00b"}, "name"},
+		{store.NewKey{Name: "al\u200bice"}, "name"},          // zero-width space
+		{store.NewKey{Name: "invoice\u202efdp.exe"}, "name"}, // right-to-left override
+		{store.NewKey{Name: "\ufeffbob"}, "name"},            // byte order mark
 		{store.NewKey{Name: strings.Repeat("n", 129)}, "name"},
 		{store.NewKey{Name: "k", Description: strings.Repeat("d", 1025)}, "description"},
 		{store.NewKey{Name: "k", Kind: "other"}, "kind"},
@@ -1098,6 +1103,46 @@ func testSecretsSealedAtRest(t *testing.T, newBackend func(t *testing.T) store.B
 	if records < 20 {
 		t.Errorf("only %d records scanned", records)
 	}
+}
+
+// testCheckMasterKeys follows a master key rotation: a start with keys that
+// do not open every stored secret fails, and one whose dropped key sealed
+// nothing any more passes.
+func testCheckMasterKeys(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	e := newEnv(t, newBackend)
+	check := func(step string, wantLost map[string]int, masterKeys ...[]byte) {
+		t.Helper()
+		err := e.open(masterKeys...).CheckMasterKeys(e.ctx)
+		var mismatch *store.MasterKeyMismatchError
+		switch {
+		case wantLost == nil && err != nil:
+			t.Fatalf("%s: %v", step, err)
+		case wantLost != nil && !errors.As(err, &mismatch):
+			t.Fatalf("%s: %v, want a MasterKeyMismatchError", step, err)
+		case wantLost != nil && !reflect.DeepEqual(mismatch.Lost, wantLost):
+			t.Fatalf("%s: lost %v, want %v (%v)", step, mismatch.Lost, wantLost, err)
+		}
+	}
+	fp1, fp2 := store.MasterKeyFingerprint(masterKey1), store.MasterKeyFingerprint(masterKey2)
+	check("empty store, another key", nil, masterKey2)
+	check("empty store, the first key", nil, masterKey1)
+	k := e.key("k")
+	e.key("k2")
+	check("lost master key", map[string]int{fp1: 2}, masterKey2)
+	check("rotation keeps the old key", nil, masterKey2, masterKey1)
+	rotated := e.open(masterKey2, masterKey1)
+	get(rotated.ResetKey(e.ctx, k.ID, time.Hour, actor)).must(t)
+	check("the grace of a reset keeps the old secret", map[string]int{fp1: 2}, masterKey2)
+	e.clock.Advance(2 * time.Hour)
+	check("one secret left", map[string]int{fp1: 1}, masterKey2)
+	check("no key opens any", map[string]int{fp1: 1, fp2: 1}, bytes.Repeat([]byte{0x33}, store.MasterKeySize))
+	for _, key := range page(rotated.ListKeys(e.ctx, store.KeyFilter{}, store.Page{})).must(t) {
+		if key.ID != k.ID {
+			get(rotated.ResetKey(e.ctx, key.ID, 0, actor)).must(t)
+		}
+	}
+	check("every secret sealed again", nil, masterKey2)
+	check("the old key alone opens nothing now", map[string]int{fp2: 2}, masterKey1)
 }
 
 func testMasterKeyRotation(t *testing.T, newBackend func(t *testing.T) store.Backend) {
