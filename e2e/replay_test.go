@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
+	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -92,4 +93,22 @@ func TestFullLocalNonceTable(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestReplayDuringRedisOutage: with replay protection in Redis, a request
+// the node accepted while Redis was up is refused as a replay by the same
+// node once Redis is down, when only the node's own table can tell.
+func TestReplayDuringRedisOutage(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	a := gatewaytest.Start(t, "A", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr), ordersSite)
+	a.WaitGroup("orders")
+	c := a.CreateKey("outage-replay")
+	a.Authorize(c.ID, "orders")
+	a.Warm(c)
+	reqs := signedFor(t, c, a, a)
+	gatewaytest.WantAnswer(t, "accepted with Redis up", a.Send(reqs[0]), http.StatusOK, "")
+
+	srv.Stop()
+	gatewaytest.WantAnswer(t, "replayed with Redis down", a.Send(reqs[1]), http.StatusUnauthorized, "replayed_nonce")
+	gatewaytest.WantAnswer(t, "a fresh request with Redis down", a.Call(c), http.StatusOK, "")
 }
