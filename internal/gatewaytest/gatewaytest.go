@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +105,7 @@ type Node struct {
 	Site  string // http://127.0.0.1:<port> of the site
 
 	t         testing.TB
+	dir       string // the configuration and data directory
 	adminPort int
 	sitePort  int
 	cmd       *exec.Cmd
@@ -117,19 +119,10 @@ type Node struct {
 // and when the test failed its output's tail is logged.
 func Start(t testing.TB, name, accessAuth, routes string) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	n := &Node{Name: name, t: t, adminPort: FreePort(t), sitePort: FreePort(t), logs: &logBuffer{}}
+	n := &Node{Name: name, t: t, dir: t.TempDir(), adminPort: FreePort(t), sitePort: FreePort(t), logs: &logBuffer{}}
 	n.Admin = fmt.Sprintf("http://127.0.0.1:%d", n.adminPort)
 	n.Site = fmt.Sprintf("http://127.0.0.1:%d", n.sitePort)
-	config := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(config, []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = exec.Command(Binary(t), "run", "--config", config, "--adapter", "caddyfile")
-	n.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	n.cmd.SysProcAttr = procAttr()
-	if err := n.cmd.Start(); err != nil {
+	if err := os.WriteFile(n.configPath(), []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -138,14 +131,36 @@ func Start(t testing.TB, name, accessAuth, routes string) *Node {
 			t.Logf("caddy %s output (tail):\n%s", n.Name, Tail(n.Logs(), 6000))
 		}
 	})
+	n.run()
+	return n
+}
+
+// Restart runs the node's process again after Stop or Terminate, with the
+// same configuration, data directory and ports, and returns once it serves.
+func (n *Node) Restart() {
+	n.t.Helper()
+	n.run()
+}
+
+func (n *Node) configPath() string { return filepath.Join(n.dir, "Caddyfile") }
+
+// run starts the process and waits until it serves.
+func (n *Node) run() {
+	n.t.Helper()
+	n.cmd = exec.Command(Binary(n.t), "run", "--config", n.configPath(), "--adapter", "caddyfile")
+	n.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+n.dir, "XDG_CONFIG_HOME="+n.dir, "HOME="+n.dir)
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	n.cmd.SysProcAttr = procAttr()
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
 	for deadline := time.Now().Add(startTimeout); !n.serving(); {
 		if time.Now().After(deadline) {
 			n.Stop()
-			t.Fatalf("caddy %s did not come up within %v:\n%s", name, startTimeout, n.Logs())
+			n.t.Fatalf("caddy %s did not come up within %v:\n%s", n.Name, startTimeout, n.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return n
 }
 
 func (n *Node) caddyfile(accessAuth, routes string) string {
@@ -203,13 +218,38 @@ func (n *Node) Reload(accessAuth, routes string) {
 	}
 }
 
-// Stop kills the process and waits for it; idempotent.
+// Stop kills the process (SIGKILL, as a crash would end it) and waits for
+// it; idempotent.
 func (n *Node) Stop() {
 	if n.cmd.ProcessState != nil {
 		return
 	}
 	_ = n.cmd.Process.Kill()
 	_ = n.cmd.Wait()
+}
+
+// stopTimeout bounds how long a node may take to exit cleanly.
+const stopTimeout = 30 * time.Second
+
+// Terminate stops the process cleanly, as a service manager or `caddy
+// stop` does: on SIGTERM Caddy stops its apps, then exits.
+func (n *Node) Terminate() {
+	n.t.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		n.t.Fatalf("SIGTERM to caddy %s: %v", n.Name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- n.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			n.t.Fatalf("caddy %s exited on SIGTERM with %v", n.Name, err)
+		}
+	case <-time.After(stopTimeout):
+		_ = n.cmd.Process.Kill()
+		<-exited
+		n.t.Fatalf("caddy %s did not exit within %v of SIGTERM", n.Name, stopTimeout)
+	}
 }
 
 // PID is the process ID.

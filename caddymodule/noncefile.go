@@ -1,0 +1,159 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/accessauth/caddy-access-auth/enforcement"
+)
+
+// A node's local nonce table outlives the process through a file: saved at
+// a clean stop, read back and removed at the next start. Removed, because
+// from then on only the running table knows what it accepts: should the
+// process crash, no file may vouch for it. Without a file (a first start,
+// or after a crash) the table starts empty and refuses requests signed
+// before it was made (enforcement.WithVouchesFrom).
+
+// liveTables holds, by file, the table of this process that saves to it. A
+// reload that resizes the table opens its successor while the old one still
+// serves; the old one then hands its nonces over instead of saving them.
+var liveTables = struct {
+	sync.Mutex
+	byPath map[string]*enforcement.LocalNonces
+}{byPath: make(map[string]*enforcement.LocalNonces)}
+
+// openLocalNonces returns the node's table for the file at path, sized for
+// size nonces: the successor of the one live in this process, else the one
+// saved at the last clean stop, else an empty one.
+func openLocalNonces(path string, size int, logger *zap.Logger) *enforcement.LocalNonces {
+	liveTables.Lock()
+	defer liveTables.Unlock()
+	sized := enforcement.WithMaxNonces(size)
+	var t *enforcement.LocalNonces
+	if live := liveTables.byPath[path]; live != nil {
+		t = live.Successor(sized)
+	} else {
+		t = loadLocalNonces(path, sized, logger)
+	}
+	liveTables.byPath[path] = t
+	return t
+}
+
+// closeLocalNonces hands t's nonces over to its successor, or saves them to
+// path when it has none.
+func closeLocalNonces(path string, t *enforcement.LocalNonces, logger *zap.Logger) {
+	liveTables.Lock()
+	defer liveTables.Unlock()
+	if next := liveTables.byPath[path]; next != t {
+		t.HandOver(next)
+		return
+	}
+	delete(liveTables.byPath, path)
+	if err := saveLocalNonces(path, t); err != nil {
+		logger.Error("replay protection: saving this node's nonces; at the next start it refuses requests signed before it (date_out_of_range) for up to max_skew",
+			zap.String("file", path), zap.Error(err))
+	}
+}
+
+// loadLocalNonces reads the table saved at path and removes the file.
+// Without a file, or with one it cannot read or remove, the table vouches
+// only for requests signed from now on.
+func loadLocalNonces(path string, sized enforcement.NonceOption, logger *zap.Logger) *enforcement.LocalNonces {
+	start := time.Now().Truncate(time.Second) // requests' dates are whole seconds
+	refuseOlder := enforcement.WithVouchesFrom(start)
+	_ = os.Remove(path + ".tmp") // a save that did not finish
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		logger.Warn("replay protection: no nonces saved by a clean stop (first start, or the last run crashed); requests signed before now are refused as date_out_of_range for up to max_skew",
+			zap.String("file", path))
+		return enforcement.NewLocalNonces(sized, refuseOlder)
+	}
+	if err != nil {
+		logger.Error("replay protection: reading the saved nonces; requests signed before now are refused as date_out_of_range for up to max_skew",
+			zap.String("file", path), zap.Error(err))
+		return enforcement.NewLocalNonces(sized, refuseOlder)
+	}
+	t, err := enforcement.ReadLocalNonces(f, sized)
+	f.Close()
+	if err == nil {
+		err = removeDurably(path)
+		if err != nil {
+			t = t.Successor(sized, refuseOlder)
+		}
+	}
+	if err != nil {
+		logger.Error("replay protection: loading the saved nonces; requests signed before now are refused as date_out_of_range for up to max_skew",
+			zap.String("file", path), zap.Error(err))
+		if t == nil {
+			t = enforcement.NewLocalNonces(sized, refuseOlder)
+		}
+		return t
+	}
+	logger.Info("replay protection: loaded the nonces saved at the last clean stop", zap.String("file", path), zap.Int("nonces", t.Len()))
+	return t
+}
+
+// removeDurably removes the file at path and syncs its directory, so that
+// the file does not come back after a crash.
+func removeDurably(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// saveLocalNonces writes t to path atomically: to a temporary file, synced,
+// then renamed over path and the directory synced.
+func saveLocalNonces(path string, t *enforcement.LocalNonces) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = t.WriteTo(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// nonceFilePath is where a's local nonce table is kept between runs: beside
+// the embedded store's database, or in Caddy's data directory, one file for
+// each Redis store.
+func (a *App) nonceFilePath() string {
+	if a.Store.Type == StoreFile {
+		return filepath.Join(filepath.Dir(a.Store.Path), "local_nonces")
+	}
+	return filepath.Join(caddy.AppDataDir(), "access_auth", "local_nonces-"+a.backendKey()[:16])
+}
