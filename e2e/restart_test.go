@@ -66,3 +66,16 @@ func TestReplayAfterCrash(t *testing.T) {
 func untilNextSecond(t time.Time) {
 	time.Sleep(time.Until(t.Truncate(time.Second).Add(time.Second)))
 }
+
+// TestReplayAfterResizingReload: a reload that resizes the node's nonce
+// table (local_nonces) keeps the nonces it holds.
+func TestReplayAfterResizingReload(t *testing.T) {
+	n := gatewaytest.Start(t, "resized", "", ordersSite)
+	c := n.AuthorizedKey("resized", "orders")
+	accepted := n.SignedRequest("/x", c)
+	gatewaytest.WantAnswer(t, "accepted before the reload", n.Send(accepted), http.StatusOK, "")
+
+	n.Reload("\t\tlocal_nonces 5000", ordersSite)
+	gatewaytest.WantAnswer(t, "replayed after the reload", n.Send(accepted), http.StatusUnauthorized, "replayed_nonce")
+	gatewaytest.WantAnswer(t, "a fresh request", n.Call(c), http.StatusOK, "")
+}

@@ -56,6 +56,18 @@ const (
 // it never lets a replay through. Only requests with a valid signature
 // reach it, so only key holders can fill it, and the keyed hash keeps them
 // from aiming at one bucket.
+//
+// A table outlives its process when saved (WriteTo) at a clean stop and
+// read back (ReadLocalNonces) at the next start: its hash key, nonces and
+// horizons go over. A table that starts empty for want of a save (after a
+// crash) cannot tell what the previous process accepted: made
+// WithVouchesFrom(start), it refuses requests dated before the start
+// (VouchesFor), so a request accepted before a crash is refused, unless it
+// was dated after the start (signed by a clock ahead of the node's by more
+// than the time from the crash to the restart). The bound lifts itself
+// once the date window has passed the start. Clocks that lag get no
+// margin: any would let through the replays of requests accepted within it
+// before a quick restart.
 type LocalNonces struct {
 	key    nonceHashKey // a 56-bit fingerprint (its low byte is the key's group) within a bucket picked by 64 more: collisions are out of reach
 	now    func() time.Time
