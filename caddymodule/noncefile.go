@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,13 +24,14 @@ import (
 // or after a crash) the table starts empty and refuses requests signed
 // before it was made (enforcement.WithVouchesFrom).
 
-// liveTables holds, by file, the table of this process that saves to it. A
-// reload that resizes the table opens its successor while the old one still
-// serves; the old one then hands its nonces over instead of saving them.
+// liveTables holds, by file, the tables of this process that save to it,
+// oldest first. A reload that resizes the table opens its successor while
+// the old one still serves; whichever ends first hands its nonces over to
+// the newest one left, and the last one saves them.
 var liveTables = struct {
 	sync.Mutex
-	byPath map[string]*enforcement.LocalNonces
-}{byPath: make(map[string]*enforcement.LocalNonces)}
+	byPath map[string][]*enforcement.LocalNonces
+}{byPath: make(map[string][]*enforcement.LocalNonces)}
 
 // openLocalNonces returns the node's table for the file at path, sized for
 // size nonces: the successor of the one live in this process, else the one
@@ -37,23 +40,26 @@ func openLocalNonces(path string, size int, logger *zap.Logger) *enforcement.Loc
 	liveTables.Lock()
 	defer liveTables.Unlock()
 	sized := enforcement.WithMaxNonces(size)
+	live := liveTables.byPath[path]
 	var t *enforcement.LocalNonces
-	if live := liveTables.byPath[path]; live != nil {
-		t = live.Successor(sized)
+	if len(live) > 0 {
+		t = live[len(live)-1].Successor(sized)
 	} else {
 		t = loadLocalNonces(path, sized, logger)
 	}
-	liveTables.byPath[path] = t
+	liveTables.byPath[path] = append(live, t)
 	return t
 }
 
-// closeLocalNonces hands t's nonces over to its successor, or saves them to
-// path when it has none.
+// closeLocalNonces hands t's nonces over to the newest table left live, or
+// saves them to path when none is.
 func closeLocalNonces(path string, t *enforcement.LocalNonces, logger *zap.Logger) {
 	liveTables.Lock()
 	defer liveTables.Unlock()
-	if next := liveTables.byPath[path]; next != t {
-		t.HandOver(next)
+	live := slices.DeleteFunc(liveTables.byPath[path], func(l *enforcement.LocalNonces) bool { return l == t })
+	if len(live) > 0 {
+		liveTables.byPath[path] = live
+		t.HandOver(live[len(live)-1])
 		return
 	}
 	delete(liveTables.byPath, path)
@@ -139,7 +145,11 @@ func saveLocalNonces(path string, t *enforcement.LocalNonces) error {
 	return syncDir(dir)
 }
 
+// syncDir makes a rename or removal in dir durable.
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be synced there
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -75,4 +75,18 @@ func TestLocalNoncesFile(t *testing.T) {
 	if !exists() {
 		t.Fatal("the last table did not save")
 	}
+
+	// A reload that fails after opening the successor ends it first.
+	crash()
+	old = openLocalNonces(path, 1000, logger)
+	failed := openLocalNonces(path, 5000, logger)
+	seen(failed, "in the failed config")
+	closeLocalNonces(path, failed, logger)
+	if exists() || !seen(old, "in the failed config") {
+		t.Fatalf("a failed reload: file %v, its nonce handed back %v; want false, true", exists(), seen(old, "in the failed config"))
+	}
+	closeLocalNonces(path, old, logger)
+	if !exists() {
+		t.Fatal("the table left did not save")
+	}
 }
