@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
-	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -101,9 +100,7 @@ func TestFullLocalNonceTable(t *testing.T) {
 // the node accepted while Redis was up is refused as a replay by the same
 // node once Redis is down, when only the node's own table can tell.
 func TestReplayDuringRedisOutage(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	a := gatewaytest.Start(t, "A", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr), ordersSite)
-	a.WaitGroup("orders")
+	a, _, srv := twoNodes(t)
 	c := a.CreateKey("outage-replay")
 	a.Authorize(c.ID, "orders")
 	a.Warm(c)

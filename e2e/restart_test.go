@@ -15,11 +15,7 @@ import (
 // while one dated before the restart and first sent after it (as a client
 // whose clock lags sends it) passes.
 func TestReplayAfterCleanRestart(t *testing.T) {
-	n := gatewaytest.Start(t, "clean", "", ordersSite)
-	c := n.AuthorizedKey("restarted", "orders")
-	signedAt := time.Now()
-	accepted := n.SignedRequest("/x", c, signature.WithTime(signedAt))
-	gatewaytest.WantAnswer(t, "accepted before the restart", n.Send(accepted), http.StatusOK, "")
+	n, c, accepted, signedAt := acceptedRequest(t, "clean")
 	unsent := n.SignedRequest("/x", c, signature.WithTime(signedAt))
 
 	untilNextSecond(signedAt)
@@ -35,12 +31,7 @@ func TestReplayAfterCleanRestart(t *testing.T) {
 // such a start keeps what the node knows; the file it saved vouches for
 // one start only, so a crash after that start brings the refusal back.
 func TestReplayAfterCrash(t *testing.T) {
-	n := gatewaytest.Start(t, "crashed", "", ordersSite)
-	c := n.AuthorizedKey("crashed", "orders")
-	signedAt := time.Now()
-	accepted := n.SignedRequest("/x", c, signature.WithTime(signedAt))
-	gatewaytest.WantAnswer(t, "accepted before the crash", n.Send(accepted), http.StatusOK, "")
-
+	n, c, accepted, signedAt := acceptedRequest(t, "crashed")
 	untilNextSecond(signedAt)
 	n.Stop()
 	n.Restart()
@@ -61,6 +52,19 @@ func TestReplayAfterCrash(t *testing.T) {
 	gatewaytest.WantAnswer(t, "a fresh request", n.Call(c), http.StatusOK, "")
 }
 
+// acceptedRequest starts a node with the embedded store (so local replay
+// protection) and returns it with a key and a request it accepted, signed
+// at signedAt.
+func acceptedRequest(t *testing.T, name string) (n *gatewaytest.Node, c gatewaytest.Credentials, accepted *http.Request, signedAt time.Time) {
+	t.Helper()
+	n = gatewaytest.Start(t, name, "", ordersSite)
+	c = n.AuthorizedKey(name, "orders")
+	signedAt = time.Now()
+	accepted = n.SignedRequest("/x", c, signature.WithTime(signedAt))
+	gatewaytest.WantAnswer(t, "accepted", n.Send(accepted), http.StatusOK, "")
+	return n, c, accepted, signedAt
+}
+
 // untilNextSecond waits until the whole second after t: requests' dates
 // are whole seconds, so a node that starts then tells t's from its own.
 func untilNextSecond(t time.Time) {
@@ -70,11 +74,7 @@ func untilNextSecond(t time.Time) {
 // TestReplayAfterResizingReload: a reload that resizes the node's nonce
 // table (local_nonces) keeps the nonces it holds.
 func TestReplayAfterResizingReload(t *testing.T) {
-	n := gatewaytest.Start(t, "resized", "", ordersSite)
-	c := n.AuthorizedKey("resized", "orders")
-	accepted := n.SignedRequest("/x", c)
-	gatewaytest.WantAnswer(t, "accepted before the reload", n.Send(accepted), http.StatusOK, "")
-
+	n, c, accepted, _ := acceptedRequest(t, "resized")
 	n.Reload("\t\tlocal_nonces 5000", ordersSite)
 	gatewaytest.WantAnswer(t, "replayed after the reload", n.Send(accepted), http.StatusUnauthorized, "replayed_nonce")
 	gatewaytest.WantAnswer(t, "a fresh request", n.Call(c), http.StatusOK, "")
