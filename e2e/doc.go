@@ -6,7 +6,7 @@
 //   - propagation of admin writes from one node to another (p50/p99),
 //   - a Redis outage and recovery under a running node,
 //   - Sentinel failover and a three-master Cluster,
-//   - replay protection across nodes,
+//   - replay protection across nodes, restarts and a Redis outage,
 //   - moving from the embedded store to Redis with export and import,
 //   - the Redis connections across config reloads.
 package e2e
