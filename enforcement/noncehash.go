@@ -5,11 +5,17 @@ import (
 	"unsafe"
 )
 
-// nonceHashKey keys the hashes that place a nonce in LocalNonces. Unlike
-// hash/maphash, whose values differ from one process to the next whatever
-// the seed, these hashes depend on the key alone: a table saved at a clean
-// stop (SaveLocalNonces) keeps its meaning in the next process.
-type nonceHashKey [4]uint64
+// nonceHashKey keys the hashes that place a nonce in LocalNonces: four
+// words for wyhash and one that sets the bucket's hash apart from the
+// fingerprint's, as two maphash seeds would. Unlike hash/maphash, whose
+// values differ from one process to the next whatever the seed, these
+// hashes depend on the key alone: a saved table (WriteTo) keeps its meaning
+// in the next process.
+type nonceHashKey [5]uint64
+
+// spreadSeed is the seed of the hash that picks a nonce's bucket, given
+// its key's hash (the fingerprint's seed).
+func (k *nonceHashKey) spreadSeed(keyHash uint64) uint64 { return keyHash ^ k[4] }
 
 // hashString hashes s from seed with wyhash, the construction Go's runtime
 // uses for its maps where the CPU has no AES instructions: with a secret

@@ -292,7 +292,7 @@ func seconds(d time.Duration) uint32 {
 func (l *LocalNonces) locate(apiKey, nonce string) noncePlace {
 	keyHash := l.key.hashString(0, apiKey)
 	fingerprint := l.key.hashString(keyHash, nonce)
-	spread := l.key.hashString(^keyHash, nonce)
+	spread := l.key.hashString(l.key.spreadSeed(keyHash), nonce)
 	i, _ := bits.Mul64(spread, uint64(len(l.buckets)))
 	// The low byte names the key's group (keyGroups): 56 bits of
 	// fingerprint and the bucket's place still tell nonces apart.

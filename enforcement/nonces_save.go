@@ -17,7 +17,7 @@ import (
 // table of another size can place them. The format (little-endian):
 //
 //	magic "AANONCES", version uint32 = 1
-//	hash key 4 × uint64
+//	hash key 5 × uint64
 //	vouches from: Unix seconds int64 (0: no bound)
 //	buckets of the saved table uint64
 //	horizons 256 × uint32 Unix seconds (0: none)
