@@ -74,37 +74,38 @@ func closeLocalNonces(path string, t *enforcement.LocalNonces, logger *zap.Logge
 // only for requests signed from now on.
 func loadLocalNonces(path string, sized enforcement.NonceOption, logger *zap.Logger) *enforcement.LocalNonces {
 	start := time.Now().Truncate(time.Second) // requests' dates are whole seconds
-	refuseOlder := enforcement.WithVouchesFrom(start)
-	_ = os.Remove(path + ".tmp") // a save that did not finish
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		logger.Warn("replay protection: no nonces saved by a clean stop (first start, or the last run crashed); requests signed before now are refused as date_out_of_range for up to max_skew",
-			zap.String("file", path))
-		return enforcement.NewLocalNonces(sized, refuseOlder)
+	_ = os.Remove(path + ".tmp")              // a save that did not finish
+	t, err := readNonceFile(path, sized)
+	const refusal = "requests signed before now are refused as date_out_of_range for up to max_skew"
+	switch {
+	case err == nil:
+		logger.Info("replay protection: loaded the nonces saved at the last clean stop", zap.String("file", path), zap.Int("nonces", t.Len()))
+		return t
+	case errors.Is(err, fs.ErrNotExist):
+		logger.Warn("replay protection: no nonces saved by a clean stop (first start, or the last run crashed); "+refusal, zap.String("file", path))
+	default:
+		logger.Error("replay protection: loading the saved nonces; "+refusal, zap.String("file", path), zap.Error(err))
 	}
+	refuseOlder := enforcement.WithVouchesFrom(start)
+	if t != nil { // read, not removed: its nonces still count
+		return t.Successor(sized, refuseOlder)
+	}
+	return enforcement.NewLocalNonces(sized, refuseOlder)
+}
+
+// readNonceFile reads the table saved at path and removes the file. It
+// returns the table read also when the file could not be removed.
+func readNonceFile(path string, sized enforcement.NonceOption) (*enforcement.LocalNonces, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		logger.Error("replay protection: reading the saved nonces; requests signed before now are refused as date_out_of_range for up to max_skew",
-			zap.String("file", path), zap.Error(err))
-		return enforcement.NewLocalNonces(sized, refuseOlder)
+		return nil, err
 	}
 	t, err := enforcement.ReadLocalNonces(f, sized)
 	f.Close()
-	if err == nil {
-		err = removeDurably(path)
-		if err != nil {
-			t = t.Successor(sized, refuseOlder)
-		}
-	}
 	if err != nil {
-		logger.Error("replay protection: loading the saved nonces; requests signed before now are refused as date_out_of_range for up to max_skew",
-			zap.String("file", path), zap.Error(err))
-		if t == nil {
-			t = enforcement.NewLocalNonces(sized, refuseOlder)
-		}
-		return t
+		return nil, err
 	}
-	logger.Info("replay protection: loaded the nonces saved at the last clean stop", zap.String("file", path), zap.Int("nonces", t.Len()))
-	return t
+	return t, removeDurably(path)
 }
 
 // removeDurably removes the file at path and syncs its directory, so that
