@@ -67,8 +67,8 @@ type App struct {
 	// while Redis is unreachable) makes room for on this node, 38.4 bytes
 	// each. Default: 1048576 (38 MiB), ~580 requests per second at the
 	// default max_skew; beyond its size the node refuses requests signed
-	// longer ago than it can vouch for. A change takes effect with an empty
-	// table, as a restart does.
+	// longer ago than it can vouch for. A change keeps the nonces the table
+	// holds.
 	LocalNonces int `json:"local_nonces,omitempty"`
 	// The node's budget for request bodies read before their signature can
 	// be checked.

@@ -13,40 +13,49 @@ import (
 // fallbackNonces is replay protection in the shared store that falls back
 // to this node's memory while the store cannot be reached, so that cached
 // keys keep serving through an outage (SPEC §7) and a replay to this node
-// is still refused. The nonces accepted meanwhile are known only here: for
-// as long as they could be replayed (their ttl), a nonce the store calls
-// fresh is checked against this node's memory too.
+// is still refused. Every nonce goes to the node's memory too, the ones the
+// store answers for included: a request this node accepted before the
+// store went away is then still refused when replayed to it. The nonces
+// accepted during an outage are known only here: for as long as they could
+// be replayed (their ttl), a nonce the store calls fresh is refused when
+// this node's memory has it.
 type fallbackNonces struct {
 	shared enforcement.NonceStore
-	local  enforcement.NonceStore
+	local  *enforcement.LocalNonces
 	now    func() time.Time
 	// checkLocalUntil is when (Unix nanoseconds) the last nonce recorded
 	// only in memory expires.
 	checkLocalUntil atomic.Int64
 }
 
-func newFallbackNonces(shared, local enforcement.NonceStore) *fallbackNonces {
+func newFallbackNonces(shared enforcement.NonceStore, local *enforcement.LocalNonces) *fallbackNonces {
 	return &fallbackNonces{shared: shared, local: local, now: time.Now}
 }
 
-// Seen asks the shared store, and this node's memory when the store fails
-// or failed recently.
+// Seen is SeenAt at the current time.
 func (n *fallbackNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	return n.SeenAt(ctx, apiKey, nonce, n.now(), ttl)
+}
+
+// SeenAt asks the shared store and records the nonce in this node's
+// memory, whose answer counts when the store fails or failed recently.
+func (n *fallbackNonces) SeenAt(ctx context.Context, apiKey, nonce string, now time.Time, ttl time.Duration) (bool, error) {
 	seen, err := n.shared.Seen(ctx, apiKey, nonce, ttl)
+	seenHere, _ := n.local.SeenAt(ctx, apiKey, nonce, now, ttl)
 	if err != nil {
-		until := n.now().Add(ttl).UnixNano()
+		until := now.Add(ttl).UnixNano()
 		for {
 			old := n.checkLocalUntil.Load()
 			if old >= until || n.checkLocalUntil.CompareAndSwap(old, until) {
 				break
 			}
 		}
-		return n.local.Seen(ctx, apiKey, nonce, ttl)
+		return seenHere, nil
 	}
-	if seen || n.now().UnixNano() >= n.checkLocalUntil.Load() {
+	if seen || now.UnixNano() >= n.checkLocalUntil.Load() {
 		return seen, nil
 	}
-	return n.local.Seen(ctx, apiKey, nonce, ttl)
+	return seenHere, nil
 }
 
 // nonceTableCheckInterval is how often the node's nonce tables are looked

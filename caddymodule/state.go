@@ -46,8 +46,11 @@ func (b *sharedBackend) Destruct() error { return b.backend.Close() }
 type replayState struct {
 	key string
 	// local is the nonce table that every route using local replay
-	// protection shares, so a nonce is seen once per node.
-	local *enforcement.LocalNonces
+	// protection shares, so a nonce is seen once per node. It is saved to
+	// file when it ends.
+	local  *enforcement.LocalNonces
+	file   string
+	logger *zap.Logger
 	// shared is the store's nonce set (Redis, with standIn while Redis is
 	// unreachable), nil for the file store.
 	shared  enforcement.NonceStore
@@ -60,7 +63,8 @@ type replayState struct {
 // openReplay makes the nonce tables for a's backend b, watched for as long
 // as they live.
 func openReplay(key string, a *App, b *sharedBackend) *replayState {
-	r := &replayState{key: key, local: enforcement.NewLocalNonces(enforcement.WithMaxNonces(a.LocalNonces))}
+	file := a.nonceFilePath()
+	r := &replayState{key: key, local: openLocalNonces(file, a.LocalNonces, a.logger), file: file, logger: a.logger}
 	if redis, ok := b.backend.(*store.RedisBackend); ok {
 		r.standIn = enforcement.NewLocalNonces(enforcement.WithMaxNonces(a.LocalNonces))
 		r.shared = newFallbackNonces(meteredNonces{redis.Nonces(), b.errors}, r.standIn)
@@ -83,10 +87,12 @@ func (r *replayState) tables() []*enforcement.LocalNonces {
 	return []*enforcement.LocalNonces{r.local}
 }
 
-// Destruct stops watching the tables once no state uses them.
+// Destruct stops watching the tables once no state uses them and saves
+// the local one.
 func (r *replayState) Destruct() error {
 	r.stopWatch()
 	<-r.watchDone
+	closeLocalNonces(r.file, r.local, r.logger)
 	return nil
 }
 

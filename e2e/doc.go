@@ -6,7 +6,8 @@
 //   - propagation of admin writes from one node to another (p50/p99),
 //   - a Redis outage and recovery under a running node,
 //   - Sentinel failover and a three-master Cluster,
-//   - replay protection across nodes, and against replays re-encoded on the wire,
+//   - replay protection across nodes, restarts and a Redis outage, and against
+//     replays re-encoded on the wire,
 //   - moving from the embedded store to Redis with export and import,
 //   - the Redis connections across config reloads,
 //   - request bodies: tampered small bodies, refusals that do not wait for

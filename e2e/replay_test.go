@@ -69,7 +69,9 @@ func TestReplayAcrossNodes(t *testing.T) {
 func TestFullLocalNonceTable(t *testing.T) {
 	n := gatewaytest.Start(t, "full", "\t\tlocal_nonces 1", "\taccess_auth orders {\n\t\treplay_protection local\n\t}\n\trespond \"ok\"")
 	c := n.AuthorizedKey("flood", "orders")
-	now := time.Now()
+	// Dates a minute ahead: a node that started without a saved table
+	// refuses requests dated before its start.
+	now := time.Now().Add(time.Minute)
 	signed := func(age time.Duration, nonce string) *http.Request {
 		return n.SignedRequest("/x", c, signature.WithTime(now.Add(-age)), signature.WithNonce(nonce))
 	}
@@ -174,3 +176,19 @@ func TestReencodedReplays(t *testing.T) {
 
 // base64Digits are the digits of standard Base64, in order of value.
 const base64Digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// TestReplayDuringRedisOutage: with replay protection in Redis, a request
+// the node accepted while Redis was up is refused as a replay by the same
+// node once Redis is down, when only the node's own table can tell.
+func TestReplayDuringRedisOutage(t *testing.T) {
+	a, _, srv := twoNodes(t)
+	c := a.CreateKey("outage-replay")
+	a.Authorize(c.ID, "orders")
+	a.Warm(c)
+	reqs := signedFor(t, c, a, a)
+	gatewaytest.WantAnswer(t, "accepted with Redis up", a.Send(reqs[0]), http.StatusOK, "")
+
+	srv.Stop()
+	gatewaytest.WantAnswer(t, "replayed with Redis down", a.Send(reqs[1]), http.StatusUnauthorized, "replayed_nonce")
+	gatewaytest.WantAnswer(t, "a fresh request with Redis down", a.Call(c), http.StatusOK, "")
+}

@@ -245,6 +245,11 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		var err error
 		switch {
 		case c.localNonces != nil:
+			if !c.localNonces.VouchesFor(cr.Date) {
+				// The node's table started empty after a crash: the
+				// request may have been accepted before it.
+				return DateOutOfRange
+			}
 			switch c.localNonces.record(place, now, ttl) {
 			case nonceSeen:
 				seen = true

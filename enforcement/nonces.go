@@ -2,7 +2,8 @@ package enforcement
 
 import (
 	"context"
-	"hash/maphash"
+	"crypto/rand"
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"sync"
@@ -55,12 +56,28 @@ const (
 // it never lets a replay through. Only requests with a valid signature
 // reach it, so only key holders can fill it, and the keyed hash keeps them
 // from aiming at one bucket.
+//
+// A table outlives its process when saved (WriteTo) at a clean stop and
+// read back (ReadLocalNonces) at the next start: its hash key, nonces and
+// horizons go over. A table that starts empty for want of a save (after a
+// crash) cannot tell what the previous process accepted: made
+// WithVouchesFrom(start), it refuses requests dated before the start
+// (VouchesFor), so a request accepted before a crash is refused, unless it
+// was dated after the start (signed by a clock ahead of the node's by more
+// than the time from the crash to the restart). The bound lifts itself
+// once the date window has passed the start. Clocks that lag get no
+// margin: any would let through the replays of requests accepted within it
+// before a quick restart.
 type LocalNonces struct {
-	seeds   [2]maphash.Seed // a 56-bit fingerprint (its low byte is the key's group) within a bucket picked by 64 more: collisions are out of reach
-	now     func() time.Time
-	origin  time.Time // expiries are whole seconds since then
-	size    int       // nonces to make room for
-	buckets []nonceBucket
+	key    nonceHashKey // a 56-bit fingerprint (its low byte is the key's group) within a bucket picked by 64 more: collisions are out of reach
+	now    func() time.Time
+	origin time.Time // a whole second: expiries are whole seconds since then
+	// vouchesFrom is the earliest request date the table can vouch for: a
+	// table that starts empty after a crash did not see what the crashed
+	// process accepted (zero: no such bound).
+	vouchesFrom time.Time
+	size        int // nonces to make room for
+	buckets     []nonceBucket
 	// horizons holds, for each group of API keys, the latest expiry of a
 	// displaced nonce of theirs (0: none yet); displaced counts them,
 	// narrowed those displaced with more than half their time to go.
@@ -101,6 +118,13 @@ func WithMaxNonces(n int) NonceOption {
 	return func(l *LocalNonces) { l.size = max(1, n) }
 }
 
+// WithVouchesFrom makes the table refuse requests dated before t
+// (VouchesFor): an empty table made after a crash cannot tell which of
+// them the crashed process accepted.
+func WithVouchesFrom(t time.Time) NonceOption {
+	return func(l *LocalNonces) { l.vouchesFrom = t }
+}
+
 // WithNonceClock sets the time source (default time.Now).
 func WithNonceClock(now func() time.Time) NonceOption {
 	return func(l *LocalNonces) { l.now = now }
@@ -108,19 +132,32 @@ func WithNonceClock(now func() time.Time) NonceOption {
 
 // NewLocalNonces makes an empty LocalNonces.
 func NewLocalNonces(opts ...NonceOption) *LocalNonces {
-	l := &LocalNonces{
-		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		now:   time.Now,
-		size:  DefaultMaxNonces,
+	var key nonceHashKey
+	var raw [len(key) * 8]byte
+	_, _ = rand.Read(raw[:]) // never fails
+	for i := range key {
+		key[i] = binary.LittleEndian.Uint64(raw[8*i:])
 	}
+	return newLocalNonces(key, opts...)
+}
+
+func newLocalNonces(key nonceHashKey, opts ...NonceOption) *LocalNonces {
+	l := &LocalNonces{key: key, now: time.Now, size: DefaultMaxNonces}
 	for _, opt := range opts {
 		opt(l)
 	}
 	// On the wall clock, as requests' dates are: a nonce's expiry, its date
-	// plus a fixed time, then comes out the same whenever it is computed.
-	l.origin = l.now().Round(0)
+	// plus a fixed time, then comes out the same whenever it is computed,
+	// and in whole seconds, as saved tables keep it.
+	l.origin = l.now().Truncate(time.Second)
 	l.buckets = make([]nonceBucket, (l.size*slotsPerNonce+bucketSlots-1)/bucketSlots)
 	return l
+}
+
+// VouchesFor reports whether the table can tell a replay of a request
+// signed at date: not when it is dated before the table's WithVouchesFrom.
+func (l *LocalNonces) VouchesFor(date time.Time) bool {
+	return !date.Before(l.vouchesFrom)
 }
 
 // Seen records apiKey's nonce for ttl and reports whether it was recorded
@@ -191,14 +228,19 @@ func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) nonc
 	case expiry <= l.horizons[uint8(p.fingerprint)].Load():
 		return nonceTooOld
 	}
+	l.take(b, slot, p.fingerprint, expiry, now)
+	return nonceFresh
+}
+
+// take puts fingerprint in b's slot until expiry. It holds b's lock.
+func (l *LocalNonces) take(b *nonceBucket, slot int, fingerprint uint64, expiry, now uint32) {
 	if old := b.expiries[slot]; old > now {
 		// The horizon rises before the slot is taken, in the bucket's lock:
 		// a replay of the displaced nonce, which must wait for the lock,
 		// finds either the nonce or the new horizon.
 		l.displace(&l.horizons[uint8(b.fingerprints[slot])], old, old-now > (expiry-now)/2)
 	}
-	b.fingerprints[slot], b.expiries[slot] = p.fingerprint, expiry
-	return nonceFresh
+	b.fingerprints[slot], b.expiries[slot] = fingerprint, expiry
 }
 
 // displace counts a nonce dropped before its expiry and raises its group's
@@ -208,6 +250,11 @@ func (l *LocalNonces) displace(horizon *atomic.Uint32, expiry uint32, narrows bo
 	if narrows {
 		l.narrowed.Add(1)
 	}
+	raise(horizon, expiry)
+}
+
+// raise raises horizon to expiry unless it is later already.
+func raise(horizon *atomic.Uint32, expiry uint32) {
 	for h := horizon.Load(); expiry > h && !horizon.CompareAndSwap(h, expiry); h = horizon.Load() {
 	}
 }
@@ -238,36 +285,19 @@ func seconds(d time.Duration) uint32 {
 	return uint32(min(max(d, 0)/time.Second, math.MaxUint32))
 }
 
-// locate returns the place of apiKey's nonce: two
-// independent 64-bit keyed hashes of apiKey\0nonce (the zero keeps
-// ("ab","c") apart from ("a","bc")), one picking the bucket evenly whatever
-// their number. A pair that fits the stack buffer (SigV4's nonce is its
-// 64-digit signature) is copied once and hashed without maphash.Hash's
-// buffering; a longer one is streamed.
+// locate returns the place of apiKey's nonce: the key's hash seeds two
+// independent hashes of the nonce (so ("ab","c") and ("a","bc") stay
+// apart), one picking the bucket evenly whatever their number. Nothing is
+// copied and nothing allocated.
 func (l *LocalNonces) locate(apiKey, nonce string) noncePlace {
-	var fingerprint, spread uint64
-	var buf [128]byte
-	if n := len(apiKey) + 1 + len(nonce); n <= len(buf) {
-		copy(buf[:], apiKey)
-		copy(buf[len(apiKey)+1:], nonce) // buf[len(apiKey)] stays 0
-		fingerprint, spread = maphash.Bytes(l.seeds[0], buf[:n]), maphash.Bytes(l.seeds[1], buf[:n])
-	} else {
-		fingerprint, spread = l.streamHash(0, apiKey, nonce), l.streamHash(1, apiKey, nonce)
-	}
+	keyHash := l.key.hashString(0, apiKey)
+	fingerprint := l.key.hashString(keyHash, nonce)
+	spread := l.key.hashString(l.key.spreadSeed(keyHash), nonce)
 	i, _ := bits.Mul64(spread, uint64(len(l.buckets)))
 	// The low byte names the key's group (keyGroups): 56 bits of
 	// fingerprint and the bucket's place still tell nonces apart.
-	group := uint8(maphash.String(l.seeds[0], apiKey))
+	group := uint8(keyHash >> 56)
 	return noncePlace{&l.buckets[i], fingerprint&^0xff | uint64(group)}
-}
-
-func (l *LocalNonces) streamHash(i int, apiKey, nonce string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(l.seeds[i])
-	h.WriteString(apiKey)
-	h.WriteByte(0)
-	h.WriteString(nonce)
-	return h.Sum64()
 }
 
 // Len returns how many unexpired nonces are remembered. It scans the whole

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +105,7 @@ type Node struct {
 	Site  string // http://127.0.0.1:<port> of the site
 
 	t         testing.TB
+	dir       string // the configuration and data directory
 	adminPort int
 	sitePort  int
 	cmd       *exec.Cmd
@@ -118,13 +120,7 @@ type Node struct {
 func Start(t testing.TB, name, accessAuth, routes string) *Node {
 	t.Helper()
 	n := launch(t, name, accessAuth, routes)
-	for deadline := time.Now().Add(startTimeout); !n.serving(); {
-		if time.Now().After(deadline) {
-			n.Stop()
-			t.Fatalf("caddy %s did not come up within %v:\n%s", name, startTimeout, n.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	n.waitServing()
 	return n
 }
 
@@ -152,18 +148,10 @@ func StartFails(t testing.TB, name, accessAuth, routes string) string {
 // launch writes the node's Caddyfile and starts the process.
 func launch(t testing.TB, name, accessAuth, routes string) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	n := &Node{Name: name, t: t, adminPort: FreePort(t), sitePort: FreePort(t), logs: &logBuffer{}}
+	n := &Node{Name: name, t: t, dir: t.TempDir(), adminPort: FreePort(t), sitePort: FreePort(t), logs: &logBuffer{}}
 	n.Admin = fmt.Sprintf("http://127.0.0.1:%d", n.adminPort)
 	n.Site = fmt.Sprintf("http://127.0.0.1:%d", n.sitePort)
-	config := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(config, []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = command(t, dir, "run", "--config", config, "--adapter", "caddyfile")
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	n.cmd.SysProcAttr = procAttr()
-	if err := n.cmd.Start(); err != nil {
+	if err := os.WriteFile(n.configPath(), []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -172,7 +160,42 @@ func launch(t testing.TB, name, accessAuth, routes string) *Node {
 			t.Logf("caddy %s output (tail):\n%s", n.Name, Tail(n.Logs(), 6000))
 		}
 	})
+	n.start()
 	return n
+}
+
+// Restart runs the node's process again after Stop or Terminate, with the
+// same configuration, data directory and ports, and returns once it serves.
+func (n *Node) Restart() {
+	n.t.Helper()
+	n.start()
+	n.waitServing()
+}
+
+func (n *Node) configPath() string { return filepath.Join(n.dir, "Caddyfile") }
+
+// start starts the process.
+func (n *Node) start() {
+	n.t.Helper()
+	n.cmd = command(n.t, n.dir, "run", "--config", n.configPath(), "--adapter", "caddyfile")
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	n.cmd.SysProcAttr = procAttr()
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// waitServing returns once the node serves, and fails the test when it
+// does not within the start timeout.
+func (n *Node) waitServing() {
+	n.t.Helper()
+	for deadline := time.Now().Add(startTimeout); !n.serving(); {
+		if time.Now().After(deadline) {
+			n.Stop()
+			n.t.Fatalf("caddy %s did not come up within %v:\n%s", n.Name, startTimeout, n.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (n *Node) caddyfile(accessAuth, routes string) string {
@@ -230,13 +253,38 @@ func (n *Node) Reload(accessAuth, routes string) {
 	}
 }
 
-// Stop kills the process and waits for it; idempotent.
+// Stop kills the process (SIGKILL, as a crash would end it) and waits for
+// it; idempotent.
 func (n *Node) Stop() {
 	if n.cmd.ProcessState != nil {
 		return
 	}
 	_ = n.cmd.Process.Kill()
 	_ = n.cmd.Wait()
+}
+
+// stopTimeout bounds how long a node may take to exit cleanly.
+const stopTimeout = 30 * time.Second
+
+// Terminate stops the process cleanly, as a service manager or `caddy
+// stop` does: on SIGTERM Caddy stops its apps, then exits.
+func (n *Node) Terminate() {
+	n.t.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		n.t.Fatalf("SIGTERM to caddy %s: %v", n.Name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- n.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			n.t.Fatalf("caddy %s exited on SIGTERM with %v", n.Name, err)
+		}
+	case <-time.After(stopTimeout):
+		_ = n.cmd.Process.Kill()
+		<-exited
+		n.t.Fatalf("caddy %s did not exit within %v of SIGTERM", n.Name, stopTimeout)
+	}
 }
 
 // PID is the process ID.
