@@ -36,7 +36,7 @@ const (
 	StoreRedis = "redis"
 )
 
-// Defaults of the global options (SPEC §5).
+// Defaults of the global options (docs/configuration.md).
 const (
 	DefaultKeyPrefix   = "access_auth"
 	DefaultMaxEntries  = 1_000_000

@@ -57,7 +57,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 			},
 		},
 		{
-			// Every environment a binding may name (SPEC §4 leaves them free).
+			// Every environment a binding may name (free names, docs/admin-api.md).
 			name:  "environment the store accepts",
 			input: site("access_auth orders {\nenvironment Pre.Release-2\n}"),
 			want:  []string{`"environment":"Pre.Release-2"`},
