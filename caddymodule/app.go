@@ -22,6 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -36,13 +37,10 @@ const (
 	StoreRedis = "redis"
 )
 
-// Defaults of the global options (docs/configuration.md).
+// Defaults of the global options (docs/configuration.md); the cache's are
+// cache.Default*.
 const (
 	DefaultKeyPrefix   = "access_auth"
-	DefaultMaxEntries  = 1_000_000
-	DefaultTTL         = 5 * time.Minute
-	DefaultNegativeTTL = 5 * time.Second
-	DefaultMaxStale    = 5 * time.Minute
 	DefaultLocalNonces = enforcement.DefaultMaxNonces
 )
 
@@ -157,16 +155,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.Cache = new(CacheConfig)
 	}
 	if a.Cache.MaxEntries == 0 {
-		a.Cache.MaxEntries = DefaultMaxEntries
+		a.Cache.MaxEntries = cache.DefaultMaxEntries
 	}
 	if a.Cache.TTL == 0 {
-		a.Cache.TTL = caddy.Duration(DefaultTTL)
+		a.Cache.TTL = caddy.Duration(cache.DefaultTTL)
 	}
 	if a.Cache.NegativeTTL == 0 {
-		a.Cache.NegativeTTL = caddy.Duration(DefaultNegativeTTL)
+		a.Cache.NegativeTTL = caddy.Duration(cache.DefaultNegativeTTL)
 	}
 	if a.MaxStale == 0 {
-		a.MaxStale = caddy.Duration(DefaultMaxStale)
+		a.MaxStale = caddy.Duration(cache.DefaultMaxStale)
 	}
 	if a.LocalNonces == 0 {
 		a.LocalNonces = DefaultLocalNonces
