@@ -154,7 +154,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}, actor); err != nil {
 		b.Fatal(err)
 	}
-	h := &Handler{Group: "orders", ReplayProtection: ReplayOff, logger: zap.NewNop()}
+	h := &Handler{Group: "orders", ReplayProtection: "off", logger: zap.NewNop()}
 	if err := h.provision(app); err != nil {
 		b.Fatal(err)
 	}
