@@ -87,3 +87,6 @@ func watchNonceTables(ctx context.Context, logger *zap.Logger, interval time.Dur
 		}
 	}
 }
+
+// Interface guards
+var _ enforcement.NonceStoreAt = (*fallbackNonces)(nil)
