@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -211,10 +212,10 @@ func (a *App) check(resolved bool) error {
 		}
 	case StoreRedis:
 		if len(s.URLs) == 0 && len(s.Addrs) == 0 {
-			return errors.New("store redis: expected at least one redis:// URL or an addrs line")
+			return errRedisNoServer
 		}
 		if len(s.URLs) > 0 && (len(s.Addrs) > 0 || s.MasterName != "") {
-			return errors.New("store redis: give URLs or a block with addrs, not both")
+			return errRedisURLsAndBlock
 		}
 		for _, u := range s.URLs {
 			if !resolved && strings.Contains(u, "{") {
@@ -225,7 +226,7 @@ func (a *App) check(resolved bool) error {
 			}
 		}
 		if s.DB < 0 {
-			return fmt.Errorf("store redis: db: expected a number >= 0, got %d", s.DB)
+			return errRedisDB(strconv.Itoa(s.DB))
 		}
 		if s.Path != "" {
 			return errors.New("store redis: a path applies only to store file")
@@ -438,6 +439,17 @@ var errBadMasterKey = errors.New("expected 32 bytes in base64 " +
 	"(make one with `caddy access-auth gen-master-key` or `openssl rand -base64 32`)")
 
 var errAppStopped = errors.New("access_auth app is not running")
+
+// The rules of store redis, worded once for the Caddyfile and the JSON
+// check.
+var (
+	errRedisNoServer     = errors.New("store redis: expected one or more redis:// URLs or a block with addrs")
+	errRedisURLsAndBlock = errors.New("store redis: give URLs or a block with addrs, not both")
+)
+
+func errRedisDB(db string) error {
+	return fmt.Errorf("store redis: db: expected a database number >= 0, got %s", db)
+}
 
 // registerGroups registers every route's group with the store, retrying
 // in the background until it succeeds or the app stops.
