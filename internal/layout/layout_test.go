@@ -74,12 +74,8 @@ func TestMayImportCaddy(t *testing.T) {
 // transitive dependencies under the package's own import path.
 func listDeps(t *testing.T) map[string][]string {
 	t.Helper()
-	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	if err != nil {
-		t.Fatalf("go list -m: %v", err)
-	}
 	cmd := exec.Command("go", "list", "-test", "-f", "{{.ImportPath}}\t{{join .Deps \" \"}}", "./...")
-	cmd.Dir = strings.TrimSpace(string(root))
+	cmd.Dir = moduleRoot(t)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list -test ./...: %v", err)
