@@ -161,12 +161,12 @@ func (h *Handler) check() error {
 		// The store's rule, so that every environment a binding can name
 		// can be served by a route.
 		return fmt.Errorf("environment: invalid name %q, expected [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", h.Environment)
-	case h.MaxSkew < 0:
-		return errors.New("max_skew: must not be negative")
-	case time.Duration(h.MaxSkew) > enforcement.MaxMaxSkew:
-		return fmt.Errorf("max_skew: at most 7d (a request signed that long ago is still accepted), got %s", time.Duration(h.MaxSkew))
-	case h.MaxBody < 0:
-		return errors.New("max_body: must not be negative")
+	}
+	if err := enforcement.CheckMaxSkew(time.Duration(h.MaxSkew)); err != nil {
+		return err
+	}
+	if err := enforcement.CheckMaxBody(h.MaxBody); err != nil {
+		return err
 	}
 	for _, name := range h.Schemes {
 		if _, err := signature.ParseScheme(name); err != nil {

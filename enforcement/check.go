@@ -68,10 +68,11 @@ func NewChecker(cfg Config, keys Keys) (*Checker, error) {
 		return nil, errors.New("access_auth: group: required")
 	case cfg.Schemes&^signature.AllSchemes != 0:
 		return nil, fmt.Errorf("access_auth: schemes: unknown scheme in set %#x", uint8(cfg.Schemes))
-	case cfg.MaxSkew < 0 || cfg.MaxSkew > MaxMaxSkew:
-		return nil, fmt.Errorf("access_auth: max_skew: must be positive and at most 7d, got %s", cfg.MaxSkew)
-	case cfg.MaxBody < 0:
-		return nil, fmt.Errorf("access_auth: max_body: must be positive, got %d", cfg.MaxBody)
+	}
+	for _, err := range []error{CheckMaxSkew(cfg.MaxSkew), CheckMaxBody(cfg.MaxBody)} {
+		if err != nil {
+			return nil, fmt.Errorf("access_auth: %w", err)
+		}
 	}
 	c := &Checker{cfg: cfg, keys: keys, wallClock: wallClock, nonceTTL: 2 * cfg.MaxSkew}
 	if k, ok := keys.(keysAt); ok && wallClock {
