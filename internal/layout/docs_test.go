@@ -10,13 +10,14 @@ import (
 	"testing"
 )
 
-// docCitation matches a pointer to the project's reference, such as
-// "(docs/request-check.md)" or "see docs/replay-protection.md#restarts".
-var docCitation = regexp.MustCompile(`docs/[A-Za-z0-9_-]+\.md`)
+// docCitation matches a pointer to a document of the repository, such as
+// "(docs/request-check.md)", "see docs/replay-protection.md#restarts" or
+// "README.md", read from the module's root.
+var docCitation = regexp.MustCompile(`\b(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.md\b`)
 
 // TestCitedDocsExist fails when a source file, the Makefile, a script or an
-// example cites a page under docs/ that the repository lacks, so that every
-// comment a maintainer follows leads somewhere.
+// example cites a document (docs/…, README.md) that the repository lacks,
+// so that every comment a maintainer follows leads somewhere.
 func TestCitedDocsExist(t *testing.T) {
 	root := moduleRoot(t)
 	cited := 0
@@ -50,7 +51,7 @@ func TestCitedDocsExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cited == 0 {
-		t.Fatal("no file cites docs/: the walk missed the tree")
+		t.Fatal("no file cites a document: the walk missed the tree")
 	}
 }
 
