@@ -41,7 +41,7 @@ const (
 // Defaults of the global options (docs/configuration.md); the cache's are
 // cache.Default*.
 const (
-	DefaultKeyPrefix   = "access_auth"
+	DefaultKeyPrefix   = store.DefaultKeyPrefix
 	DefaultLocalNonces = enforcement.DefaultMaxNonces
 )
 
