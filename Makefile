@@ -25,7 +25,7 @@ test-unit:
 test-interop: build
 	cd interop && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m .
 
-# The benchmarks of SPEC §10 (micro-benchmarks, then real Caddy and
+# The benchmarks of docs/operations.md (micro-benchmarks, then real Caddy and
 # redis-server under signed load) and its table with the measured values.
 bench:
 	$(GO) run ./bench/table

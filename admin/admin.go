@@ -70,7 +70,7 @@ type handler struct {
 	patterns map[string]bool
 }
 
-// New returns the admin REST API of SPEC §8 over s, serving the paths under
+// New returns the admin REST API (docs/admin-api.md) over s, serving the paths under
 // /access-auth/. It does no authentication: put it behind Caddy's admin
 // endpoint or RequireToken. s must not be nil.
 func New(s *store.Store, opts Options) http.Handler {

@@ -1,4 +1,4 @@
-// Package admin serves the admin REST API of access authorization (SPEC §8)
+// Package admin serves the admin REST API of access authorization (docs/admin-api.md)
 // as a plain net/http handler over a *store.Store. Caddy serves it on its
 // admin endpoint (admin.api.access_auth) and, behind RequireToken, on a site
 // (access_auth_admin); this package itself never imports Caddy.

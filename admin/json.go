@@ -130,7 +130,7 @@ func bodyError(err error) error {
 	return invalid("invalid JSON body: %v", err)
 }
 
-// List limits of SPEC §8.
+// List limits (docs/admin-api.md).
 const (
 	defaultLimit = 50
 	maxLimit     = 500

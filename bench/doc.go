@@ -1,4 +1,4 @@
-// Package bench measures the figures of SPEC §10 that need more than a
+// Package bench measures the figures of docs/operations.md that need more than a
 // micro-benchmark: its benchmarks (in the test files, Linux only: they read
 // /proc) start real Caddy processes and redis-server, drive them with the
 // signed load of bench/loadgen and report throughput ratios, added latency,

@@ -85,7 +85,7 @@ func startUpstream(b *testing.B) string {
 	return srv.Listener.Addr().String()
 }
 
-// BenchmarkThroughputLocalReplay is SPEC §10's ≥ 0.95 figure for a route
+// BenchmarkThroughputLocalReplay is the ≥ 0.95 target for a route
 // that answers itself, the hardest case: the embedded store, replay
 // protection in the node's memory.
 func BenchmarkThroughputLocalReplay(b *testing.B) { throughputLocal(b, "") }
@@ -100,7 +100,7 @@ func throughputLocal(b *testing.B, upstream string) {
 	measureOverhead(b, c, key, 0)
 }
 
-// BenchmarkThroughputRedisReplay is SPEC §10's ≥ 0.80 figure for a route
+// BenchmarkThroughputRedisReplay is the ≥ 0.80 target for a route
 // that answers itself: the store and replay protection in a real
 // redis-server on this machine.
 func BenchmarkThroughputRedisReplay(b *testing.B) {
@@ -258,7 +258,7 @@ func redisPID(b *testing.B, addr string) int {
 }
 
 // BenchmarkCacheMiss is what a miss costs against a real Redis on
-// loopback: Redis commands per miss (SPEC §10: one round trip), commands
+// loopback: Redis commands per miss (one round trip, docs/operations.md), commands
 // for 64 concurrent misses of one key (they share the load), and the time
 // of a miss through the cache.
 func BenchmarkCacheMiss(b *testing.B) {

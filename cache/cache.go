@@ -51,7 +51,7 @@ type Config struct {
 	Now      func() time.Time // default time.Now; GetAt takes the caller's time only then
 }
 
-// Defaults of Config (SPEC §5).
+// Defaults of Config (docs/configuration.md).
 const (
 	DefaultMaxEntries  = 1_000_000
 	DefaultTTL         = 5 * time.Minute

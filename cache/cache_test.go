@@ -475,7 +475,7 @@ func TestFollowReturnsWhenContextEnds(t *testing.T) {
 }
 
 // TestEntrySize measures the memory a cached key costs, ristretto's
-// counters and maps included (SPEC §10: at most 1 KiB per key). The
+// counters and maps included (at most 1 KiB per key, docs/operations.md). The
 // cache's own share is held to 768 bytes, leaving the rest to the signing
 // key the key's Secret derives on its first verification, which is
 // measured too and reported.
@@ -523,7 +523,7 @@ func TestEntrySize(t *testing.T) {
 	perKey, withSigningKey := cached/int64(stored), verified/int64(stored)
 	t.Logf("about %d bytes per cached key, %d once its secret derived a signing key (%d keys stored)", perKey, withSigningKey, stored)
 	if perKey > 768 {
-		t.Fatalf("the cache takes %d bytes per key, its share of SPEC §10's 1 KiB is 768", perKey)
+		t.Fatalf("the cache takes %d bytes per key, its share of the 1 KiB per key is 768", perKey)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // Entry is the compiled credential of one API key: everything the request
 // check reads, in the form it reads it. Entries are immutable once compiled
 // and shared by every request that hits them. Times are kept as Unix
-// nanoseconds (0: none) to keep entries small (SPEC §10: 1 KiB per key).
+// nanoseconds (0: none) to keep entries small (1 KiB per key, docs/operations.md).
 type Entry struct {
 	AccessKeyID string
 	APIKey      string

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -36,13 +38,10 @@ const (
 	StoreRedis = "redis"
 )
 
-// Defaults of the global options (SPEC §5).
+// Defaults of the global options (docs/configuration.md); the cache's are
+// cache.Default*.
 const (
-	DefaultKeyPrefix   = "access_auth"
-	DefaultMaxEntries  = 1_000_000
-	DefaultTTL         = 5 * time.Minute
-	DefaultNegativeTTL = 5 * time.Second
-	DefaultMaxStale    = 5 * time.Minute
+	DefaultKeyPrefix   = store.DefaultKeyPrefix
 	DefaultLocalNonces = enforcement.DefaultMaxNonces
 )
 
@@ -157,16 +156,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.Cache = new(CacheConfig)
 	}
 	if a.Cache.MaxEntries == 0 {
-		a.Cache.MaxEntries = DefaultMaxEntries
+		a.Cache.MaxEntries = cache.DefaultMaxEntries
 	}
 	if a.Cache.TTL == 0 {
-		a.Cache.TTL = caddy.Duration(DefaultTTL)
+		a.Cache.TTL = caddy.Duration(cache.DefaultTTL)
 	}
 	if a.Cache.NegativeTTL == 0 {
-		a.Cache.NegativeTTL = caddy.Duration(DefaultNegativeTTL)
+		a.Cache.NegativeTTL = caddy.Duration(cache.DefaultNegativeTTL)
 	}
 	if a.MaxStale == 0 {
-		a.MaxStale = caddy.Duration(DefaultMaxStale)
+		a.MaxStale = caddy.Duration(cache.DefaultMaxStale)
 	}
 	if a.LocalNonces == 0 {
 		a.LocalNonces = DefaultLocalNonces
@@ -213,10 +212,10 @@ func (a *App) check(resolved bool) error {
 		}
 	case StoreRedis:
 		if len(s.URLs) == 0 && len(s.Addrs) == 0 {
-			return errors.New("store redis: expected at least one redis:// URL or an addrs line")
+			return errRedisNoServer
 		}
 		if len(s.URLs) > 0 && (len(s.Addrs) > 0 || s.MasterName != "") {
-			return errors.New("store redis: give URLs or a block with addrs, not both")
+			return errRedisURLsAndBlock
 		}
 		for _, u := range s.URLs {
 			if !resolved && strings.Contains(u, "{") {
@@ -227,7 +226,7 @@ func (a *App) check(resolved bool) error {
 			}
 		}
 		if s.DB < 0 {
-			return fmt.Errorf("store redis: db: expected a number >= 0, got %d", s.DB)
+			return errRedisDB(strconv.Itoa(s.DB))
 		}
 		if s.Path != "" {
 			return errors.New("store redis: a path applies only to store file")
@@ -440,6 +439,17 @@ var errBadMasterKey = errors.New("expected 32 bytes in base64 " +
 	"(make one with `caddy access-auth gen-master-key` or `openssl rand -base64 32`)")
 
 var errAppStopped = errors.New("access_auth app is not running")
+
+// The rules of store redis, worded once for the Caddyfile and the JSON
+// check.
+var (
+	errRedisNoServer     = errors.New("store redis: expected one or more redis:// URLs or a block with addrs")
+	errRedisURLsAndBlock = errors.New("store redis: give URLs or a block with addrs, not both")
+)
+
+func errRedisDB(db string) error {
+	return fmt.Errorf("store redis: db: expected a database number >= 0, got %s", db)
+}
 
 // registerGroups registers every route's group with the store, retrying
 // in the background until it succeeds or the app stops.

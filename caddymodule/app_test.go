@@ -157,3 +157,29 @@ func TestAppBodyBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A rule that both the Caddyfile adapter and the JSON check enforce is
+// worded once: a user reads the same error whichever way they configure.
+func TestStoreRuleWordedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, caddyfile, json, want string
+	}{
+		{"no server", "store redis", `{"type":"redis"}`, errRedisNoServer.Error()},
+		{"urls and block", "store redis redis://a {\naddrs a:1\n}", `{"type":"redis","urls":["redis://a"],"addrs":["a:1"]}`, errRedisURLsAndBlock.Error()},
+		{"negative db", "store redis {\naddrs a:1\ndb -1\n}", `{"type":"redis","addrs":["a:1"],"db":-1}`, "store redis: db: expected a database number >= 0, got"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte("{\n\taccess_auth {\n"+tc.caddyfile+"\n}\n}\n"), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Caddyfile: %v, want it to contain %q", err, tc.want)
+			}
+			a := new(App)
+			if err := json.Unmarshal([]byte(`{"master_key":["k"],"store":`+tc.json+`}`), a); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("JSON: %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -201,14 +201,14 @@ func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 		s.URLs = d.RemainingArgs()
 		for nesting := d.Nesting(); d.NextBlock(nesting); {
 			if len(s.URLs) > 0 {
-				return nil, d.Err("access_auth: store redis: give URLs or a block, not both")
+				return nil, d.Errf("access_auth: %v", errRedisURLsAndBlock)
 			}
 			if err := parseRedisBlock(d, s); err != nil {
 				return nil, err
 			}
 		}
 		if len(s.URLs) == 0 && len(s.Addrs) == 0 {
-			return nil, d.Err("access_auth: store redis: expected one or more redis:// URLs or a block with addrs")
+			return nil, d.Errf("access_auth: %v", errRedisNoServer)
 		}
 	default:
 		return nil, d.Errf("access_auth: store: unknown type %q, expected file or redis", s.Type)
@@ -239,7 +239,7 @@ func parseRedisBlock(d *caddyfile.Dispenser, s *StoreConfig) error {
 		}
 		db, err := strconv.Atoi(n)
 		if err != nil || db < 0 {
-			return d.Errf("%s: db: expected a database number >= 0, got %q", where, n)
+			return d.Errf("access_auth: %v", errRedisDB(strconv.Quote(n)))
 		}
 		s.DB = db
 	case "tls":

@@ -57,7 +57,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 			},
 		},
 		{
-			// Every environment a binding may name (SPEC §4 leaves them free).
+			// Every environment a binding may name (free names, docs/admin-api.md).
 			name:  "environment the store accepts",
 			input: site("access_auth orders {\nenvironment Pre.Release-2\n}"),
 			want:  []string{`"environment":"Pre.Release-2"`},
@@ -137,7 +137,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{name: "bad store type", input: global("access_auth {\nstore etcd\n}"), wantErr: `access_auth: store: unknown type "etcd", expected file or redis`},
 		{name: "bad redis url", input: global("access_auth {\nstore redis http://a\nmaster_key " + testMasterKey + "\n}"), wantErr: "access_auth: store redis: invalid URL"},
 		{name: "redis url password hidden", input: global("access_auth {\nstore redis http://u:hunter2@a\nmaster_key " + testMasterKey + "\n}"), wantErr: "xxxxx"},
-		{name: "redis urls and block", input: global("access_auth {\nstore redis redis://a {\ndb 1\n}\n}"), wantErr: "access_auth: store redis: give URLs or a block, not both"},
+		{name: "redis urls and block", input: global("access_auth {\nstore redis redis://a {\ndb 1\n}\n}"), wantErr: "access_auth: store redis: give URLs or a block with addrs, not both"},
 		{name: "redis empty", input: global("access_auth {\nstore redis\n}"), wantErr: "access_auth: store redis: expected one or more redis:// URLs"},
 		{name: "redis bad db", input: global("access_auth {\nstore redis {\naddrs a:1\ndb -1\n}\n}"), wantErr: `access_auth: store redis: db: expected a database number >= 0, got "-1"`},
 		{name: "redis unknown", input: global("access_auth {\nstore redis {\nhosts a:1\n}\n}"), wantErr: `access_auth: store redis: unknown subdirective "hosts"`},

@@ -24,14 +24,6 @@ func init() {
 	caddy.RegisterModule(new(Handler))
 }
 
-// Replay protection modes of the replay_protection option.
-const (
-	ReplayAuto  = "auto"
-	ReplayStore = "store"
-	ReplayLocal = "local"
-	ReplayOff   = "off"
-)
-
 // unreadBodyDrainTimeout bounds how long a refused request's unread body
 // is read before the answer goes out: enough for a client sending at
 // 256 KiB/s to get a graceful close, short for one that stalls.
@@ -86,7 +78,7 @@ type Handler struct {
 	app     *App
 	logger  *zap.Logger
 	cfg     enforcement.Config
-	replay  string
+	replay  enforcement.ReplayMode // never ReplayAuto once provisioned
 	forward bool
 	metrics *routeMetrics
 
@@ -142,14 +134,14 @@ func (h *Handler) provision(app *App) error {
 		Service:              h.Service,
 		Bodies:               bodyBudget,
 	}
-	h.replay = h.ReplayProtection
-	if h.replay == "" || h.replay == ReplayAuto {
-		h.replay = ReplayLocal
+	h.replay, _ = enforcement.ParseReplayMode(h.ReplayProtection) // check() refused unknown modes
+	if h.replay == enforcement.ReplayAuto {
+		h.replay = enforcement.ReplayLocal
 		if app.isRedis() {
-			h.replay = ReplayStore
+			h.replay = enforcement.ReplayStore
 		}
 	}
-	if h.replay == ReplayStore && !app.isRedis() {
+	if h.replay == enforcement.ReplayStore && !app.isRedis() {
 		return errors.New("access_auth: replay_protection store: needs store redis in the access_auth global option; use local or auto")
 	}
 	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
@@ -169,22 +161,20 @@ func (h *Handler) check() error {
 		// The store's rule, so that every environment a binding can name
 		// can be served by a route.
 		return fmt.Errorf("environment: invalid name %q, expected [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", h.Environment)
-	case h.MaxSkew < 0:
-		return errors.New("max_skew: must not be negative")
-	case time.Duration(h.MaxSkew) > enforcement.MaxMaxSkew:
-		return fmt.Errorf("max_skew: at most 7d (a request signed that long ago is still accepted), got %s", time.Duration(h.MaxSkew))
-	case h.MaxBody < 0:
-		return errors.New("max_body: must not be negative")
+	}
+	if err := enforcement.CheckMaxSkew(time.Duration(h.MaxSkew)); err != nil {
+		return err
+	}
+	if err := enforcement.CheckMaxBody(h.MaxBody); err != nil {
+		return err
 	}
 	for _, name := range h.Schemes {
 		if _, err := signature.ParseScheme(name); err != nil {
 			return fmt.Errorf("schemes: unknown scheme %q, expected jdcloud2, jdcloud3, sigv4 or aliyun", name)
 		}
 	}
-	switch h.ReplayProtection {
-	case "", ReplayAuto, ReplayStore, ReplayLocal, ReplayOff:
-	default:
-		return fmt.Errorf("replay_protection: unknown mode %q, expected auto, store, local or off", h.ReplayProtection)
+	if _, err := enforcement.ParseReplayMode(h.ReplayProtection); err != nil {
+		return fmt.Errorf("replay_protection: %w", err)
 	}
 	return nil
 }
@@ -316,9 +306,9 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 	}
 	cfg := h.cfg
 	switch h.replay {
-	case ReplayStore:
+	case enforcement.ReplayStore:
 		cfg.Nonces = st.replay.shared
-	case ReplayLocal:
+	case enforcement.ReplayLocal:
 		cfg.Nonces = st.replay.local
 	}
 	c, err := enforcement.NewChecker(cfg, st.cache)

@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -104,8 +105,8 @@ func TestAppDefaultsAndStateKey(t *testing.T) {
 	if a.Store.Type != StoreFile || a.Store.Path != filepath.Join(caddy.AppDataDir(), "access_auth", "store.db") {
 		t.Errorf("default store %+v", a.Store)
 	}
-	if a.Cache.MaxEntries != DefaultMaxEntries || time.Duration(a.Cache.TTL) != DefaultTTL ||
-		time.Duration(a.Cache.NegativeTTL) != DefaultNegativeTTL || time.Duration(a.MaxStale) != DefaultMaxStale {
+	if a.Cache.MaxEntries != cache.DefaultMaxEntries || time.Duration(a.Cache.TTL) != cache.DefaultTTL ||
+		time.Duration(a.Cache.NegativeTTL) != cache.DefaultNegativeTTL || time.Duration(a.MaxStale) != cache.DefaultMaxStale {
 		t.Errorf("default cache %+v, max_stale %v", a.Cache, a.MaxStale)
 	}
 	b := provision(`{"cache":{"max_entries":1000000}}`)
@@ -153,7 +154,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}, actor); err != nil {
 		b.Fatal(err)
 	}
-	h := &Handler{Group: "orders", ReplayProtection: ReplayOff, logger: zap.NewNop()}
+	h := &Handler{Group: "orders", ReplayProtection: "off", logger: zap.NewNop()}
 	if err := h.provision(app); err != nil {
 		b.Fatal(err)
 	}

@@ -207,7 +207,7 @@ func send(t *testing.T, req *http.Request) answer {
 	return answer{resp.StatusCode, resp.Header, string(raw)}
 }
 
-// wantDenial checks a refusal against its row of SPEC §7.
+// wantDenial checks a refusal against its row in docs/request-check.md.
 func wantDenial(t *testing.T, a answer, status int, statusName, reason, message, challenge string) {
 	t.Helper()
 	if a.status != status {

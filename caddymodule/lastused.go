@@ -11,7 +11,7 @@ import (
 )
 
 // usageFlushInterval is how often the keys' last uses are written to the
-// store. last_used_at is approximate (SPEC §4): one write per interval keeps
+// store. last_used_at is approximate (docs/admin-api.md): one write per interval keeps
 // store round trips off the request path.
 var usageFlushInterval = 10 * time.Second
 

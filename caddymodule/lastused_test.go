@@ -24,7 +24,8 @@ func TestUsageKeepsTheLatestUse(t *testing.T) {
 	}
 }
 
-// SPEC §4: last_used_at tells when a key was last let through (approximate).
+// last_used_at tells when a key was last let through, approximately
+// (docs/admin-api.md).
 func TestLastUsedAt(t *testing.T) {
 	defer func(d time.Duration) { usageFlushInterval = d }(usageFlushInterval)
 	usageFlushInterval = 20 * time.Millisecond

@@ -34,7 +34,7 @@ var (
 	cacheMetrics = new(stateCollector)
 )
 
-// collectors are the module's collectors, those of SPEC §9.
+// collectors are the module's collectors, listed in docs/operations.md.
 func collectors() []prometheus.Collector {
 	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag,
 		bodyBufferBytes, bodyBufferBodies, bodyBufferRefused, unsealableSecrets}

@@ -12,7 +12,7 @@ import (
 
 // fallbackNonces is replay protection in the shared store that falls back
 // to this node's memory while the store cannot be reached, so that cached
-// keys keep serving through an outage (SPEC §7) and a replay to this node
+// keys keep serving through an outage (docs/coherence.md) and a replay to this node
 // is still refused. Every nonce goes to the node's memory too, the ones the
 // store answers for included: a request this node accepted before the
 // store went away is then still refused when replayed to it. The nonces
@@ -87,3 +87,6 @@ func watchNonceTables(ctx context.Context, logger *zap.Logger, interval time.Dur
 		}
 	}
 }
+
+// Interface guards
+var _ enforcement.NonceStoreAt = (*fallbackNonces)(nil)

@@ -34,7 +34,7 @@ http://localhost:9080 {
 `
 
 // TestMetricsAndLogs scrapes the admin endpoint's /metrics after allowed
-// and denied requests (SPEC §9: names, labels, counts, no key material in
+// and denied requests (docs/operations.md: names, labels, counts, no key material in
 // labels), reloads the config and checks the collectors still count, then
 // reads the captured logs: each denial at INFO with its reason, key, group
 // and remote IP; a store failure at ERROR; no secret or signature anywhere.

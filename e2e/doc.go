@@ -1,7 +1,7 @@
 // Package e2e tests the plugin as it is deployed: real Caddy processes built
 // from ./cmd/caddy on one real Redis (standalone, Sentinel or Cluster)
 // started by the tests on free loopback ports. It holds only tests (the
-// benchmarks of SPEC §10 are in package bench):
+// benchmarks of docs/operations.md are in package bench):
 //
 //   - propagation of admin writes from one node to another (p50/p99),
 //   - a Redis outage and recovery under a running node,

@@ -17,7 +17,7 @@ import (
 
 // TestMoveUpToRedis exports the data of a node on the embedded file store
 // and imports it into a node on Redis configured with the file store's
-// master key (SPEC §4, issue 3 item 6): every key keeps working, disabled
+// master key (docs/admin-api.md, issue 3 item 6): every key keeps working, disabled
 // stays disabled, a rotation's grace secret survives, and no secret is
 // stored in the clear in Redis. A Redis node with another master key
 // refuses the import.

@@ -18,7 +18,7 @@ import (
 const quickAnswer = 2 * time.Second
 
 // TestRedisOutage stops Redis under two running nodes and brings it back
-// on the same port, checking each request on the way (SPEC §7, issue 3
+// on the same port, checking each request on the way (docs/coherence.md, issue 3
 // item 4). Redis keeps an append-only file, so the data set survives the
 // restart as it would in production; what is under test is the nodes.
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
-// Bounds of SPEC §7: an admin write reaches every node within 100ms p99,
+// Bounds of docs/coherence.md: an admin write reaches every node within 100ms p99,
 // and no trial may take longer than maxPropagation.
 const (
 	propagationP99 = 100 * time.Millisecond

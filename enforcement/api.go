@@ -34,16 +34,6 @@ const (
 	Overloaded
 )
 
-// Replay protection modes of the handler's replay_protection option.
-type ReplayMode uint8
-
-const (
-	ReplayAuto ReplayMode = iota
-	ReplayStore
-	ReplayLocal
-	ReplayOff
-)
-
 // NonceStore remembers nonces. Seen records key+nonce for ttl and reports
 // whether it had been recorded before (then the request is a replay). The
 // strings may point into a request's headers: an implementation that keeps

@@ -30,9 +30,9 @@ const (
 type Checker struct {
 	cfg       Config
 	keys      Keys
-	keysAt    keysAt   // keys, when it takes the check's clock reading
-	noncesAt  noncesAt // cfg.Nonces, likewise
-	wallClock bool     // cfg.Now is time.Now: CheckAt may take the caller's reading
+	keysAt    keysAt       // keys, when it takes the check's clock reading
+	noncesAt  NonceStoreAt // cfg.Nonces, likewise
+	wallClock bool         // cfg.Now is time.Now: CheckAt may take the caller's reading
 	// localNonces is cfg.Nonces when it is the node's own table (and the
 	// check's clock reading may be handed to it): the check then loads the
 	// nonce's bucket while it verifies the signature.
@@ -68,16 +68,17 @@ func NewChecker(cfg Config, keys Keys) (*Checker, error) {
 		return nil, errors.New("access_auth: group: required")
 	case cfg.Schemes&^signature.AllSchemes != 0:
 		return nil, fmt.Errorf("access_auth: schemes: unknown scheme in set %#x", uint8(cfg.Schemes))
-	case cfg.MaxSkew < 0 || cfg.MaxSkew > MaxMaxSkew:
-		return nil, fmt.Errorf("access_auth: max_skew: must be positive and at most 7d, got %s", cfg.MaxSkew)
-	case cfg.MaxBody < 0:
-		return nil, fmt.Errorf("access_auth: max_body: must be positive, got %d", cfg.MaxBody)
+	}
+	for _, err := range []error{CheckMaxSkew(cfg.MaxSkew), CheckMaxBody(cfg.MaxBody)} {
+		if err != nil {
+			return nil, fmt.Errorf("access_auth: %w", err)
+		}
 	}
 	c := &Checker{cfg: cfg, keys: keys, wallClock: wallClock, nonceTTL: 2 * cfg.MaxSkew}
 	if k, ok := keys.(keysAt); ok && wallClock {
 		c.keysAt = k
 	}
-	if n, ok := cfg.Nonces.(noncesAt); ok && wallClock {
+	if n, ok := cfg.Nonces.(NonceStoreAt); ok && wallClock {
 		c.noncesAt = n
 		c.localNonces, _ = n.(*LocalNonces)
 	}
@@ -160,9 +161,12 @@ type keysAt interface {
 	GetAt(ctx context.Context, apiKey string, now time.Time) (*cache.Entry, error)
 }
 
-// noncesAt is a NonceStore that takes the check's clock reading (a clock
-// read costs ~60 ns on some VMs: one per request is enough).
-type noncesAt interface {
+// NonceStoreAt is a NonceStore that takes the check's clock reading (a
+// clock read costs ~60 ns on some VMs: one per request is enough). The
+// check finds it by a type assertion: implementations assert it at compile
+// time, so that a drifting signature fails the build instead of turning the
+// fast path off.
+type NonceStoreAt interface {
 	SeenAt(ctx context.Context, apiKey, nonce string, now time.Time, ttl time.Duration) (bool, error)
 }
 
@@ -337,3 +341,7 @@ func sniffScheme(h http.Header, allowed signature.Schemes) signature.Scheme {
 	}
 	return 0
 }
+
+// The check finds the cache's clock-taking lookup by a type assertion; this
+// guard (here, since cache cannot name keysAt) keeps it from drifting apart.
+var _ keysAt = (*cache.Cache)(nil)

@@ -317,3 +317,9 @@ func (l *LocalNonces) Len() int {
 	}
 	return n
 }
+
+// Interface guards
+var (
+	_ NonceStore   = (*LocalNonces)(nil)
+	_ NonceStoreAt = (*LocalNonces)(nil)
+)

@@ -25,7 +25,7 @@ import (
 
 const (
 	uploadSize = 100 << 20 // max_body's default, JD Cloud's limit
-	// SPEC §10: a 100 MiB signed upload adds at most 16 MiB RSS.
+	// A 100 MiB signed upload adds at most 16 MiB RSS (docs/operations.md).
 	maxRSSGrowth = 16 << 20
 )
 

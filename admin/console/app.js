@@ -1,5 +1,5 @@
 // The web console of access authorization: a client of the admin REST API
-// (SPEC §8) served beside it. Plain DOM code, no framework and no build
+// (docs/admin-api.md) served beside it. Plain DOM code, no framework and no build
 // step. Everything the API returns is written with textContent and DOM
 // nodes, never parsed as markup, so a name like <img onerror=…> stays text.
 "use strict";
