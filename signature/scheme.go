@@ -119,8 +119,8 @@ func (s Scheme) NonceHeader() string { return profileOf(s).nonceHeader }
 // message of a denial (Alibaba's X-Ca-Error-Message), "" when there is none.
 func (s Scheme) ErrorMessageHeader() string { return profileOf(s).errorMessageHeader }
 
-// SchemeNames are the names of the schemes in configuration, in their order.
-func SchemeNames() []string {
+// schemeNames are the names of the schemes in configuration, in their order.
+func schemeNames() []string {
 	var names []string
 	for s := Scheme(1); int(s) < len(registry); s++ {
 		if implOf(s) != nil {
@@ -132,7 +132,7 @@ func SchemeNames() []string {
 
 // ExpectedSchemes lists the names for a message: "jdcloud2, jdcloud3, sigv4 or aliyun".
 func ExpectedSchemes() string {
-	names := SchemeNames()
+	names := schemeNames()
 	if len(names) < 2 {
 		return strings.Join(names, "")
 	}
