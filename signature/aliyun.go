@@ -128,8 +128,10 @@ func (aliyun) bodyRule(c *Credentials, empty bool) (BodyRule, bool) {
 		rule.digest = md5Digest
 	}
 	switch {
+	case empty && !rule.Matches(nil):
+		return BodyRule{}, false
 	case empty:
-		return BodyRule{Cover: BodyCovered}, rule.Matches(nil)
+		return BodyRule{Cover: BodyCovered}, true
 	case c.SignsForm:
 		rule.Cover = BodyForm
 	case c.ContentMD5 != "":

@@ -114,8 +114,11 @@ func payloadHashRule(c *Credentials, empty bool) (BodyRule, bool) {
 	if !decodeHex(rule.Want[:], declared) {
 		return BodyRule{}, false // neither a SHA-256 nor UNSIGNED-PAYLOAD: nothing to verify
 	}
-	if empty {
-		return BodyRule{Cover: BodyCovered, PayloadHash: declared}, strings.EqualFold(declared, emptySHA256)
+	switch {
+	case !empty:
+		return rule, true
+	case strings.EqualFold(declared, emptySHA256):
+		return BodyRule{Cover: BodyCovered, PayloadHash: declared}, true
 	}
-	return rule, true
+	return BodyRule{}, false
 }
