@@ -23,8 +23,9 @@ const memoryBodyLimit = 1 << 20
 // maxFormParams bounds the parameters (counted by their separators) of a
 // form the signature covers (signature.BodyForm), which are decoded and
 // sorted before the signature over them can be checked, that is before
-// anything proves the caller holds the secret. A 1 MiB form of 1,000 costs ~10 ms, what decoding and hashing any
-// 1 MiB form costs; one of 80,000 costs ~60 ms, most of it sorting.
+// anything proves the caller holds the secret. A 1 MiB form of 1,000 costs
+// ~10 ms, what decoding and hashing any 1 MiB form costs; one of 80,000
+// costs ~60 ms, most of it sorting.
 const maxFormParams = 1000
 
 // Errors a request body returns to whoever reads it upstream after the

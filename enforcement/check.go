@@ -126,13 +126,13 @@ var scratchPool = sync.Pool{New: func() any { return new(checkScratch) }}
 
 // Check decides on r in this order: credentials of an allowed scheme → API
 // key known → key enabled and not expired → date within max_skew → body,
-// read only when the signature needs it (no signed content hash, or a
-// form whose parameters are signed; within the node's BodyBudget) → signature (with the
-// previous secret during a rotation grace) → a body of at most 1 MiB with a
-// signed hash, verified (a larger one is checked as it streams) → replay →
-// authorization valid → binding to the route's group and environment →
-// client IP. orig is the request as the client sent it (before any
-// rewrite); remote the client's address. When the decision allows a request
+// read only when the signature needs it (no signed content hash, or a form
+// whose parameters are signed; within the node's BodyBudget) → signature
+// (with the previous secret during a rotation grace) → a body of at most
+// 1 MiB with a signed hash, verified (a larger one is checked as it
+// streams) → replay → authorization valid → binding to the route's group
+// and environment → client IP. orig is the request as the client sent it
+// (before any rewrite); remote the client's address. When the decision allows a request
 // with a body, r.Body has been replaced by one that is safe to pass on.
 func (c *Checker) Check(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr) Decision {
 	return c.decide(ctx, r, orig, remote, c.cfg.Now())

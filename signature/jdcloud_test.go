@@ -238,7 +238,7 @@ func TestTamperedRequestsFail(t *testing.T) {
 }
 
 // TestHeaderSpaces: JDCLOUD2 collapses inner spaces of header values,
-// JDCLOUD3 does not (SPEC §6).
+// JDCLOUD3 does not (docs/signature-schemes.md).
 func TestHeaderSpaces(t *testing.T) {
 	for _, tt := range []struct {
 		scheme   Scheme
