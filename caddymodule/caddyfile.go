@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/accessauth/caddy-access-auth/signature"
 )
 
 func init() {
@@ -296,7 +298,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "schemes":
 			h.Schemes = d.RemainingArgs()
 			if len(h.Schemes) == 0 {
-				err = d.Errf("%s: schemes: expected one or more of jdcloud2, jdcloud3, sigv4, aliyun", where)
+				err = d.Errf("%s: schemes: expected one or more of %s", where, signature.ExpectedSchemes())
 			}
 		case "max_skew":
 			err = durationArg(d, where, &h.MaxSkew)

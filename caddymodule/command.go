@@ -299,7 +299,7 @@ func curlCommand() *cobra.Command {
 	c.Flags().String("key", "", "APIKey")
 	c.Flags().String("secret", "", "APISecret (other users may see it in the process list: prefer --secret-file or $"+secretEnv+")")
 	c.Flags().String("secret-file", "", "file that holds the APISecret (a trailing newline is ignored)")
-	c.Flags().String("scheme", "jdcloud2", "signature scheme: jdcloud2, jdcloud3, sigv4 or aliyun")
+	c.Flags().String("scheme", signature.DefaultScheme.String(), "signature scheme: "+signature.ExpectedSchemes())
 	c.Flags().String("region", "", "region of the credential scope")
 	c.Flags().String("service", "", "service of the credential scope")
 	c.Flags().StringP("request", "X", "", "method (default GET, or POST with -d)")

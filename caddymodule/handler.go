@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,7 +169,7 @@ func (h *Handler) check() error {
 	}
 	for _, name := range h.Schemes {
 		if _, err := signature.ParseScheme(name); err != nil {
-			return fmt.Errorf("schemes: unknown scheme %q, expected jdcloud2, jdcloud3, sigv4 or aliyun", name)
+			return fmt.Errorf("schemes: %w", err)
 		}
 	}
 	if _, err := enforcement.ParseReplayMode(h.ReplayProtection); err != nil {
@@ -353,18 +352,14 @@ func clientIP(r *http.Request) netip.Addr {
 }
 
 // hideCredentials removes Authorization and the signature headers of every
-// scheme (x-jdcloud-*, x-amz-*, x-ca-*), so that no credential material,
-// not even a second scheme's, goes upstream.
+// scheme, so that no credential material, not even a second scheme's, goes
+// upstream.
 func hideCredentials(h http.Header) {
 	for name := range h {
-		if name == "Authorization" || hasPrefixFold(name, "X-Jdcloud-") || hasPrefixFold(name, "X-Amz-") || hasPrefixFold(name, "X-Ca-") {
+		if signature.IsCredentialHeader(name) {
 			delete(h, name)
 		}
 	}
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // Interface guards

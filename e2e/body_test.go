@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -237,4 +238,26 @@ func TestAliyunFormParameters(t *testing.T) {
 	gatewaytest.WantAnswer(t, "a form of 100 parameters", n.Send(few), http.StatusOK, "")
 	many := signedPost(t, n, signature.Aliyun, c.APIKey, c.APISecret, "/x", formType, form(80_000))
 	gatewaytest.WantAnswer(t, "a form of 80000 parameters", n.Send(many), http.StatusRequestEntityTooLarge, "body_too_large")
+}
+
+// TestMalformedContentMD5Refused: an Alibaba request whose Content-MD5 is
+// not the Base64 of an MD5 is refused as signature_mismatch, whatever its
+// length (a long one once overran the decoding buffer: a panic, no answer).
+func TestMalformedContentMD5Refused(t *testing.T) {
+	n := gatewaytest.Start(t, "md5", "", bodyRoutes)
+	c := n.AuthorizedKey("md5", "orders")
+	for _, tc := range []struct{ name, contentMD5 string }{
+		{"not base64", "not base64 at all!!!!!!!"},
+		{"a SHA-256", base64.StdEncoding.EncodeToString(make([]byte, 32))},
+		{"longer than a SHA-256", base64.StdEncoding.EncodeToString(make([]byte, 64))},
+		{"4 KiB", base64.StdEncoding.EncodeToString(make([]byte, 3<<10))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, contentType := range []string{"application/json", "application/x-www-form-urlencoded"} {
+				req := signedPost(t, n, signature.Aliyun, c.APIKey, c.APISecret, "/x", contentType, []byte("a=1"))
+				req.Header.Set("Content-MD5", tc.contentMD5)
+				gatewaytest.WantAnswer(t, contentType, n.Send(req), http.StatusUnauthorized, "signature_mismatch")
+			}
+		})
+	}
 }

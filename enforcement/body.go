@@ -2,17 +2,14 @@ package enforcement
 
 import (
 	"bytes"
-	"crypto/md5"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"hash"
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 
 	"github.com/accessauth/caddy-access-auth/signature"
@@ -20,18 +17,16 @@ import (
 
 // memoryBodyLimit is the size up to which a body that must be hashed before
 // the request goes on is kept in memory; larger ones are spooled to a
-// temporary file (SPEC §6).
+// temporary file (docs/request-check.md).
 const memoryBodyLimit = 1 << 20
 
-// maxFormParams bounds the parameters of an Alibaba form (counted by their
-// separators), which are decoded and sorted before the signature over them
-// can be checked, that is before anything proves the caller holds the
-// secret. A 1 MiB form of 1,000 costs ~10 ms, what decoding and hashing any
-// 1 MiB form costs; one of 80,000 costs ~60 ms, most of it sorting.
+// maxFormParams bounds the parameters (counted by their separators) of a
+// form the signature covers (signature.BodyForm), which are decoded and
+// sorted before the signature over them can be checked, that is before
+// anything proves the caller holds the secret. A 1 MiB form of 1,000 costs
+// ~10 ms, what decoding and hashing any 1 MiB form costs; one of 80,000
+// costs ~60 ms, most of it sorting.
 const maxFormParams = 1000
-
-// emptySHA256 is the payload hash of a request without a body.
-const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // Errors a request body returns to whoever reads it upstream after the
 // check let it through; ReasonOf maps them back to a reason.
@@ -72,89 +67,50 @@ func (c *Checker) prepareBody(r *http.Request, cr *signature.Credentials, req *s
 		r.Body = http.NoBody
 	}
 	empty := r.Body == nil || r.Body == http.NoBody
-	if cr.Scheme == signature.Aliyun {
-		return "", c.prepareAliyunBody(r, cr, req, d, empty)
+	rule, ok := cr.BodyRule(empty)
+	if !ok {
+		return "", SignatureMismatch
 	}
-	declared := cr.PayloadHash
-	switch {
-	case declared == "":
-		if empty {
-			return emptySHA256, Allowed
-		}
+	switch rule.Cover {
+	case signature.BodyCovered:
+		return rule.PayloadHash, Allowed
+	case signature.BodyHashed:
 		return c.bufferBody(r, d)
-	case declared == signature.UnsignedPayload:
+	case signature.BodyUnsigned:
 		if !c.cfg.AllowUnsignedPayload {
 			return "", SignatureMismatch
 		}
 		if !empty {
 			r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody}
 		}
-		return declared, Allowed
+		return rule.PayloadHash, Allowed
+	case signature.BodyForm:
+		return rule.PayloadHash, c.readForm(r, &rule, req, d)
 	}
-	var want [sha256.Size]byte
-	if len(declared) != hex.EncodedLen(len(want)) {
-		return "", SignatureMismatch // neither a SHA-256 nor UNSIGNED-PAYLOAD: nothing we can verify
-	}
-	if _, err := hex.Decode(want[:], []byte(declared)); err != nil {
-		return "", SignatureMismatch
-	}
-	if empty {
-		if !strings.EqualFold(declared, emptySHA256) {
-			return "", SignatureMismatch
-		}
-		return declared, Allowed
-	}
-	r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody, hash: sha256.New(), want: want}
-	return declared, Allowed
+	r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody, hash: rule.NewHash(), want: rule.Want}
+	return rule.PayloadHash, Allowed
 }
 
-// prepareAliyunBody handles the body of Alibaba's scheme, which signs no
-// payload hash: a form is covered by its parameters (so it is read, in
-// memory, for Verify), another body by Content-MD5 (checked as it streams);
-// a body covered by neither is an unsigned payload.
-func (c *Checker) prepareAliyunBody(r *http.Request, cr *signature.Credentials, req *signature.Request, d *Decision, empty bool) Reason {
-	var want [sha256.Size]byte
-	if cr.ContentMD5 != "" {
-		if n, err := base64.StdEncoding.Decode(want[:], []byte(cr.ContentMD5)); err != nil || n != md5.Size {
-			return SignatureMismatch
-		}
+// readForm reads a form whose parameters the signature covers into
+// req.Form, for Verify. Forms are parsed whole, so they must fit in memory.
+func (c *Checker) readForm(r *http.Request, rule *signature.BodyRule, req *signature.Request, d *Decision) Reason {
+	body, reason := c.leaseBody(r, d)
+	if reason != Allowed {
+		return reason
 	}
-	switch {
-	case empty:
-		if cr.ContentMD5 != "" && !matchesMD5(nil, &want) {
-			return SignatureMismatch
-		}
-	case cr.SignsForm:
-		// Forms are parsed whole, so they must fit in memory.
-		body, reason := c.leaseBody(r, d)
-		if reason != Allowed {
-			return reason
-		}
-		form, reason := readSmallBody(r, body, min(memoryBodyLimit, c.cfg.MaxBody))
-		if reason != Allowed {
-			return reason
-		}
-		if bytes.Count(form, []byte{'&'}) >= maxFormParams {
-			return BodyTooLarge
-		}
-		if cr.ContentMD5 != "" && !matchesMD5(form, &want) {
-			return SignatureMismatch
-		}
-		req.Form = form
-		replaceBody(r, bytes.NewReader(form), int64(len(form)))
-	case cr.ContentMD5 != "":
-		r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody, hash: md5.New(), want: want}
-	case !c.cfg.AllowUnsignedPayload:
+	form, reason := readSmallBody(r, body, min(memoryBodyLimit, c.cfg.MaxBody))
+	if reason != Allowed {
+		return reason
+	}
+	if bytes.Count(form, []byte{'&'}) >= maxFormParams {
+		return BodyTooLarge
+	}
+	if !rule.Matches(form) {
 		return SignatureMismatch
-	default:
-		r.Body = &checkedBody{body: r.Body, remaining: c.cfg.MaxBody}
 	}
+	req.Form = form
+	replaceBody(r, bytes.NewReader(form), int64(len(form)))
 	return Allowed
-}
-
-func matchesMD5(body []byte, want *[sha256.Size]byte) bool {
-	sum := md5.Sum(body)
-	return subtle.ConstantTimeCompare(sum[:], want[:md5.Size]) == 1
 }
 
 // readSmallBody reads body (r's, or what wraps it) whole if it has at most

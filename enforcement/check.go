@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
-// Defaults of Config (SPEC §5).
+// Defaults of Config (docs/configuration.md).
 const (
 	DefaultEnvironment = "online"
 	DefaultMaxSkew     = 15 * time.Minute
@@ -82,12 +81,7 @@ func NewChecker(cfg Config, keys Keys) (*Checker, error) {
 		c.noncesAt = n
 		c.localNonces, _ = n.(*LocalNonces)
 	}
-	for s := signature.JDCloud2; s <= signature.Aliyun; s++ {
-		if cfg.Schemes.Has(s) {
-			c.fallbackScheme = s
-			break
-		}
-	}
+	c.fallbackScheme = cfg.Schemes.First()
 	return c, nil
 }
 
@@ -133,13 +127,13 @@ var scratchPool = sync.Pool{New: func() any { return new(checkScratch) }}
 
 // Check decides on r in this order: credentials of an allowed scheme → API
 // key known → key enabled and not expired → date within max_skew → body,
-// read only when the signature needs it (no signed content hash, or an
-// Alibaba form; within the node's BodyBudget) → signature (with the
-// previous secret during a rotation grace) → a body of at most 1 MiB with a
-// signed hash, verified (a larger one is checked as it streams) → replay →
-// authorization valid → binding to the route's group and environment →
-// client IP. orig is the request as the client sent it (before any
-// rewrite); remote the client's address. When the decision allows a request
+// read only when the signature needs it (no signed content hash, or a form
+// whose parameters are signed; within the node's BodyBudget) → signature
+// (with the previous secret during a rotation grace) → a body of at most
+// 1 MiB with a signed hash, verified (a larger one is checked as it
+// streams) → replay → authorization valid → binding to the route's group
+// and environment → client IP. orig is the request as the client sent it
+// (before any rewrite); remote the client's address. When the decision allows a request
 // with a body, r.Body has been replaced by one that is safe to pass on.
 func (c *Checker) Check(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr) Decision {
 	return c.decide(ctx, r, orig, remote, c.cfg.Now())
@@ -186,7 +180,7 @@ func (c *Checker) decide(ctx context.Context, r *http.Request, orig signature.Re
 func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, remote netip.Addr, now time.Time, d *Decision) Reason {
 	cr := &sc.creds
 	if err := signature.Parse(sc.req.Header, c.cfg.Schemes, cr); err != nil {
-		d.Identity.Scheme = sniffScheme(sc.req.Header, c.cfg.Schemes)
+		d.Identity.Scheme = signature.Sniff(sc.req.Header, c.cfg.Schemes)
 		return parseReason(err)
 	}
 	d.Identity.Scheme, d.Identity.APIKey = cr.Scheme, cr.APIKey
@@ -232,7 +226,11 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	if reason != Allowed {
 		return reason
 	}
-	if !c.inScope(cr) || !verify(&sc.req, cr, entry, payloadHash, now) {
+	// A request signed for another region or service than the route pins
+	// carries a signature that is not valid here: signature_mismatch,
+	// checked where the signature is, after the key and date, so that the
+	// answer tells nothing more about the key.
+	if !cr.InScope(c.cfg.Region, c.cfg.Service) || !verify(&sc.req, cr, entry, payloadHash, now) {
 		return SignatureMismatch
 	}
 	if reason := verifySmallBody(r); reason != Allowed {
@@ -285,19 +283,6 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	return Allowed
 }
 
-// inScope applies the route's region and service pinning. A request signed
-// for another region or service carries a signature that is not valid here,
-// so it is refused as signature_mismatch (checked where the signature is,
-// after the key and date: the answer tells nothing more about the key).
-// Alibaba's scheme has no credential scope to pin.
-func (c *Checker) inScope(cr *signature.Credentials) bool {
-	if cr.Scheme == signature.Aliyun {
-		return true
-	}
-	return (c.cfg.Region == "" || cr.Region == c.cfg.Region) &&
-		(c.cfg.Service == "" || cr.Service == c.cfg.Service)
-}
-
 // verify checks the signature with the key's secret, then with the secret
 // it replaced while the rotation grace lasts.
 func verify(req *signature.Request, cr *signature.Credentials, e *cache.Entry, payloadHash string, now time.Time) bool {
@@ -320,26 +305,6 @@ func parseReason(err error) Reason {
 		return MissingNonce
 	}
 	return MalformedCredentials
-}
-
-// sniffScheme guesses the scheme of credentials Parse refused, for the
-// challenge and the message of the answer: the first word of Authorization,
-// or Alibaba's X-Ca-* headers. 0 when none of the allowed schemes shows.
-func sniffScheme(h http.Header, allowed signature.Schemes) signature.Scheme {
-	auth := h.Get("Authorization")
-	for s := signature.JDCloud2; s <= signature.Aliyun; s++ {
-		if !allowed.Has(s) {
-			continue
-		}
-		if s == signature.Aliyun {
-			if h.Get("X-Ca-Key") != "" || h.Get("X-Ca-Signature") != "" {
-				return s
-			}
-		} else if strings.HasPrefix(auth, s.Challenge()) {
-			return s
-		}
-	}
-	return 0
 }
 
 // The check finds the cache's clock-taking lookup by a type assertion; this

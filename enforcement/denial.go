@@ -9,34 +9,41 @@ import (
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
-const numSchemes = int(signature.Aliyun) + 1
+const numSchemes = signature.NumSchemes
 
 // The parts of every denial, rendered once: the body is
 // denialPrefix + request ID + denialSuffixes[reason][scheme].
 const denialPrefix = `{"requestId":"`
 
 var (
-	denialSuffixes   [len(reasons)][numSchemes][]byte
-	aliyunMessages   [len(reasons)][]string // X-Ca-Error-Message
-	challenges       [numSchemes][]string   // WWW-Authenticate
-	jsonContentType  = []string{"application/json"}
-	headerChallenge  = http.CanonicalHeaderKey("WWW-Authenticate")
-	headerCaErrorMsg = http.CanonicalHeaderKey("X-Ca-Error-Message")
+	denialSuffixes  [len(reasons)][numSchemes][]byte
+	challenges      [numSchemes][]string // WWW-Authenticate
+	jsonContentType = []string{"application/json"}
+	headerChallenge = http.CanonicalHeaderKey("WWW-Authenticate")
+	// messageHeaders is the header repeating a denial's message for the
+	// scheme's clients ("" for none), messages its value.
+	messageHeaders [numSchemes]string
+	messages       [len(reasons)][numSchemes][]string
 )
 
 func init() {
 	for r := range denialSuffixes {
 		reason := Reason(r)
 		for s := range numSchemes {
-			message, _ := json.Marshal(reason.MessageFor(signature.Scheme(s)))
+			message := reason.MessageFor(signature.Scheme(s))
+			quoted, _ := json.Marshal(message)
 			denialSuffixes[r][s] = []byte(`","error":{"code":` + strconv.Itoa(reason.HTTPStatus()) +
-				`,"status":"` + reason.Status() + `","message":` + string(message) +
+				`,"status":"` + reason.Status() + `","message":` + string(quoted) +
 				`,"reason":"` + reason.String() + `"}}`)
+			messages[r][s] = []string{message}
 		}
-		aliyunMessages[r] = []string{reason.MessageFor(signature.Aliyun)}
 	}
-	for s := range challenges {
-		challenges[s] = []string{signature.Scheme(s).Challenge()}
+	for s := range numSchemes {
+		scheme := signature.Scheme(s)
+		challenges[s] = []string{scheme.Challenge()}
+		if name := scheme.ErrorMessageHeader(); name != "" {
+			messageHeaders[s] = http.CanonicalHeaderKey(name)
+		}
 	}
 }
 
@@ -57,9 +64,10 @@ type DenialError struct {
 }
 
 // WriteDenial answers a refused request: the JD Cloud error envelope with a
-// stable reason (SPEC §7) as JSON, WWW-Authenticate on a 401 (the scheme of
-// the request's credentials, else the first the route allows), and for
-// Alibaba's scheme X-Ca-Error-Message. A Decision that is not a denial is
+// stable reason (docs/request-check.md) as JSON, WWW-Authenticate on a 401 (the scheme of
+// the request's credentials, else the first the route allows), and the
+// message again in the header the scheme's clients read it from
+// (Alibaba's X-Ca-Error-Message). A Decision that is not a denial is
 // answered as not_authorized: callers must not get here with one.
 func WriteDenial(w http.ResponseWriter, d Decision, requestID string) {
 	reason := d.Reason
@@ -77,8 +85,8 @@ func WriteDenial(w http.ResponseWriter, d Decision, requestID string) {
 	if status == http.StatusUnauthorized && scheme != 0 {
 		h[headerChallenge] = challenges[scheme]
 	}
-	if scheme == signature.Aliyun {
-		h[headerCaErrorMsg] = aliyunMessages[reason]
+	if name := messageHeaders[scheme]; name != "" {
+		h[name] = messages[reason][scheme]
 	}
 	suffix := denialSuffixes[reason][scheme]
 	body := make([]byte, 0, len(denialPrefix)+len(requestID)+len(suffix))

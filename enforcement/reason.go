@@ -7,20 +7,23 @@ import (
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
-// reasonInfo is one row of the table of SPEC §7.
+// reasonInfo is one row of the table of reasons (docs/request-check.md).
 type reasonInfo struct {
 	code    string
 	status  int
 	message string
 }
 
+// missingHeaderMessage starts the message of a missing header.
+const missingHeaderMessage = "lack of header "
+
 var reasons = [...]reasonInfo{
 	Allowed:              {"allowed", http.StatusOK, "OK"},
 	MissingCredentials:   {"missing_credentials", http.StatusUnauthorized, "lack of header authorization"},
 	MalformedCredentials: {"malformed_credentials", http.StatusUnauthorized, "lack of credential in the header authorization"},
-	MissingDate:          {"missing_date", http.StatusUnauthorized, "lack of header x-jdcloud-date"},
+	MissingDate:          {"missing_date", http.StatusUnauthorized, missingHeaderMessage + "x-jdcloud-date"},
 	MissingSignedHeaders: {"missing_signed_headers", http.StatusUnauthorized, "lack of header signedHeaders"},
-	MissingNonce:         {"missing_nonce", http.StatusUnauthorized, "lack of header x-jdcloud-nonce"},
+	MissingNonce:         {"missing_nonce", http.StatusUnauthorized, missingHeaderMessage + "x-jdcloud-nonce"},
 	InvalidKey:           {"invalid_key", http.StatusUnauthorized, "Invalid accessKey"},
 	SignatureMismatch:    {"signature_mismatch", http.StatusUnauthorized, "sign result is not same"},
 	DateOutOfRange:       {"date_out_of_range", http.StatusUnauthorized, "request date is out of the allowed range"},
@@ -30,13 +33,6 @@ var reasons = [...]reasonInfo{
 	BodyTooLarge:         {"body_too_large", http.StatusRequestEntityTooLarge, "Payload too large"},
 	StoreUnavailable:     {"store_unavailable", http.StatusServiceUnavailable, "store unavailable"},
 	Overloaded:           {"overloaded", http.StatusServiceUnavailable, "server is busy"},
-}
-
-// The messages of missing_date and missing_nonce name the scheme's own
-// header; the table's (JD Cloud's) is the default.
-var headerMessages = map[signature.Scheme][2]string{ // date, nonce
-	signature.SigV4:  {"lack of header x-amz-date", reasons[MissingNonce].message},
-	signature.Aliyun: {"lack of header x-ca-timestamp", "lack of header x-ca-nonce"},
 }
 
 func (r Reason) info() reasonInfo {
@@ -55,21 +51,24 @@ func (r Reason) HTTPStatus() int { return r.info().status }
 // Status is the STATUS of the JD Cloud error envelope, e.g. ACCESS_ERROR.
 func (r Reason) Status() string { return statusName(r.info().status) }
 
-// Message is the message of SPEC §7's table (JD Cloud's wording).
+// Message is the message of the table of reasons (JD Cloud's wording).
 func (r Reason) Message() string { return r.info().message }
 
 // MessageFor is Message with the header names of scheme where they differ
-// from JD Cloud's (missing_date and missing_nonce).
+// from JD Cloud's (missing_date and missing_nonce): the table's (JD Cloud's)
+// message stays for a scheme without the header.
 func (r Reason) MessageFor(scheme signature.Scheme) string {
-	if m, ok := headerMessages[scheme]; ok {
-		switch r {
-		case MissingDate:
-			return m[0]
-		case MissingNonce:
-			return m[1]
-		}
+	var header string
+	switch r {
+	case MissingDate:
+		header = scheme.DateHeader()
+	case MissingNonce:
+		header = scheme.NonceHeader()
 	}
-	return r.Message()
+	if header == "" {
+		return r.Message()
+	}
+	return missingHeaderMessage + header
 }
 
 func statusName(code int) string {

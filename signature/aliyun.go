@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// aliyun is Alibaba Cloud API Gateway's app signature (SPEC §6): X-Ca-Key,
+// aliyun is Alibaba Cloud API Gateway's app signature (docs/signature-schemes.md): X-Ca-Key,
 // X-Ca-Signature (Base64 HMAC-SHA256 under the secret itself) over
 //
 //	METHOD\nAccept\nContent-MD5\nContent-Type\nDate\n<headers><path?params>
@@ -37,7 +37,12 @@ import (
 // body as an unsigned payload.
 type aliyun struct{}
 
-func init() { register(Aliyun, aliyun{}) }
+func init() {
+	register(Aliyun, profile{
+		name: "aliyun", challenge: caSignatureKey, dateHeader: caTimestampHeader, nonceHeader: caNonceHeader,
+		headerPrefix: "X-Ca-", errorMessageHeader: "X-Ca-Error-Message",
+	}, aliyun{})
+}
 
 // The headers, in net/http's canonical form and lower-case.
 const (
@@ -102,6 +107,51 @@ func (aliyun) parse(h http.Header, c *Credentials) error {
 		signature:     sig,
 	}
 	return nil
+}
+
+// sniff reports whether h has X-Ca-Key or X-Ca-Signature, whether or not
+// parse takes the rest.
+func (aliyun) sniff(h http.Header) bool {
+	return h.Get(caKeyKey) != "" || h.Get(caSignatureKey) != ""
+}
+
+// bodyRule: Alibaba's scheme signs no payload hash. A form is covered by
+// its parameters, another body by Content-MD5, checked as it streams; a
+// body covered by neither is an unsigned payload. Content-MD5, when sent,
+// must be the Base64 of an MD5 and the MD5 of the body, whatever covers it.
+func (aliyun) bodyRule(c *Credentials, empty bool) (BodyRule, bool) {
+	var rule BodyRule
+	if c.ContentMD5 != "" {
+		if !decodeBase64MD5(&rule.Want, c.ContentMD5) {
+			return BodyRule{}, false
+		}
+		rule.digest = md5Digest
+	}
+	switch {
+	case empty && !rule.Matches(nil):
+		return BodyRule{}, false
+	case empty:
+		return BodyRule{Cover: BodyCovered}, true
+	case c.SignsForm:
+		rule.Cover = BodyForm
+	case c.ContentMD5 != "":
+		rule.Cover = BodyDigest
+	default:
+		rule.Cover = BodyUnsigned
+	}
+	return rule, true
+}
+
+// decodeBase64MD5 decodes the standard Base64 of an MD5 (24 characters)
+// into dst without allocating.
+func decodeBase64MD5(dst *[sha256.Size]byte, s string) bool {
+	var src [24]byte // base64.StdEncoding.EncodedLen(md5.Size)
+	if len(s) != len(src) {
+		return false
+	}
+	copy(src[:], s)
+	n, err := base64.StdEncoding.Decode(dst[:], src[:])
+	return err == nil && n == md5.Size
 }
 
 // onceHeaders reads headers that must be sent once: repeated notes one

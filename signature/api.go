@@ -13,19 +13,28 @@ import (
 // Scheme is a signature scheme.
 type Scheme uint8
 
-// The schemes, in the order they are tried.
+// The schemes, in the order they are tried. Each has its own file, which
+// registers it.
 const (
 	JDCloud2 Scheme = 1 + iota
 	JDCloud3
 	SigV4
 	Aliyun
+	endOfSchemes
 )
+
+// NumSchemes bounds the Scheme values: an array indexed by Scheme has this
+// length (index 0, no scheme, included).
+const NumSchemes = int(endOfSchemes)
+
+// DefaultScheme is the scheme a client signs with unless told otherwise.
+const DefaultScheme = JDCloud2
 
 // Schemes is a set of schemes.
 type Schemes uint8
 
 // AllSchemes is every scheme (the default of the access_auth handler).
-const AllSchemes = Schemes(1<<JDCloud2 | 1<<JDCloud3 | 1<<SigV4 | 1<<Aliyun)
+const AllSchemes = Schemes(1<<endOfSchemes - 2)
 
 // Has reports whether s holds scheme.
 func (s Schemes) Has(scheme Scheme) bool { return s&(1<<scheme) != 0 }

@@ -165,6 +165,22 @@ type scopedAuth struct {
 	contentKey, contentHeader        string
 }
 
+// profile is the profile of a scheme of this family named name, whose
+// headers start with headerPrefix; nonceHeader is "" for one without a
+// nonce.
+func (a *scopedAuth) profile(name, nonceHeader, headerPrefix string) profile {
+	return profile{
+		name: name, challenge: a.algorithm, dateHeader: a.dateHeader, nonceHeader: nonceHeader,
+		headerPrefix: headerPrefix, scoped: true,
+	}
+}
+
+// sniff reports whether Authorization starts with the algorithm, whether or
+// not parse takes the rest.
+func (a *scopedAuth) sniff(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Authorization"), a.algorithm)
+}
+
 // parse fills c from the Authorization, date and content-hash headers of
 // h. A date header that is not YYYYMMDDTHHMMSSZ counts as missing; one of
 // another day than the credential is malformed credentials, and so is any

@@ -25,10 +25,8 @@ func benchRequest(b *testing.B) (*Request, string) {
 	return &Request{Method: req.Method, Host: req.Host, Path: req.URL.EscapedPath(), RawQuery: req.URL.RawQuery, Header: req.Header}, secret
 }
 
-const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-// BenchmarkVerifyJDCloud2 is SPEC §10's figure: Parse and Verify of a
-// cached key, no body.
+// BenchmarkVerifyJDCloud2 is the figure of the README's Performance
+// section: Parse and Verify of a cached key, no body.
 func BenchmarkVerifyJDCloud2(b *testing.B) {
 	r, secret := benchRequest(b)
 	s := NewSecret(secret)
@@ -74,7 +72,7 @@ func BenchmarkVerifyJDCloud2Naive(b *testing.B) {
 	if err := Parse(r.Header, AllSchemes, &c); err != nil {
 		b.Fatal(err)
 	}
-	j := registered[JDCloud2].(*jdcloud)
+	j := implOf(JDCloud2).(*jdcloud)
 	b.ReportAllocs()
 	for b.Loop() {
 		var c Credentials

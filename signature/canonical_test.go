@@ -82,7 +82,7 @@ func TestLookedHeadersSignAlike(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := &Request{Method: "GET", Host: "api.example.com", Path: "/", Header: tt.header}
-			j := registered[JDCloud2].(*jdcloud)
+			j := implOf(JDCloud2).(*jdcloud)
 			sc := &scratch{}
 			looked, _ := j.appendCanonicalRequest(nil, r, &c, emptySHA256, false, sc)
 			c.looked = [len(c.looked)]lookedHeader{}

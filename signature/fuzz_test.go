@@ -39,7 +39,7 @@ func FuzzParseAuthorization(f *testing.F) {
 			t.Fatalf("credentials %+v not taken from the headers", c)
 		}
 		// The nonce, the replay key, is the value the signature covers.
-		signed := appendSignedHeaders(nil, &Request{Header: h}, &c, registered[c.Scheme].(*jdcloud).collapse)
+		signed := appendSignedHeaders(nil, &Request{Header: h}, &c, implOf(c.Scheme).(*jdcloud).collapse)
 		if !bytes.Contains(signed, []byte("x-jdcloud-nonce:"+c.Nonce+"\n")) {
 			t.Fatalf("nonce %q is not the one signed in\n%s", c.Nonce, signed)
 		}

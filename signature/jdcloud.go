@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// jdcloud is JD Cloud's JDCLOUD2-HMAC-SHA256 or JDCLOUD3-HMAC-SHA256 (SPEC §6).
+// jdcloud is JD Cloud's JDCLOUD2-HMAC-SHA256 or JDCLOUD3-HMAC-SHA256 (docs/signature-schemes.md).
 //
 // The documented canonical form follows JD Cloud's reference test list (the
 // Node.js signer's 31 cases): in the path '+' reads as a space, %XX is
@@ -24,8 +24,9 @@ type jdcloud struct {
 }
 
 func init() {
-	register(JDCloud2, &jdcloud{JDCloud2, jdAuth("JDCLOUD2"), true})
-	register(JDCloud3, &jdcloud{JDCloud3, jdAuth("JDCLOUD3"), false})
+	for _, j := range []*jdcloud{{JDCloud2, jdAuth("JDCLOUD2"), true}, {JDCloud3, jdAuth("JDCLOUD3"), false}} {
+		register(j.id, j.auth.profile(strings.ToLower(j.auth.keyPrefix), jdNonceHeader, "X-Jdcloud-"), j)
+	}
 }
 
 // jdAuth is the JDCLOUD2 or JDCLOUD3 family: "<name>-HMAC-SHA256", the
@@ -73,6 +74,12 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 		return ErrMissingSignedHeaders
 	}
 	return nil
+}
+
+func (j *jdcloud) sniff(h http.Header) bool { return j.auth.sniff(h) }
+
+func (j *jdcloud) bodyRule(c *Credentials, empty bool) (BodyRule, bool) {
+	return payloadHashRule(c, empty)
 }
 
 // verify checks the documented canonical form, then (only when it fails and

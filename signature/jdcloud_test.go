@@ -144,7 +144,7 @@ func TestSignDefaults(t *testing.T) {
 	if other.Header.Get("X-Jdcloud-Nonce") == req.Header.Get("X-Jdcloud-Nonce") {
 		t.Error("nonce repeated")
 	}
-	if err := Sign(newRequest(t, "GET", "/", "", nil), SigV4, "ak", "sk"); !errors.Is(err, ErrUnsupportedScheme) && registered[SigV4] == nil {
+	if err := Sign(newRequest(t, "GET", "/", "", nil), SigV4, "ak", "sk"); !errors.Is(err, ErrUnsupportedScheme) && implOf(SigV4) == nil {
 		t.Errorf("Sign of an unregistered scheme: %v", err)
 	}
 }
@@ -238,7 +238,7 @@ func TestTamperedRequestsFail(t *testing.T) {
 }
 
 // TestHeaderSpaces: JDCLOUD2 collapses inner spaces of header values,
-// JDCLOUD3 does not (SPEC §6).
+// JDCLOUD3 does not (docs/signature-schemes.md).
 func TestHeaderSpaces(t *testing.T) {
 	for _, tt := range []struct {
 		scheme   Scheme
@@ -261,7 +261,7 @@ func TestHeaderSpaces(t *testing.T) {
 // and the query as sent, unsorted. Such a signature fails the documented
 // form and is accepted by the second try.
 func TestRawFormRetry(t *testing.T) {
-	j := registered[JDCloud2].(*jdcloud)
+	j := implOf(JDCloud2).(*jdcloud)
 	h := http.Header{}
 	h.Set("X-Jdcloud-Date", "20190214T104514Z")
 	h.Set("X-Jdcloud-Nonce", "nonce")
@@ -383,7 +383,7 @@ func TestSchemeNames(t *testing.T) {
 // (yet) never find credentials and never verify.
 func TestUnregisteredSchemesFindNothing(t *testing.T) {
 	for s := JDCloud2; s <= Aliyun; s++ {
-		if registered[s] != nil {
+		if implOf(s) != nil {
 			continue
 		}
 		h := http.Header{"Authorization": {s.Challenge() + " Credential=a/20190101/r/s/x, SignedHeaders=a, Signature=b"}}

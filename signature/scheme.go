@@ -7,75 +7,197 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
-// schemeNames are the scheme identities: the configuration name and the
-// WWW-Authenticate challenge of a 401 answer. Behaviour lives in the
-// scheme's own file, which registers it (see register).
-var schemeNames = [...]struct{ name, challenge string }{
-	JDCloud2: {"jdcloud2", "JDCLOUD2-HMAC-SHA256"},
-	JDCloud3: {"jdcloud3", "JDCLOUD3-HMAC-SHA256"},
-	SigV4:    {"sigv4", "AWS4-HMAC-SHA256"},
-	Aliyun:   {"aliyun", "X-Ca-Signature"},
-}
-
-// String is the scheme's name in configuration: jdcloud2, jdcloud3, sigv4, aliyun.
-func (s Scheme) String() string {
-	if s == 0 || int(s) >= len(schemeNames) {
-		return fmt.Sprintf("scheme(%d)", uint8(s))
-	}
-	return schemeNames[s].name
-}
-
-// Challenge is the value of WWW-Authenticate in a 401 answer (e.g. JDCLOUD2-HMAC-SHA256).
-func (s Scheme) Challenge() string {
-	if s == 0 || int(s) >= len(schemeNames) {
-		return ""
-	}
-	return schemeNames[s].challenge
-}
-
-// ParseScheme reads a scheme name of the configuration.
-func ParseScheme(name string) (Scheme, error) {
-	for s := JDCloud2; int(s) < len(schemeNames); s++ {
-		if schemeNames[s].name == name {
-			return s, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown signature scheme %q (expected jdcloud2, jdcloud3, sigv4 or aliyun)", name)
+// profile is what a scheme tells about itself besides its behaviour: its
+// name, its challenge and the headers a denial or hide_credentials names.
+// Each scheme's file fills its own.
+type profile struct {
+	name      string // in configuration, e.g. jdcloud2
+	challenge string // WWW-Authenticate of a 401 answer
+	// dateHeader and nonceHeader are the lower-case headers a
+	// missing_date or missing_nonce answer names; "" when the scheme has
+	// none (the message then stays JD Cloud's).
+	dateHeader, nonceHeader string
+	// headerPrefix starts the canonical name of every header of the
+	// scheme's credentials (hide_credentials removes them).
+	headerPrefix string
+	// errorMessageHeader repeats a denial's message in a header the
+	// scheme's clients read (Alibaba's X-Ca-Error-Message); "" when none.
+	errorMessageHeader string
+	// scoped: the credentials name a region and service a route may pin.
+	scoped bool
 }
 
 // scheme is one signature scheme's behaviour. Each lives in its own file and
 // registers itself from init; a scheme that is not registered is never found
 // by Parse (its requests have no credentials) and cannot sign.
 //
-// A new scheme (sigv4.go, aliyun.go) needs nothing outside its file. The
-// pieces it may reuse: authorization, authParams and credentialScope for an
+// A new scheme needs a constant in api.go and its own file, nothing else.
+// The pieces it may reuse: authorization, authParams and credentialScope
+// (or scopedAuth whole) for an
 // `<ALG> Credential=…, SignedHeaders=…, Signature=…` header;
 // parseCompactTime; Secret.chainedKey for an HMAC key chain ("AWS4" and
 // "aws4_request" for SigV4); hmacKey for a MAC without allocation;
 // appendNormalized, appendHeaderValue and headerValues for canonical forms;
-// getScratch/putScratch for buffers; hashBody for signing. It fills the
-// unexported fields of Credentials its verify needs (signature bytes, scope).
+// getScratch/putScratch for buffers; hashBody for signing;
+// payloadHashRule for a body covered by a content-sha256 header. It fills
+// the unexported fields of Credentials its verify needs (signature bytes,
+// scope).
 type scheme interface {
 	// parse fills c from h, or returns ErrMissingCredentials when h holds
 	// no credentials of this scheme (then the next scheme is tried).
 	parse(h http.Header, c *Credentials) error
+	// sniff reports whether h shows this scheme's credentials, even ones
+	// parse refuses.
+	sniff(h http.Header) bool
+	// bodyRule is how c's signature covers the body (see BodyRule); false
+	// when what c declares about the body cannot be right.
+	bodyRule(c *Credentials, empty bool) (BodyRule, bool)
 	// verify reports whether c.Signature signs r (constant time).
 	verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool
 	// sign signs req in place.
 	sign(req *http.Request, apiKey, apiSecret string, o *signOptions) error
 }
 
-var registered [len(schemeNames)]scheme
+// registry is the one list of schemes, indexed by Scheme (their order).
+var registry [NumSchemes]struct {
+	profile
+	impl scheme
+}
 
-// register makes impl the behaviour of s; called from the scheme's init.
-func register(s Scheme, impl scheme) {
-	if registered[s] != nil {
-		panic("signature: scheme registered twice: " + s.String())
+// register makes impl, described by p, the behaviour of s; called from the
+// scheme's init.
+func register(s Scheme, p profile, impl scheme) {
+	if registry[s].impl != nil {
+		panic("signature: scheme registered twice: " + p.name)
 	}
-	registered[s] = impl
+	registry[s].profile, registry[s].impl = p, impl
+}
+
+// implOf is s's behaviour, nil for a scheme this build does not have.
+func implOf(s Scheme) scheme {
+	if int(s) >= len(registry) {
+		return nil
+	}
+	return registry[s].impl
+}
+
+// noProfile is the profile of a scheme this build does not have.
+var noProfile profile
+
+// profileOf is s's profile.
+func profileOf(s Scheme) *profile {
+	if implOf(s) == nil {
+		return &noProfile
+	}
+	return &registry[s].profile
+}
+
+// String is the scheme's name in configuration: jdcloud2, jdcloud3, sigv4, aliyun.
+func (s Scheme) String() string {
+	if name := profileOf(s).name; name != "" {
+		return name
+	}
+	return fmt.Sprintf("scheme(%d)", uint8(s))
+}
+
+// Challenge is the value of WWW-Authenticate in a 401 answer (e.g. JDCLOUD2-HMAC-SHA256).
+func (s Scheme) Challenge() string { return profileOf(s).challenge }
+
+// DateHeader is the lower-case header of the scheme's request date (e.g.
+// x-amz-date), for the message of a missing_date answer.
+func (s Scheme) DateHeader() string { return profileOf(s).dateHeader }
+
+// NonceHeader is the lower-case header of the scheme's nonce (e.g.
+// x-ca-nonce), "" for a scheme without one (SigV4).
+func (s Scheme) NonceHeader() string { return profileOf(s).nonceHeader }
+
+// ErrorMessageHeader is the header in which the scheme's clients read the
+// message of a denial (Alibaba's X-Ca-Error-Message), "" when there is none.
+func (s Scheme) ErrorMessageHeader() string { return profileOf(s).errorMessageHeader }
+
+// schemeNames are the names of the schemes in configuration, in their order.
+func schemeNames() []string {
+	var names []string
+	for s := Scheme(1); int(s) < len(registry); s++ {
+		if implOf(s) != nil {
+			names = append(names, s.String())
+		}
+	}
+	return names
+}
+
+// ExpectedSchemes lists the names for a message: "jdcloud2, jdcloud3, sigv4 or aliyun".
+func ExpectedSchemes() string {
+	names := schemeNames()
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// ParseScheme reads a scheme name of the configuration.
+func ParseScheme(name string) (Scheme, error) {
+	for s := Scheme(1); int(s) < len(registry); s++ {
+		if implOf(s) != nil && registry[s].name == name {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown scheme %q, expected %s", name, ExpectedSchemes())
+}
+
+// First is the first scheme of s in their order, 0 when s is empty.
+func (s Schemes) First() Scheme {
+	for scheme := Scheme(1); int(scheme) < NumSchemes; scheme++ {
+		if s.Has(scheme) {
+			return scheme
+		}
+	}
+	return 0
+}
+
+// Sniff guesses the scheme of credentials Parse refused, for the challenge
+// and the message of the answer: the first of the allowed schemes whose
+// credentials h shows (the first word of Authorization, or Alibaba's X-Ca-*
+// headers). 0 when none shows.
+func Sniff(h http.Header, allowed Schemes) Scheme {
+	for s := Scheme(1); int(s) < len(registry); s++ {
+		if allowed.Has(s) && implOf(s) != nil && registry[s].impl.sniff(h) {
+			return s
+		}
+	}
+	return 0
+}
+
+// IsCredentialHeader reports whether the header named name (in any case)
+// carries credentials of some scheme: Authorization, or a scheme's own
+// headers (x-jdcloud-*, x-amz-*, x-ca-*).
+func IsCredentialHeader(name string) bool {
+	if name == "Authorization" {
+		return true
+	}
+	for s := Scheme(1); int(s) < len(registry); s++ {
+		if prefix := registry[s].headerPrefix; prefix != "" && hasPrefixFold(name, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// InScope reports whether c's credential scope names region and service
+// ("" = any). A scheme without a scope (Alibaba's) is in every one.
+func (c *Credentials) InScope(region, service string) bool {
+	if !profileOf(c.Scheme).scoped {
+		return true
+	}
+	return (region == "" || c.Region == region) && (service == "" || c.Service == service)
 }
 
 // Parse finds the credentials of one of the allowed schemes in h and fills
@@ -83,11 +205,11 @@ func register(s Scheme, impl scheme) {
 // Authorization (or equivalent) header decides the result. The strings of c
 // point into h's values, so a well-formed request costs no allocation.
 func Parse(h http.Header, allowed Schemes, c *Credentials) error {
-	for s := JDCloud2; int(s) < len(registered); s++ {
-		if !allowed.Has(s) || registered[s] == nil {
+	for s := Scheme(1); int(s) < len(registry); s++ {
+		if !allowed.Has(s) || registry[s].impl == nil {
 			continue
 		}
-		if err := registered[s].parse(h, c); err != ErrMissingCredentials {
+		if err := registry[s].impl.parse(h, c); err != ErrMissingCredentials {
 			return err
 		}
 	}
@@ -102,10 +224,11 @@ func Parse(h http.Header, allowed Schemes, c *Credentials) error {
 // path and query exactly as sent when the documented canonical form fails.
 // Verify has no clock: checking c.Date against the skew is the caller's.
 func Verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool {
-	if secret == nil || c.Scheme == 0 || int(c.Scheme) >= len(registered) || registered[c.Scheme] == nil {
+	impl := implOf(c.Scheme)
+	if secret == nil || impl == nil {
 		return false
 	}
-	return registered[c.Scheme].verify(r, c, secret, payloadHash)
+	return impl.verify(r, c, secret, payloadHash)
 }
 
 // ErrUnsupportedScheme is returned by Sign for a scheme this build cannot sign.
@@ -160,7 +283,8 @@ func WithUnsignedPayload() Option { return func(o *signOptions) { o.unsignedPayl
 // the date, nonce, content hash and Authorization headers). The body is read
 // to hash it and put back (through GetBody when the request has one).
 func Sign(req *http.Request, scheme Scheme, apiKey, apiSecret string, opts ...Option) error {
-	if int(scheme) >= len(registered) || registered[scheme] == nil {
+	impl := implOf(scheme)
+	if impl == nil {
 		return fmt.Errorf("%w: %s", ErrUnsupportedScheme, scheme)
 	}
 	o := signOptions{region: DefaultRegion, service: DefaultService}
@@ -170,7 +294,7 @@ func Sign(req *http.Request, scheme Scheme, apiKey, apiSecret string, opts ...Op
 	if o.now.IsZero() {
 		o.now = time.Now()
 	}
-	return registered[scheme].sign(req, apiKey, apiSecret, &o)
+	return impl.sign(req, apiKey, apiSecret, &o)
 }
 
 // hashBody returns the SHA-256 of req's body and leaves the body readable

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// sigv4 is AWS Signature Version 4 in the Authorization header (SPEC §6),
+// sigv4 is AWS Signature Version 4 in the Authorization header (docs/signature-schemes.md),
 // as `curl --aws-sigv4` and the AWS SDKs sign it.
 //
 // The canonical URI depends on the service, as in the SDKs and in curl 8:
@@ -26,10 +26,11 @@ import (
 type sigv4 struct{ auth scopedAuth }
 
 func init() {
-	register(SigV4, &sigv4{scopedAuth{
+	v := &sigv4{scopedAuth{
 		algorithm: "AWS4-HMAC-SHA256", keyPrefix: "AWS4", terminator: "aws4_request",
 		dateKey: amzDateKey, dateHeader: amzDateHeader, contentKey: amzContentKey, contentHeader: amzContentHeader,
-	}})
+	}}
+	register(SigV4, v.auth.profile("sigv4", "", "X-Amz-"), v)
 }
 
 // The headers, in net/http's canonical form and lower-case.
@@ -58,6 +59,12 @@ func (v *sigv4) parse(h http.Header, c *Credentials) error {
 		return ErrMissingSignedHeaders
 	}
 	return nil
+}
+
+func (v *sigv4) sniff(h http.Header) bool { return v.auth.sniff(h) }
+
+func (v *sigv4) bodyRule(c *Credentials, empty bool) (BodyRule, bool) {
+	return payloadHashRule(c, empty)
 }
 
 // verify tries the documented form of c's service, then curl 7's (path and

@@ -87,7 +87,7 @@ func TestJDCloud2Vectors(t *testing.T) {
 			r := &Request{Method: v.Method, Host: v.Host, Path: v.Path, RawQuery: v.RawQuery, Header: h}
 			if v.CanonicalRequest != "" {
 				sc := getScratch()
-				b, _ := registered[JDCloud2].(*jdcloud).appendCanonicalRequest(sc.buf[:0], r, &c, sha256Hex(v.Body), false, sc)
+				b, _ := implOf(JDCloud2).(*jdcloud).appendCanonicalRequest(sc.buf[:0], r, &c, sha256Hex(v.Body), false, sc)
 				if string(b) != v.CanonicalRequest {
 					t.Errorf("canonical request\n got %q\nwant %q", b, v.CanonicalRequest)
 				}
@@ -311,7 +311,7 @@ func verifyNodeCase(t *testing.T, nc nodeCase, r *Request) {
 
 // documentedFormMatches verifies without the retry of the raw form.
 func documentedFormMatches(r *Request, c *Credentials, secret, payloadHash string) bool {
-	j := registered[c.Scheme].(*jdcloud)
+	j := implOf(c.Scheme).(*jdcloud)
 	key := j.auth.signingKey(j.id, NewSecret(secret), c)
 	ok, _ := j.matches(r, c, key, payloadHash, false)
 	return ok

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	schemeName := flag.String("scheme", "jdcloud2", "jdcloud2, jdcloud3, sigv4 or aliyun")
+	schemeName := flag.String("scheme", signature.DefaultScheme.String(), signature.ExpectedSchemes())
 	data := flag.String("d", "", "JSON body to POST (none: GET)")
 	flag.Parse()
 	if flag.NArg() != 1 || os.Getenv("API_KEY") == "" || os.Getenv("API_SECRET") == "" {
