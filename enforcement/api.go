@@ -15,7 +15,7 @@ import (
 // stable `reason` of the error body.
 type Reason uint8
 
-// The reasons of SPEC §7, in the order of its table.
+// The reasons of docs/request-check.md, in the order of its table.
 const (
 	Allowed Reason = iota
 	MissingCredentials

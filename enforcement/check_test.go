@@ -134,7 +134,7 @@ func check(c *Checker, r *http.Request, remote string) Decision {
 	return c.Check(context.Background(), r, originalOf(r), netip.MustParseAddr(remote))
 }
 
-// TestCheckReasons has one row per reason of SPEC §7 (store_unavailable
+// TestCheckReasons has one row per reason of docs/request-check.md (store_unavailable
 // has its own test) and the situations that lead to it.
 func TestCheckReasons(t *testing.T) {
 	tests := []struct {
@@ -343,7 +343,7 @@ func TestNewCheckerValidates(t *testing.T) {
 	}
 }
 
-// BenchmarkCheckCachedJDCloud2 is SPEC §10's first figure: the whole check
+// BenchmarkCheckCachedJDCloud2 is the first figure of docs/operations.md: the whole check
 // of a cached key, jdcloud2, no body, replay protection off.
 func BenchmarkCheckCachedJDCloud2(b *testing.B) {
 	keys, err := cache.New(cache.Config{MaxEntries: 1000}, testCredentials())

@@ -9,7 +9,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
-// TestReasonTable pins SPEC §7's table: codes, statuses and messages are
+// TestReasonTable pins the table of docs/request-check.md: codes, statuses and messages are
 // what clients match on.
 func TestReasonTable(t *testing.T) {
 	tests := []struct {

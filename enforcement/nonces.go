@@ -49,7 +49,7 @@ const (
 // dropped (say, requests dated ahead of the clock, which expire last)
 // moves the horizon of its group only, not every key's. The check gives
 // each nonce the expiry its request's date sets (two skew windows from the
-// date, SPEC §6's retention), so a replay of a dropped nonce expires as
+// date, the retention of docs/replay-protection.md), so a replay of a dropped nonce expires as
 // early as its original did and is refused, while requests signed
 // recently, whose nonces expire later, get through: under a flood beyond
 // its size the table narrows how long ago a request may have been signed,

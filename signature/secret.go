@@ -27,7 +27,7 @@ type Secret struct {
 func NewSecret(secret string) *Secret { return &Secret{secret: secret} }
 
 // scopedKey is a signing key derived for one credential scope. It is kept
-// small (SPEC §10 allows 1 KiB per cached key, this included): the date
+// small (docs/operations.md allows 1 KiB per cached key, this included): the date
 // inline, region and service interned (keys share them).
 type scopedKey struct {
 	scheme          Scheme
