@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"bytes"
@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/accessauth/caddy-access-auth/store"
 )
 
-// DefaultKeyPrefix is the Redis namespace when RedisOptions.KeyPrefix is empty.
+// DefaultKeyPrefix is the Redis namespace when Options.KeyPrefix is empty.
 const DefaultKeyPrefix = "access_auth"
 
 // Limits of the Redis backend.
@@ -31,10 +33,10 @@ const (
 	redisChangesMaxLen = 10000
 )
 
-// RedisOptions says how to reach Redis. Either URLs or Addrs name the
+// Options says how to reach Redis. Either URLs or Addrs name the
 // servers: one address is a standalone server, several are a Cluster, and
 // with MasterName they are Sentinels.
-type RedisOptions struct {
+type Options struct {
 	// URLs are redis:// or rediss:// URLs (user:pass@host:port/db). A URL
 	// with addr= parameters names several Cluster nodes (go-redis's
 	// ParseClusterURL form).
@@ -54,7 +56,7 @@ type RedisOptions struct {
 	KeyPrefix string
 }
 
-// RedisBackend is the Backend for several nodes sharing one Redis
+// Backend is the store.Backend for several nodes sharing one Redis
 // (standalone, Sentinel or Cluster).
 //
 // Every key of the data set carries the hash tag {<prefix>}, so it lives in
@@ -65,8 +67,8 @@ type RedisOptions struct {
 //	{p}:rev         the revision, incremented by every Update that Notifies
 //	{p}:changes     stream of those Updates: fields rev and api_keys (\n-separated)
 //
-// Nonces (RedisNonces) live outside the tag so they spread over a Cluster.
-type RedisBackend struct {
+// Nonces (Nonces) live outside the tag so they spread over a Cluster.
+type Backend struct {
 	client redis.UniversalClient
 	prefix string // the KeyPrefix, without braces
 
@@ -93,11 +95,11 @@ type redisTableKeys struct {
 	index   string // sorted set
 }
 
-// OpenRedis creates the Redis backend. It checks the configuration and the
+// Open creates the Redis backend. It checks the configuration and the
 // credentials (a wrong password, an unknown user or one that may not run a
 // command the backend needs is an error) but not that Redis is reachable: a
 // node starts while Redis is down and answers 503 until it comes back.
-func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
+func Open(ctx context.Context, opts Options) (*Backend, error) {
 	uopts, err := redisUniversalOptions(opts)
 	if err != nil {
 		return nil, err
@@ -122,7 +124,7 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*RedisBackend, error) {
 // which a write waits for a replica. Other errors (Redis unreachable, WAIT
 // sent to a replica) are not its concern, and an unreachable Redis is
 // asked once only.
-func (b *RedisBackend) checkAccess(ctx context.Context) error {
+func (b *Backend) checkAccess(ctx context.Context) error {
 	for _, check := range []func() error{
 		func() error { return b.Ping(ctx) },
 		func() error { return b.client.Info(ctx, "replication").Err() },
@@ -132,16 +134,16 @@ func (b *RedisBackend) checkAccess(ctx context.Context) error {
 		if redis.IsAuthError(err) || redis.IsPermissionError(err) {
 			return err
 		}
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, store.ErrUnavailable) {
 			return nil // Ping found Redis unreachable: the others would wait in vain
 		}
 	}
 	return nil
 }
 
-func newRedisBackend(client redis.UniversalClient, prefix string) *RedisBackend {
+func newRedisBackend(client redis.UniversalClient, prefix string) *Backend {
 	tag := "{" + prefix + "}"
-	b := &RedisBackend{
+	b := &Backend{
 		client:     client,
 		prefix:     prefix,
 		revKey:     tag + ":rev",
@@ -165,7 +167,7 @@ func checkRedisKeyPrefix(prefix string) error {
 
 // redisUniversalOptions merges URLs, addresses and explicit settings, and sets
 // short timeouts: a dead Redis must turn into a quick 503, not a hung request.
-func redisUniversalOptions(o RedisOptions) (*redis.UniversalOptions, error) {
+func redisUniversalOptions(o Options) (*redis.UniversalOptions, error) {
 	u := &redis.UniversalOptions{
 		Addrs:                 o.Addrs,
 		MasterName:            o.MasterName,
@@ -264,10 +266,10 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 }
 
 // Client returns the underlying client, e.g. for pool metrics.
-func (b *RedisBackend) Client() redis.UniversalClient { return b.client }
+func (b *Backend) Client() redis.UniversalClient { return b.client }
 
 // Ping reports whether the data set's server answers (the store_up metric).
-func (b *RedisBackend) Ping(ctx context.Context) error {
+func (b *Backend) Ping(ctx context.Context) error {
 	if err := b.client.Exists(ctx, b.revKey).Err(); err != nil {
 		return redisUnavailable(err)
 	}
@@ -275,19 +277,19 @@ func (b *RedisBackend) Ping(ctx context.Context) error {
 }
 
 // Close releases the client and ends every subscription.
-func (b *RedisBackend) Close() error {
+func (b *Backend) Close() error {
 	b.close()
 	return b.client.Close()
 }
 
-// redisUnavailable wraps a Redis error so errors.Is(err, ErrUnavailable) holds and
+// redisUnavailable wraps a Redis error so errors.Is(err, store.ErrUnavailable) holds and
 // the cause stays visible.
 func redisUnavailable(err error) error {
-	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
+	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
 }
 
 // keys returns the Redis keys of a table, building them once.
-func (b *RedisBackend) keys(table string) redisTableKeys {
+func (b *Backend) keys(table string) redisTableKeys {
 	if k, ok := (*b.tables.Load())[table]; ok {
 		return k
 	}
@@ -309,7 +311,7 @@ func (b *RedisBackend) keys(table string) redisTableKeys {
 }
 
 // Get reads one record with one HGET.
-func (b *RedisBackend) Get(ctx context.Context, table, id string) ([]byte, error) {
+func (b *Backend) Get(ctx context.Context, table, id string) ([]byte, error) {
 	v, err := b.client.HGet(ctx, b.keys(table).records, id).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -322,7 +324,7 @@ func (b *RedisBackend) Get(ctx context.Context, table, id string) ([]byte, error
 
 // View runs fn once with plain reads. Redis has no read snapshot: records
 // read by different calls may come from different revisions.
-func (b *RedisBackend) View(ctx context.Context, fn func(Tx) error) error {
+func (b *Backend) View(ctx context.Context, fn func(store.Tx) error) error {
 	return fn(&redisTx{ctx: ctx, b: b, conn: b.client})
 }
 
@@ -332,7 +334,7 @@ func (b *RedisBackend) View(ctx context.Context, fn func(Tx) error) error {
 // Notified). When another node changed a watched table first, EXEC fails
 // and fn runs again. A committed write then waits for a replica
 // (awaitReplica).
-func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
+func (b *Backend) Update(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
 			return b.try(ctx, rtx, fn)
@@ -346,7 +348,7 @@ func (b *RedisBackend) Update(ctx context.Context, fn func(Tx) error) error {
 		case !redisRetryable(err):
 			return redisUnavailable(err)
 		case attempt == redisMaxTxAttempts:
-			return fmt.Errorf("%w: redis: transaction failed %d times, last: %w", ErrUnavailable, attempt, err)
+			return fmt.Errorf("%w: redis: transaction failed %d times, last: %w", store.ErrUnavailable, attempt, err)
 		}
 		if !sleepCtx(ctx, rand.N(min(time.Millisecond<<attempt, redisMaxTxBackoff))) {
 			return ctx.Err()
@@ -369,7 +371,7 @@ type redisFnError struct{ err error }
 func (e redisFnError) Error() string { return e.err.Error() }
 
 // try runs fn once on a watching connection and commits its writes.
-func (b *RedisBackend) try(ctx context.Context, rtx *redis.Tx, fn func(Tx) error) error {
+func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) error) error {
 	tx := &redisTx{ctx: ctx, b: b, conn: rtx, watch: rtx, watched: map[string]bool{}}
 	if err := fn(tx); err != nil {
 		return redisFnError{err}
@@ -430,11 +432,11 @@ for _, id in ipairs(ids) do
 end
 return out`)
 
-// redisTx is the Tx of View (watch == nil: read-only) and of one attempt
+// redisTx is the store.Tx of View (watch == nil: read-only) and of one attempt
 // of Update.
 type redisTx struct {
 	ctx     context.Context
-	b       *RedisBackend
+	b       *Backend
 	conn    redis.Cmdable
 	watch   *redis.Tx
 	watched map[string]bool // record hashes already watched
@@ -507,8 +509,8 @@ func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
 }
 
 // Scan reads the committed records; it does not see this transaction's
-// own writes (Backend allows that).
-func (t *redisTx) Scan(table, after string, limit int) ([]Record, error) {
+// own writes (store.Backend allows that).
+func (t *redisTx) Scan(table, after string, limit int) ([]store.Record, error) {
 	k := t.b.keys(table)
 	if err := t.watchTable(k); err != nil {
 		return nil, err
@@ -528,11 +530,11 @@ func (t *redisTx) Scan(table, after string, limit int) ([]Record, error) {
 	if err != nil {
 		return nil, redisUnavailable(err)
 	}
-	records := make([]Record, 0, len(res)/2)
+	records := make([]store.Record, 0, len(res)/2)
 	for i := 0; i+1 < len(res); i += 2 {
 		id, _ := res[i].(string)
 		v, _ := res[i+1].(string)
-		records = append(records, Record{ID: id, Value: []byte(v)})
+		records = append(records, store.Record{ID: id, Value: []byte(v)})
 	}
 	return records, nil
 }
