@@ -1,3 +1,5 @@
+// Package boltstore is the embedded engine under package store: one bbolt
+// file, for a single node (see docs/architecture.md).
 package boltstore
 
 import (
@@ -43,8 +45,6 @@ type Backend struct {
 	mu   sync.Mutex
 	subs map[*boltSubscriber]struct{}
 }
-
-var _ store.Backend = (*Backend)(nil)
 
 type boltSubscriber struct {
 	ch chan store.Change
@@ -283,3 +283,9 @@ func (t *boltTx) Notify(apiKeys ...string) {
 		}
 	}
 }
+
+// Interface guards
+var (
+	_ store.Backend = (*Backend)(nil)
+	_ store.Tx      = (*boltTx)(nil)
+)

@@ -12,8 +12,6 @@ import (
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
-var _ store.Backend = (*Backend)(nil)
-
 // Timing of a Redis subscription.
 const (
 	// redisFeedBlock is how long one XREAD waits for new entries.

@@ -91,7 +91,7 @@ func measurePropagation(t testing.TB, writer store.Backend, feed <-chan store.Ch
 }
 
 // BenchmarkRedisPropagation reports how long an announcing write takes to
-// reach another node's feed (SPEC §10: p99 ≤ 100ms).
+// reach another node's feed (docs/coherence.md: p99 ≤ 100ms).
 func BenchmarkRedisPropagation(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
 	writer := openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}})

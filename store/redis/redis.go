@@ -1,14 +1,17 @@
+// Package redisstore is the Redis engine under package store, for several
+// nodes sharing one Redis (standalone, Sentinel or Cluster): the client
+// setup (client.go), the Backend and its transactions (redis.go, tx.go),
+// the wait for a replica (replicas.go), the change feed (feed.go) and the
+// nonces the nodes share for replay protection (nonces.go, with the lean
+// RESP pipe of nonces_pipe.go). See docs/architecture.md, docs/coherence.md
+// and docs/replay-protection.md.
 package redisstore
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,9 +21,6 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/store"
 )
-
-// DefaultKeyPrefix is the Redis namespace when Options.KeyPrefix is empty.
-const DefaultKeyPrefix = "access_auth"
 
 // Limits of the Redis backend.
 const (
@@ -33,29 +33,6 @@ const (
 	redisChangesMaxLen = 10000
 )
 
-// Options says how to reach Redis. Either URLs or Addrs name the
-// servers: one address is a standalone server, several are a Cluster, and
-// with MasterName they are Sentinels.
-type Options struct {
-	// URLs are redis:// or rediss:// URLs (user:pass@host:port/db). A URL
-	// with addr= parameters names several Cluster nodes (go-redis's
-	// ParseClusterURL form).
-	URLs []string
-	// Addrs are host:port pairs.
-	Addrs []string
-	// Cluster uses the Cluster protocol even with a single address.
-	Cluster bool
-	// MasterName selects Sentinel: the addresses are the sentinels'.
-	MasterName string
-	// Username, Password, DB and TLS override what the URLs say when set.
-	Username string
-	Password string
-	DB       int
-	TLS      *tls.Config
-	// KeyPrefix namespaces every key; DefaultKeyPrefix when empty.
-	KeyPrefix string
-}
-
 // Backend is the store.Backend for several nodes sharing one Redis
 // (standalone, Sentinel or Cluster).
 //
@@ -67,7 +44,7 @@ type Options struct {
 //	{p}:rev         the revision, incremented by every Update that Notifies
 //	{p}:changes     stream of those Updates: fields rev and api_keys (\n-separated)
 //
-// Nonces (Nonces) live outside the tag so they spread over a Cluster.
+// Nonces (Backend.Nonces) live outside the tag so they spread over a Cluster.
 type Backend struct {
 	client redis.UniversalClient
 	prefix string // the KeyPrefix, without braces
@@ -153,116 +130,6 @@ func newRedisBackend(client redis.UniversalClient, prefix string) *Backend {
 	b.tables.Store(&map[string]redisTableKeys{})
 	b.closing, b.close = context.WithCancel(context.Background())
 	return b
-}
-
-// checkRedisKeyPrefix refuses prefixes that would break the hash tag.
-func checkRedisKeyPrefix(prefix string) error {
-	for _, r := range prefix {
-		if r <= ' ' || r > '~' || r == '{' || r == '}' {
-			return fmt.Errorf("redis key prefix %q: only printable ASCII without spaces and braces", prefix)
-		}
-	}
-	return nil
-}
-
-// redisUniversalOptions merges URLs, addresses and explicit settings, and sets
-// short timeouts: a dead Redis must turn into a quick 503, not a hung request.
-func redisUniversalOptions(o Options) (*redis.UniversalOptions, error) {
-	u := &redis.UniversalOptions{
-		Addrs:                 o.Addrs,
-		MasterName:            o.MasterName,
-		IsClusterMode:         o.Cluster,
-		DialTimeout:           time.Second,
-		DialerRetries:         1,
-		DialerRetryTimeout:    20 * time.Millisecond,
-		ReadTimeout:           time.Second,
-		WriteTimeout:          time.Second,
-		PoolTimeout:           time.Second,
-		MaxRetries:            1,
-		ContextTimeoutEnabled: true,
-	}
-	if len(o.URLs) > 0 && len(o.Addrs) > 0 {
-		return nil, errors.New("redis: give either URLs or addresses, not both")
-	}
-	for i, raw := range o.URLs {
-		p, err := parseRedisURL(raw)
-		if err != nil {
-			return nil, err
-		}
-		sameTLS := (p.TLSConfig == nil) == (u.TLSConfig == nil)
-		if i > 0 && (p.Username != u.Username || p.Password != u.Password || p.DB != u.DB || !sameTLS) {
-			return nil, errors.New("redis: all URLs must have the same scheme, user, password and database")
-		}
-		u.Addrs = append(u.Addrs, p.Addrs...)
-		u.Username, u.Password, u.DB, u.TLSConfig = p.Username, p.Password, p.DB, p.TLSConfig
-		u.IsClusterMode = u.IsClusterMode || p.IsClusterMode
-	}
-	if len(u.Addrs) == 0 {
-		return nil, errors.New("redis: no address")
-	}
-	if o.Username != "" {
-		u.Username = o.Username
-	}
-	if o.Password != "" {
-		u.Password = o.Password
-	}
-	if o.DB != 0 {
-		u.DB = o.DB
-	}
-	if o.TLS != nil {
-		u.TLSConfig = o.TLS
-	}
-	if o.MasterName != "" && u.IsClusterMode {
-		return nil, errors.New("redis: Sentinel (master name) and Cluster exclude each other")
-	}
-	clustered := o.MasterName == "" && (len(u.Addrs) > 1 || u.IsClusterMode)
-	if clustered && u.DB != 0 {
-		return nil, fmt.Errorf("redis: a Cluster has only database 0, not %d", u.DB)
-	}
-	return u, nil
-}
-
-// redisClusterReload is how often a Cluster client reloads the slot map
-// while it is in use. go-redis's default (a minute) keeps a node dialling a
-// dead master for most of a minute after the Cluster promoted its replica;
-// a slot map is small, and one read a second follows a failover within
-// about a second of the promotion.
-const redisClusterReload = time.Second
-
-// newRedisClient is redis.NewUniversalClient with the Cluster's slot map
-// reloaded every redisClusterReload (UniversalOptions cannot say so).
-func newRedisClient(u *redis.UniversalOptions) redis.UniversalClient {
-	if u.MasterName != "" || (len(u.Addrs) == 1 && !u.IsClusterMode) {
-		return redis.NewUniversalClient(u)
-	}
-	o := u.Cluster()
-	o.ClusterStateReloadInterval = redisClusterReload
-	return redis.NewClusterClient(o)
-}
-
-// parseRedisURL reads one redis:// or rediss:// URL.
-func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("redis URL %s: scheme must be redis or rediss", u.Redacted())
-	}
-	if u.Query().Has("addr") {
-		c, err := redis.ParseClusterURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("redis URL %s: %w", u.Redacted(), err)
-		}
-		return &redis.UniversalOptions{Addrs: c.Addrs, Username: c.Username, Password: c.Password,
-			TLSConfig: c.TLSConfig, IsClusterMode: true}, nil
-	}
-	s, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("redis URL %s: %w", u.Redacted(), err)
-	}
-	return &redis.UniversalOptions{Addrs: []string{s.Addr}, Username: s.Username, Password: s.Password,
-		DB: s.DB, TLSConfig: s.TLSConfig}, nil
 }
 
 // Client returns the underlying client, e.g. for pool metrics.
@@ -432,121 +299,5 @@ for _, id in ipairs(ids) do
 end
 return out`)
 
-// redisTx is the store.Tx of View (watch == nil: read-only) and of one attempt
-// of Update.
-type redisTx struct {
-	ctx     context.Context
-	b       *Backend
-	conn    redis.Cmdable
-	watch   *redis.Tx
-	watched map[string]bool // record hashes already watched
-	writes  map[redisRecordRef]redisPendingWrite
-	notify  []string
-}
-
-// redisRecordRef names one record.
-type redisRecordRef struct{ table, id string }
-
-// redisPendingWrite is a buffered Put or Delete; the last one per record wins.
-type redisPendingWrite struct {
-	value   []byte
-	deleted bool
-}
-
-var errRedisReadOnly = errors.New("store: write in a read-only transaction")
-
-// watchTable watches a table's hash before fn reads it: every Put and Delete
-// changes the hash, so EXEC fails if another node wrote the table since.
-func (t *redisTx) watchTable(k redisTableKeys) error {
-	if t.watch == nil || t.watched[k.records] {
-		return nil
-	}
-	if err := t.watch.Watch(t.ctx, k.records).Err(); err != nil {
-		return redisUnavailable(err)
-	}
-	t.watched[k.records] = true
-	return nil
-}
-
-func (t *redisTx) Get(table, id string) ([]byte, error) {
-	if w, ok := t.writes[redisRecordRef{table, id}]; ok {
-		if w.deleted {
-			return nil, nil
-		}
-		return w.value, nil
-	}
-	k := t.b.keys(table)
-	if err := t.watchTable(k); err != nil {
-		return nil, err
-	}
-	v, err := t.conn.HGet(t.ctx, k.records, id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, redisUnavailable(err)
-	}
-	return v, nil
-}
-
-func (t *redisTx) Put(table, id string, value []byte) error {
-	return t.write(table, id, value, false)
-}
-
-func (t *redisTx) Delete(table, id string) error {
-	return t.write(table, id, nil, true)
-}
-
-func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
-	if t.watch == nil {
-		return errRedisReadOnly
-	}
-	if t.writes == nil {
-		t.writes = map[redisRecordRef]redisPendingWrite{}
-	}
-	t.writes[redisRecordRef{table, id}] = redisPendingWrite{value: bytes.Clone(value), deleted: deleted}
-	return nil
-}
-
-// Scan reads the committed records; it does not see this transaction's
-// own writes (store.Backend allows that).
-func (t *redisTx) Scan(table, after string, limit int) ([]store.Record, error) {
-	k := t.b.keys(table)
-	if err := t.watchTable(k); err != nil {
-		return nil, err
-	}
-	start := "-"
-	if after != "" {
-		start = "(" + after
-	}
-	if limit <= 0 {
-		limit = -1
-	}
-	var scripter redis.Scripter = t.b.client
-	if t.watch != nil {
-		scripter = t.watch
-	}
-	res, err := redisScanScript.Run(t.ctx, scripter, []string{k.index, k.records}, start, limit).Slice()
-	if err != nil {
-		return nil, redisUnavailable(err)
-	}
-	records := make([]store.Record, 0, len(res)/2)
-	for i := 0; i+1 < len(res); i += 2 {
-		id, _ := res[i].(string)
-		v, _ := res[i+1].(string)
-		records = append(records, store.Record{ID: id, Value: []byte(v)})
-	}
-	return records, nil
-}
-
-// Notify is ignored in View, which cannot commit.
-func (t *redisTx) Notify(apiKeys ...string) {
-	if t.watch == nil {
-		return
-	}
-	for _, k := range apiKeys {
-		if !slices.Contains(t.notify, k) {
-			t.notify = append(t.notify, k)
-		}
-	}
-}
+// Interface guard
+var _ store.Backend = (*Backend)(nil)
