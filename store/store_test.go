@@ -9,17 +9,23 @@ import (
 	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
 )
 
-// The rules are tested over the embedded engine; store/storetest holds
-// them to the same behavior on every engine.
-
 var testMasterKey = bytes.Repeat([]byte{7}, store.MasterKeySize)
 
-func newBolt(t testing.TB) *boltstore.Backend {
+// openStore opens a Store with testMasterKey over a new bbolt file, closed
+// with the test. The rules are tested over the embedded engine here;
+// store/storetest holds every engine to the same behavior.
+func openStore(t testing.TB, opts store.Options) *store.Store {
 	t.Helper()
-	b, err := boltstore.Open(filepath.Join(t.TempDir(), "data", "store.db"))
+	backend, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	opts.MasterKeys = [][]byte{testMasterKey}
+	s, err := store.Open(backend, opts)
+	if err != nil {
+		backend.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
