@@ -34,9 +34,9 @@ var boltTables = []string{
 	"groups", "group_authorizations", "credentials", "audit", "meta",
 }
 
-// Backend is the embedded store.Backend: one bbolt file, one bucket per table. Its
-// change feed reaches the subscribers of this process only, which is all a
-// file that one process can open needs.
+// Backend is the embedded store.Backend: one bbolt file, one bucket per
+// table. Its change feed reaches the subscribers of this process only,
+// which is all a file that one process can open needs.
 type Backend struct {
 	db *bbolt.DB
 
@@ -89,8 +89,9 @@ func (b *Backend) View(ctx context.Context, fn func(store.Tx) error) error {
 	}))
 }
 
-// Update implements store.Backend. A transaction that notified bumps the revision
-// in table "meta" and is published to the subscribers after it commits.
+// Update implements store.Backend. A transaction that notified bumps the
+// revision in table "meta" and is published to the subscribers after it
+// commits.
 func (b *Backend) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -149,8 +149,8 @@ func (b *Backend) Close() error {
 	return b.client.Close()
 }
 
-// redisUnavailable wraps a Redis error so errors.Is(err, store.ErrUnavailable) holds and
-// the cause stays visible.
+// redisUnavailable wraps a Redis error so errors.Is(err,
+// store.ErrUnavailable) holds and the cause stays visible.
 func redisUnavailable(err error) error {
 	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // How long an Update waits for a replica to acknowledge its write before
-// it answers store.ErrUnavailable: redisReplicaWait, and a second more for every
-// redisReplicaRate bytes written, so that a large import has time to
+// it answers store.ErrUnavailable: redisReplicaWait, and a second more for
+// every redisReplicaRate bytes written, so that a large import has time to
 // cross the network.
 const (
 	redisReplicaWait = time.Second
@@ -27,9 +27,10 @@ func redisReplicaTimeout(size int) time.Duration {
 }
 
 // awaitReplica returns once a replica of the master holds the write just
-// committed on rtx's connection, or store.ErrUnavailable after redisReplicaTimeout.
-// Redis replicates asynchronously: without this, a write the master alone
-// had is gone when Sentinel or the Cluster promotes the replica.
+// committed on rtx's connection, or store.ErrUnavailable after
+// redisReplicaTimeout. Redis replicates asynchronously: without this, a
+// write the master alone had is gone when Sentinel or the Cluster promotes
+// the replica.
 //
 // replication is the master's INFO replication taken in the commit's
 // MULTI. A write waits when the master has a replica, or had one when this
