@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/accessauth/caddy-access-auth/store"
+	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
 )
 
 // newStore opens a real store on a bbolt file in a temporary directory,
@@ -27,7 +28,7 @@ import (
 func newStore(t testing.TB, masterKey []byte) *store.Store {
 	t.Helper()
 	dir := t.TempDir()
-	backend, err := store.OpenBolt(filepath.Join(dir, "store.db"))
+	backend, err := boltstore.Open(filepath.Join(dir, "store.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

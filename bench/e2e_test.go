@@ -27,6 +27,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 func TestMain(m *testing.M) { gatewaytest.Main(m) }
@@ -264,7 +265,7 @@ func redisPID(b *testing.B, addr string) int {
 func BenchmarkCacheMiss(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
 	ctx := context.Background()
-	backend, err := store.OpenRedis(ctx, store.RedisOptions{Addrs: []string{srv.Addr}})
+	backend, err := redisstore.Open(ctx, redisstore.Options{Addrs: []string{srv.Addr}})
 	if err != nil {
 		b.Fatal(err)
 	}

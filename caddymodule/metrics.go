@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accessauth/caddy-access-auth/enforcement"
-	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 // The collectors are made once: Caddy hands every config load a new
@@ -126,7 +126,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(invalidationsDesc, prometheus.CounterValue, float64(s.Invalidations))
 	up := 1.0
-	if r, ok := st.backend.backend.(*store.RedisBackend); ok {
+	if r, ok := st.backend.backend.(*redisstore.Backend); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), storePingTimeout)
 		if r.Ping(ctx) != nil {
 			up = 0

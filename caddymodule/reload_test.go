@@ -15,6 +15,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 // goroutineSlack is how many goroutines a series of reloads may leave
@@ -156,7 +157,7 @@ func TestReloadRedisState(t *testing.T) {
 // would: its writes reach Caddy only through the change feed.
 func otherNode(t *testing.T, addr, prefix string) *store.Store {
 	t.Helper()
-	b, err := store.OpenRedis(context.Background(), store.RedisOptions{Addrs: []string{addr}, KeyPrefix: prefix})
+	b, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func wantClosed(t *testing.T, st *sharedState) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the replaced state's change feed still runs")
 	}
-	r := st.backend.backend.(*store.RedisBackend)
+	r := st.backend.backend.(*redisstore.Backend)
 	if err := r.Client().Ping(context.Background()).Err(); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("the replaced state's Redis client answers: %v", err)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/store"
+	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 // Three pools keep the app's resources alive across config reloads.
@@ -65,7 +67,7 @@ type replayState struct {
 func openReplay(key string, a *App, b *sharedBackend) *replayState {
 	file := a.nonceFilePath()
 	r := &replayState{key: key, local: openLocalNonces(file, a.LocalNonces, a.logger), file: file, logger: a.logger}
-	if redis, ok := b.backend.(*store.RedisBackend); ok {
+	if redis, ok := b.backend.(*redisstore.Backend); ok {
 		r.standIn = enforcement.NewLocalNonces(enforcement.WithMaxNonces(a.LocalNonces))
 		r.shared = newFallbackNonces(meteredNonces{redis.Nonces(), b.errors}, r.standIn)
 	}
@@ -213,7 +215,7 @@ func openBackend(a *App) (*sharedBackend, error) {
 		}
 		b.backend = r
 	default:
-		bolt, err := store.OpenBolt(a.Store.Path)
+		bolt, err := boltstore.Open(a.Store.Path)
 		if err != nil {
 			return nil, fmt.Errorf("access_auth: %w", err)
 		}
@@ -226,9 +228,9 @@ func openBackend(a *App) (*sharedBackend, error) {
 // Redis that does not answer delays start-up only briefly.
 const redisOpenTimeout = 5 * time.Second
 
-func openRedis(a *App) (*store.RedisBackend, error) {
+func openRedis(a *App) (*redisstore.Backend, error) {
 	s := a.Store
-	opts := store.RedisOptions{
+	opts := redisstore.Options{
 		URLs:       s.URLs,
 		Addrs:      s.Addrs,
 		MasterName: s.MasterName,
@@ -242,7 +244,7 @@ func openRedis(a *App) (*store.RedisBackend, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisOpenTimeout)
 	defer cancel()
-	r, err := store.OpenRedis(ctx, opts)
+	r, err := redisstore.Open(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("access_auth: store redis: %w", err)
 	}

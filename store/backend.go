@@ -2,9 +2,11 @@ package store
 
 import "context"
 
-// Backend is the storage engine under Store: bbolt for one node, Redis for
-// several. It knows tables of JSON records and transactions, nothing of the
-// rules; Store keeps the rules, so both engines behave the same.
+// Backend is the storage engine under Store: store/bolt (package boltstore)
+// for one node, store/redis (package redisstore) for several. It knows
+// tables of JSON records and transactions, nothing of the rules; Store keeps
+// the rules, so both engines behave the same, and store/storetest holds an
+// engine to that (see docs/architecture.md).
 //
 // Tables used by Store: "keys" (by ID), "key_names" (name → ID),
 // "api_keys" (APIKey → ID), "authorizations" (by ID), "key_authorizations"

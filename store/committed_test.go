@@ -15,13 +15,9 @@ import (
 func TestCommittedHook(t *testing.T) {
 	ctx := context.Background()
 	var heard [][]string
-	s, err := store.Open(newBolt(t), store.Options{
-		MasterKeys: [][]byte{testMasterKey},
-		Committed:  func(apiKeys []string) { heard = append(heard, slices.Clone(apiKeys)) },
+	s := openStore(t, store.Options{
+		Committed: func(apiKeys []string) { heard = append(heard, slices.Clone(apiKeys)) },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	actor := store.Actor{Name: "test"}
 
 	key, err := s.CreateKey(ctx, store.NewKey{Name: "alice"}, actor)

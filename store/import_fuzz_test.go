@@ -16,10 +16,7 @@ import (
 func FuzzImport(f *testing.F) {
 	ctx := context.Background()
 	actor := store.Actor{Name: "fuzz"}
-	seed, err := store.Open(newBolt(f), store.Options{MasterKeys: [][]byte{testMasterKey}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	seed := openStore(f, store.Options{})
 	if _, err := seed.CreateGroup(ctx, store.Group{Name: "g", Environments: []string{"online"}}, actor); err != nil {
 		f.Fatal(err)
 	}
@@ -53,10 +50,7 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(`{"version":1,"keys":[{"id":"ak-1","name":"n","kind":"imported","api_key":"A","sealed_secret":"v1.00000000.AAAA"}]}`))
 	f.Add([]byte(`{}`))
 
-	s, err := store.Open(newBolt(f), store.Options{MasterKeys: [][]byte{testMasterKey}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	s := openStore(f, store.Options{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var exp store.Export
 		if json.Unmarshal(data, &exp) != nil {

@@ -1,9 +1,10 @@
 // Package store holds the data model of access authorization (access keys,
 // authorizations, groups and their bindings), the rules that keep it
-// consistent, and the backends that persist it: an embedded bbolt file for a
-// single node and Redis for several nodes. Every write is one atomic
-// transaction that also appends an audit record and announces the API keys
-// whose compiled credentials changed on the change feed.
+// consistent, and Backend, the interface of the engines that persist it:
+// store/bolt, an embedded bbolt file for a single node, and store/redis,
+// Redis for several nodes. Every write is one atomic transaction that also
+// appends an audit record and announces the API keys whose compiled
+// credentials changed on the change feed.
 package store
 
 import (

@@ -52,6 +52,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"CheckMasterKeys", testCheckMasterKeys},
 		{"MarkUsed", testMarkUsed},
 		{"ChangeFeed", testChangeFeed},
+		{"ChangeCarriesCommitTime", testChangeCarriesCommitTime},
 		{"Atomicity", testAtomicity},
 		{"ConcurrentCreate", testConcurrentCreate},
 	}
@@ -1269,6 +1270,24 @@ func testChangeFeed(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		case <-timeout:
 			t.Fatal("feed not closed after its context ended")
 		}
+	}
+}
+
+// testChangeCarriesCommitTime checks that every change carries its commit
+// time, from which nodes measure the propagation lag
+// (caddy_access_auth_propagation_lag_seconds).
+func testChangeCarriesCommitTime(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	b := newBackend(t)
+	feed := b.Subscribe(subscribeContext(t))
+	// Redis stamps the millisecond: compare at that precision.
+	before := time.Now().Truncate(time.Millisecond)
+	noErr(t, b.Update(context.Background(), func(tx store.Tx) error {
+		tx.Notify("K1")
+		return tx.Put("t", "k", []byte("v"))
+	}))
+	after := time.Now()
+	if c := collect(t, feed, 1)[0]; c.At.Before(before) || c.At.After(after) {
+		t.Fatalf("change committed between %v and %v says At %v", before, after, c.At)
 	}
 }
 

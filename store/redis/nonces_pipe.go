@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// noncePipe is RedisNonces' path to a standalone server: one connection of
+// noncePipe is Nonces' path to a standalone server: one connection of
 // its own, without go-redis's per-command objects, pool, hooks and
 // per-command deadlines. The SETs of concurrent calls are written as RESP
 // into one buffer and go as one batch while the previous batch's replies

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-var _ Backend = (*RedisBackend)(nil)
+	"github.com/accessauth/caddy-access-auth/store"
+)
 
 // Timing of a Redis subscription.
 const (
@@ -42,8 +42,8 @@ type redisFeedPos struct {
 // after which the feed continues from the server's current position. The
 // channel closes soon (within redisFeedBlock) after ctx ends or the backend
 // closes.
-func (b *RedisBackend) Subscribe(ctx context.Context) <-chan Change {
-	out := make(chan Change, 64)
+func (b *Backend) Subscribe(ctx context.Context) <-chan store.Change {
+	out := make(chan store.Change, 64)
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(b.closing, cancel)
 	// The start position is taken before Subscribe returns, so a record the
@@ -62,8 +62,8 @@ func (b *RedisBackend) Subscribe(ctx context.Context) <-chan Change {
 
 // follow delivers changes until ctx ends. lost says the position is unknown
 // or stale: the next position read from the server begins with a Reset.
-func (b *RedisBackend) follow(ctx context.Context, out chan<- Change, pos redisFeedPos, lost bool) {
-	send := func(c Change) bool {
+func (b *Backend) follow(ctx context.Context, out chan<- store.Change, pos redisFeedPos, lost bool) {
+	send := func(c store.Change) bool {
 		select {
 		case out <- c:
 			return true
@@ -95,7 +95,7 @@ func (b *RedisBackend) follow(ctx context.Context, out chan<- Change, pos redisF
 			verify, checked = false, time.Now()
 			if lost || !pos.leadsTo(cur) {
 				lost, pos = false, cur
-				if !send(Change{Revision: cur.rev, Reset: true}) {
+				if !send(store.Change{Revision: cur.rev, Reset: true}) {
 					return
 				}
 			}
@@ -119,7 +119,7 @@ func (b *RedisBackend) follow(ctx context.Context, out chan<- Change, pos redisF
 				c, id, ok := parseRedisChange(m)
 				if !ok || c.Revision != pos.rev+1 {
 					// Entries were trimmed away or the stream was rebuilt.
-					c = Change{Revision: c.Revision, Reset: true}
+					c = store.Change{Revision: c.Revision, Reset: true}
 				}
 				pos = redisFeedPos{id: id, rev: c.Revision}
 				if !send(c) {
@@ -144,7 +144,7 @@ func (p redisFeedPos) leadsTo(cur redisFeedPos) bool {
 }
 
 // feedPosition reads the revision and the last stream entry in one MULTI.
-func (b *RedisBackend) feedPosition(ctx context.Context) (redisFeedPos, error) {
+func (b *Backend) feedPosition(ctx context.Context) (redisFeedPos, error) {
 	var rev *redis.StringCmd
 	var last *redis.XMessageSliceCmd
 	_, err := b.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -172,19 +172,19 @@ func (b *RedisBackend) feedPosition(ctx context.Context) (redisFeedPos, error) {
 }
 
 // parseRedisChange reads a change stream entry written by redisCommitScript.
-func parseRedisChange(m redis.XMessage) (Change, redisStreamID, bool) {
+func parseRedisChange(m redis.XMessage) (store.Change, redisStreamID, bool) {
 	id, ok := parseRedisStreamID(m.ID)
 	if !ok {
-		return Change{}, id, false
+		return store.Change{}, id, false
 	}
 	revField, _ := m.Values["rev"].(string)
 	rev, err := strconv.ParseUint(revField, 10, 64)
 	if err != nil {
-		return Change{}, id, false
+		return store.Change{}, id, false
 	}
 	// The entry ID is the Redis server's clock when XADD ran, in the
 	// commit's MULTI: the commit time, to the millisecond.
-	c := Change{Revision: rev, At: time.UnixMilli(int64(id.ms))}
+	c := store.Change{Revision: rev, At: time.UnixMilli(int64(id.ms))}
 	if keys, _ := m.Values["api_keys"].(string); keys != "" {
 		c.APIKeys = strings.Split(keys, "\n")
 	}

@@ -1,4 +1,6 @@
-package store
+// Package boltstore is the embedded engine under package store: one bbolt
+// file, for a single node (see docs/architecture.md).
+package boltstore
 
 import (
 	"context"
@@ -10,8 +12,10 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/accessauth/caddy-access-auth/store"
 )
 
 // boltOpenTimeout bounds the wait for the file lock another process holds.
@@ -30,11 +34,11 @@ var boltTables = []string{
 	"groups", "group_authorizations", "credentials", "audit", "meta",
 }
 
-// Bolt is the embedded Backend: one bbolt file, one bucket per table. Its
-// change feed reaches the subscribers of this process only, which is all a
-// file that one process can open needs.
-type Bolt struct {
-	db *bolt.DB
+// Backend is the embedded store.Backend: one bbolt file, one bucket per
+// table. Its change feed reaches the subscribers of this process only,
+// which is all a file that one process can open needs.
+type Backend struct {
+	db *bbolt.DB
 
 	// mu orders commits with their publication, so subscribers see
 	// revisions in order; it also guards subs.
@@ -42,27 +46,25 @@ type Bolt struct {
 	subs map[*boltSubscriber]struct{}
 }
 
-var _ Backend = (*Bolt)(nil)
-
 type boltSubscriber struct {
-	ch chan Change
+	ch chan store.Change
 }
 
-// OpenBolt opens (creating it and its directory, mode 0700, if needed) the
+// Open opens (creating it and its directory, mode 0700, if needed) the
 // bbolt file at path. It fails after a few seconds when another process
 // holds the file.
-func OpenBolt(path string) (*Bolt, error) {
+func Open(path string) (*Backend, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating store directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltOpenTimeout})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: boltOpenTimeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("store file %s is locked by another process (is another Caddy running with the same data directory?)", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening store file %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, table := range boltTables {
 			if _, err := tx.CreateBucketIfNotExists([]byte(table)); err != nil {
 				return err
@@ -74,29 +76,30 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("initializing store file %s: %w", path, err)
 	}
-	return &Bolt{db: db, subs: make(map[*boltSubscriber]struct{})}, nil
+	return &Backend{db: db, subs: make(map[*boltSubscriber]struct{})}, nil
 }
 
-// View implements Backend.
-func (b *Bolt) View(ctx context.Context, fn func(Tx) error) error {
+// View implements store.Backend.
+func (b *Backend) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return boltErr(b.db.View(func(tx *bolt.Tx) error {
+	return boltErr(b.db.View(func(tx *bbolt.Tx) error {
 		return fn(&boltTx{tx: tx})
 	}))
 }
 
-// Update implements Backend. A transaction that notified bumps the revision
-// in table "meta" and is published to the subscribers after it commits.
-func (b *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
+// Update implements store.Backend. A transaction that notified bumps the
+// revision in table "meta" and is published to the subscribers after it
+// commits.
+func (b *Backend) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var change Change
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	var change store.Change
+	err := b.db.Update(func(tx *bbolt.Tx) error {
 		btx := &boltTx{tx: tx, writable: true}
 		if err := fn(btx); err != nil {
 			return err
@@ -116,7 +119,7 @@ func (b *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 		if err := meta.Put([]byte(metaRevision), binary.BigEndian.AppendUint64(nil, rev)); err != nil {
 			return err
 		}
-		change = Change{Revision: rev, APIKeys: btx.notified}
+		change = store.Change{Revision: rev, APIKeys: btx.notified}
 		return nil
 	})
 	if err != nil {
@@ -131,7 +134,7 @@ func (b *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 
 // publishLocked hands change to every subscriber without blocking: one
 // whose buffer is full loses what it had queued and gets a Reset instead.
-func (b *Bolt) publishLocked(change Change) {
+func (b *Backend) publishLocked(change store.Change) {
 	for sub := range b.subs {
 		select {
 		case sub.ch <- change:
@@ -145,14 +148,14 @@ func (b *Bolt) publishLocked(change Change) {
 				drained = true
 			}
 		}
-		sub.ch <- Change{Revision: change.Revision, Reset: true}
+		sub.ch <- store.Change{Revision: change.Revision, Reset: true}
 	}
 }
 
-// Get implements Backend.
-func (b *Bolt) Get(ctx context.Context, table, id string) ([]byte, error) {
+// Get implements store.Backend.
+func (b *Backend) Get(ctx context.Context, table, id string) ([]byte, error) {
 	var value []byte
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.db.View(func(tx *bbolt.Tx) error {
 		if bucket := tx.Bucket([]byte(table)); bucket != nil {
 			if v := bucket.Get([]byte(id)); v != nil {
 				value = append([]byte(nil), v...)
@@ -163,9 +166,9 @@ func (b *Bolt) Get(ctx context.Context, table, id string) ([]byte, error) {
 	return value, boltErr(err)
 }
 
-// Subscribe implements Backend. The feed starts with the next commit.
-func (b *Bolt) Subscribe(ctx context.Context) <-chan Change {
-	sub := &boltSubscriber{ch: make(chan Change, boltSubscriberBuffer)}
+// Subscribe implements store.Backend. The feed starts with the next commit.
+func (b *Backend) Subscribe(ctx context.Context) <-chan store.Change {
+	sub := &boltSubscriber{ch: make(chan store.Change, boltSubscriberBuffer)}
 	b.mu.Lock()
 	if b.subs == nil { // closed
 		b.mu.Unlock()
@@ -187,7 +190,7 @@ func (b *Bolt) Subscribe(ctx context.Context) <-chan Change {
 }
 
 // Revision returns the revision of the last committed change.
-func (b *Bolt) Revision() (uint64, error) {
+func (b *Backend) Revision() (uint64, error) {
 	value, err := b.Get(context.Background(), "meta", metaRevision)
 	if err != nil || len(value) != 8 {
 		return 0, err
@@ -196,7 +199,7 @@ func (b *Bolt) Revision() (uint64, error) {
 }
 
 // Close closes every subscription and the file.
-func (b *Bolt) Close() error {
+func (b *Backend) Close() error {
 	b.mu.Lock()
 	for sub := range b.subs {
 		close(sub.ch)
@@ -209,13 +212,13 @@ func (b *Bolt) Close() error {
 // boltErr marks a closed database as unavailable.
 func boltErr(err error) error {
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
 }
 
 type boltTx struct {
-	tx       *bolt.Tx
+	tx       *bbolt.Tx
 	writable bool
 	notified []string
 	seen     map[string]struct{}
@@ -250,19 +253,19 @@ func (t *boltTx) Delete(table, id string) error {
 	return bucket.Delete([]byte(id))
 }
 
-func (t *boltTx) Scan(table, after string, limit int) ([]Record, error) {
+func (t *boltTx) Scan(table, after string, limit int) ([]store.Record, error) {
 	bucket := t.tx.Bucket([]byte(table))
 	if bucket == nil {
 		return nil, nil
 	}
-	var records []Record
+	var records []store.Record
 	c := bucket.Cursor()
 	k, v := c.Seek([]byte(after))
 	if k != nil && string(k) == after {
 		k, v = c.Next()
 	}
 	for ; k != nil && (limit <= 0 || len(records) < limit); k, v = c.Next() {
-		records = append(records, Record{ID: string(k), Value: append([]byte(nil), v...)})
+		records = append(records, store.Record{ID: string(k), Value: append([]byte(nil), v...)})
 	}
 	return records, nil
 }
@@ -281,3 +284,9 @@ func (t *boltTx) Notify(apiKeys ...string) {
 		}
 	}
 }
+
+// Interface guards
+var (
+	_ store.Backend = (*Backend)(nil)
+	_ store.Tx      = (*boltTx)(nil)
+)

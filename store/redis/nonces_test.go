@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -14,13 +14,14 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 // Concurrent Seen calls share pipelines: every call still gets its own
 // answer, and the server runs one SET per call.
 func TestRedisNoncesConcurrent(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	rdb := rawClient(t, srv.Addr)
 	ctx := context.Background()
 	const workers, each = 32, 100
@@ -74,7 +75,7 @@ func errString(err error) string {
 // recorded before, concurrent callers get mixed answers, each its own.
 func TestRedisNoncesReplyOrder(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	rdb := rawClient(t, srv.Addr)
 	ctx := context.Background()
 	const workers, each = 16, 200
@@ -106,7 +107,7 @@ func TestRedisNoncesReplyOrder(t *testing.T) {
 func TestRedisNoncesAuthAndDatabase(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{Password: "s3cret"})
 	ctx := context.Background()
-	n := openRedis(t, store.RedisOptions{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}}).Nonces()
+	n := openRedis(t, redisstore.Options{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}}).Nonces()
 	for i, want := range []bool{false, true} {
 		if seen, err := n.Seen(ctx, "K", "n", time.Minute); err != nil || seen != want {
 			t.Fatalf("Seen #%d = %v, %v; want %v", i+1, seen, err, want)
@@ -124,7 +125,7 @@ func TestRedisNoncesAuthAndDatabase(t *testing.T) {
 // succeed on a new connection.
 func TestRedisNoncesRestart(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	ctx := context.Background()
 	var (
 		wg              sync.WaitGroup
@@ -189,7 +190,7 @@ func TestRedisNoncesContext(t *testing.T) {
 			defer c.Close() // silent: reads nothing, answers nothing
 		}
 	}()
-	n := openRedis(t, store.RedisOptions{Addrs: []string{ln.Addr().String()}}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{ln.Addr().String()}}).Nonces()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -205,7 +206,7 @@ func TestRedisNoncesContext(t *testing.T) {
 // The nonce connection speaks TLS when the client does.
 func TestRedisNoncesTLS(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{TLS: true})
-	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}, TLS: srv.TLS}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}, TLS: srv.TLS}).Nonces()
 	for i, want := range []bool{false, true} {
 		if seen, err := n.Seen(context.Background(), "K", "n", time.Minute); err != nil || seen != want {
 			t.Fatalf("Seen #%d over TLS = %v, %v; want %v", i+1, seen, err, want)
@@ -217,7 +218,7 @@ func TestRedisNoncesTLS(t *testing.T) {
 // idle timeout) costs the next call nothing: it goes on a new one.
 func TestRedisNoncesIdleConnectionClosed(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	rdb := rawClient(t, srv.Addr)
 	ctx := context.Background()
 	for i, nonce := range []string{"before", "after"} {
@@ -238,7 +239,7 @@ func TestRedisNoncesIdleConnectionClosed(t *testing.T) {
 // not stall the pipe: the calls after them are answered.
 func TestRedisNoncesGivenUpCalls(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	rdb := rawClient(t, srv.Addr)
 	ctx := context.Background()
 	if _, err := n.Seen(ctx, "K", "warm", time.Minute); err != nil {

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/accessauth/caddy-access-auth/store"
 )
 
 // How long an Update waits for a replica to acknowledge its write before
-// it answers ErrUnavailable: redisReplicaWait, and a second more for every
-// redisReplicaRate bytes written, so that a large import has time to
+// it answers store.ErrUnavailable: redisReplicaWait, and a second more for
+// every redisReplicaRate bytes written, so that a large import has time to
 // cross the network.
 const (
 	redisReplicaWait = time.Second
@@ -25,9 +27,10 @@ func redisReplicaTimeout(size int) time.Duration {
 }
 
 // awaitReplica returns once a replica of the master holds the write just
-// committed on rtx's connection, or ErrUnavailable after redisReplicaTimeout.
-// Redis replicates asynchronously: without this, a write the master alone
-// had is gone when Sentinel or the Cluster promotes the replica.
+// committed on rtx's connection, or store.ErrUnavailable after
+// redisReplicaTimeout. Redis replicates asynchronously: without this, a
+// write the master alone had is gone when Sentinel or the Cluster promotes
+// the replica.
 //
 // replication is the master's INFO replication taken in the commit's
 // MULTI. A write waits when the master has a replica, or had one when this
@@ -42,7 +45,7 @@ func redisReplicaTimeout(size int) time.Duration {
 //
 // The error is a redisFnError: Update must not run fn again over a write
 // that committed.
-func (b *RedisBackend) awaitReplica(ctx context.Context, rtx *redis.Tx, replication string, size int) error {
+func (b *Backend) awaitReplica(ctx context.Context, rtx *redis.Tx, replication string, size int) error {
 	master, replicas := parseRedisReplication(replication)
 	switch {
 	case master == "":
@@ -59,13 +62,13 @@ func (b *RedisBackend) awaitReplica(ctx context.Context, rtx *redis.Tx, replicat
 	}
 	if acked < 1 {
 		return redisFnError{fmt.Errorf("%w: redis: no replica acknowledged the write within %v (%d connected)",
-			ErrUnavailable, timeout, replicas)}
+			store.ErrUnavailable, timeout, replicas)}
 	}
 	return nil
 }
 
 // seenReplicated says whether master is the last master seen with a replica.
-func (b *RedisBackend) seenReplicated(master string) bool {
+func (b *Backend) seenReplicated(master string) bool {
 	seen := b.replicatedMaster.Load()
 	return seen != nil && *seen == master
 }

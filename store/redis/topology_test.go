@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 func TestRedisCluster(t *testing.T) {
@@ -20,8 +21,8 @@ func TestRedisCluster(t *testing.T) {
 	for _, a := range cl.Addrs() {
 		urls = append(urls, "redis://"+a)
 	}
-	writer := openRedis(t, store.RedisOptions{URLs: urls})
-	reader := openRedis(t, store.RedisOptions{Addrs: cl.Addrs()[:1], Cluster: true})
+	writer := openRedis(t, redisstore.Options{URLs: urls})
+	reader := openRedis(t, redisstore.Options{Addrs: cl.Addrs()[:1], Cluster: true})
 	ch := subscribe(t, reader)
 
 	// Writes to several tables in one transaction: CROSSSLOT would fail it.
@@ -86,7 +87,7 @@ func TestRedisCluster(t *testing.T) {
 func TestRedisSentinelFailover(t *testing.T) {
 	ctx := context.Background()
 	s := redistest.StartSentinel(t)
-	b := openRedis(t, store.RedisOptions{Addrs: s.SentinelAddrs(), MasterName: redistest.MasterName})
+	b := openRedis(t, redisstore.Options{Addrs: s.SentinelAddrs(), MasterName: redistest.MasterName})
 	ch := subscribe(t, b)
 	put(t, b, "t", "k", "before", "A")
 	if c := nextChange(t, ch, 2*time.Second); c.Revision != 1 {
@@ -129,7 +130,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 
 func BenchmarkRedisGet(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	be := openRedis(b, store.RedisOptions{Addrs: []string{srv.Addr}})
+	be := openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}})
 	record := strings.Repeat("x", 300) // about a sealed credential record
 	put(b, be, "credentials", "0123456789ABCDEF0123456789ABCDEF", record)
 	ctx := context.Background()
@@ -156,7 +157,7 @@ func BenchmarkRedisGet(b *testing.B) {
 
 func BenchmarkRedisNonceSeen(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	n := openRedis(b, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	n := openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -15,14 +15,15 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 // openRedis opens a backend on srv's address and closes it with the test.
-func openRedis(t testing.TB, opts store.RedisOptions) *store.RedisBackend {
+func openRedis(t testing.TB, opts redisstore.Options) *redisstore.Backend {
 	t.Helper()
-	b, err := store.OpenRedis(context.Background(), opts)
+	b, err := redisstore.Open(context.Background(), opts)
 	if err != nil {
-		t.Fatalf("OpenRedis: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
@@ -59,7 +60,7 @@ func mustGet(t testing.TB, b store.Backend, table, id string) string {
 func TestRedisRecords(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 
 	for _, id := range []string{"b", "a", "g1 auth-2", "g1 auth-1", "g10 auth-3", "c"} {
 		put(t, b, "t", id, "v-"+id)
@@ -146,8 +147,8 @@ func TestRedisRecords(t *testing.T) {
 
 func TestRedisKeyPrefixSeparatesDataSets(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	a := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}, KeyPrefix: "tenant2"})
+	a := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}, KeyPrefix: "tenant2"})
 	put(t, a, "t", "k", "a")
 	if got := mustGet(t, b, "t", "k"); got != "" {
 		t.Fatalf("prefix tenant2 sees the default prefix's record: %q", got)
@@ -166,7 +167,7 @@ func TestRedisKeyPrefixSeparatesDataSets(t *testing.T) {
 func TestRedisUpdateAtomic(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	put(t, b, "t", "kept", "old")
 	raw := rawClient(t, srv.Addr)
 	revBefore, _ := raw.Get(ctx, "{access_auth}:rev").Result()
@@ -200,7 +201,7 @@ func TestRedisConcurrentUpdates(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for range workers {
-		b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+		b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 		wg.Go(func() {
 			for range increments {
 				err := b.Update(ctx, func(tx store.Tx) error {
@@ -224,7 +225,7 @@ func TestRedisConcurrentUpdates(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	if got, want := mustGet(t, b, "counters", "c"), strconv.Itoa(workers*increments); got != want {
 		t.Fatalf("counter = %s, want %s (lost updates)", got, want)
 	}
@@ -256,7 +257,7 @@ func commandCalls(t testing.TB, raw *redis.Client) map[string]int {
 func TestRedisGetIsOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	put(t, b, "credentials", "K", "cred")
 	mustGet(t, b, "credentials", "K") // warm the connection pool
 	raw := rawClient(t, srv.Addr)
@@ -282,7 +283,7 @@ func TestRedisGetIsOneRoundTrip(t *testing.T) {
 func TestRedisUnavailable(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	put(t, b, "t", "k", "v")
 	if err := b.Ping(ctx); err != nil {
 		t.Fatalf("Ping on a live server: %v", err)
@@ -319,7 +320,7 @@ func TestRedisUnavailable(t *testing.T) {
 func TestRedisNonces(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
-	n := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}}).Nonces()
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	seen := func(key, nonce string, ttl time.Duration) bool {
 		t.Helper()
 		s, err := n.Seen(ctx, key, nonce, ttl)
@@ -363,21 +364,21 @@ func TestOpenRedisOptions(t *testing.T) {
 	ctx := context.Background()
 	bad := []struct {
 		name string
-		opts store.RedisOptions
+		opts redisstore.Options
 		want string
 	}{
-		{"no address", store.RedisOptions{}, "no address"},
-		{"scheme", store.RedisOptions{URLs: []string{"http://localhost:1"}}, "scheme"},
-		{"urls and addrs", store.RedisOptions{URLs: []string{"redis://a:1"}, Addrs: []string{"b:1"}}, "not both"},
-		{"cluster db", store.RedisOptions{URLs: []string{"redis://a:1/2", "redis://b:1/2"}}, "database 0"},
-		{"mixed credentials", store.RedisOptions{URLs: []string{"redis://u:p@a:1", "redis://b:1"}}, "same"},
-		{"sentinel and cluster", store.RedisOptions{Addrs: []string{"a:1"}, Cluster: true, MasterName: "m"}, "exclude"},
-		{"prefix with braces", store.RedisOptions{Addrs: []string{"a:1"}, KeyPrefix: "a{b}"}, "braces"},
-		{"wrong password", store.RedisOptions{URLs: []string{"redis://:nope@" + srv.Addr}}, "WRONGPASS"},
+		{"no address", redisstore.Options{}, "no address"},
+		{"scheme", redisstore.Options{URLs: []string{"http://localhost:1"}}, "scheme"},
+		{"urls and addrs", redisstore.Options{URLs: []string{"redis://a:1"}, Addrs: []string{"b:1"}}, "not both"},
+		{"cluster db", redisstore.Options{URLs: []string{"redis://a:1/2", "redis://b:1/2"}}, "database 0"},
+		{"mixed credentials", redisstore.Options{URLs: []string{"redis://u:p@a:1", "redis://b:1"}}, "same"},
+		{"sentinel and cluster", redisstore.Options{Addrs: []string{"a:1"}, Cluster: true, MasterName: "m"}, "exclude"},
+		{"prefix with braces", redisstore.Options{Addrs: []string{"a:1"}, KeyPrefix: "a{b}"}, "braces"},
+		{"wrong password", redisstore.Options{URLs: []string{"redis://:nope@" + srv.Addr}}, "WRONGPASS"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := store.OpenRedis(ctx, tt.opts)
+			b, err := redisstore.Open(ctx, tt.opts)
 			if err == nil {
 				b.Close()
 				t.Fatal("no error")
@@ -395,7 +396,7 @@ func TestOpenRedisOptions(t *testing.T) {
 			if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "-"+denied).Err(); err != nil {
 				t.Fatal(err)
 			}
-			b, err := store.OpenRedis(ctx, store.RedisOptions{Addrs: []string{srv.Addr}, Username: user, Password: "pw"})
+			b, err := redisstore.Open(ctx, redisstore.Options{Addrs: []string{srv.Addr}, Username: user, Password: "pw"})
 			if err == nil {
 				b.Close()
 				t.Fatalf("a user who may not run %s opened Redis", denied)
@@ -406,7 +407,7 @@ func TestOpenRedisOptions(t *testing.T) {
 		}
 	})
 	t.Run("password in URL", func(t *testing.T) {
-		b := openRedis(t, store.RedisOptions{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}})
+		b := openRedis(t, redisstore.Options{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}})
 		put(t, b, "t", "k", "v")
 		db3 := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "s3cret", DB: 3})
 		defer db3.Close()
@@ -416,7 +417,7 @@ func TestOpenRedisOptions(t *testing.T) {
 		}
 	})
 	t.Run("explicit password wins", func(t *testing.T) {
-		b := openRedis(t, store.RedisOptions{URLs: []string{"redis://:nope@" + srv.Addr}, Password: "s3cret"})
+		b := openRedis(t, redisstore.Options{URLs: []string{"redis://:nope@" + srv.Addr}, Password: "s3cret"})
 		if err := b.Ping(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -424,19 +425,19 @@ func TestOpenRedisOptions(t *testing.T) {
 	t.Run("rediss", func(t *testing.T) {
 		tlsSrv := redistest.Start(t, redistest.Options{TLS: true})
 		url := "rediss://" + tlsSrv.Addr
-		b := openRedis(t, store.RedisOptions{URLs: []string{url}, TLS: tlsSrv.TLS.Clone()})
+		b := openRedis(t, redisstore.Options{URLs: []string{url}, TLS: tlsSrv.TLS.Clone()})
 		put(t, b, "t", "k", "v")
 		if got := mustGet(t, b, "t", "k"); got != "v" {
 			t.Fatalf("Get over TLS = %q", got)
 		}
 		// Without the test CA the certificate is not trusted.
-		untrusted := openRedis(t, store.RedisOptions{URLs: []string{url}})
+		untrusted := openRedis(t, redisstore.Options{URLs: []string{url}})
 		if err := untrusted.Ping(ctx); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
 			t.Fatalf("Ping with an untrusted certificate = %v", err)
 		}
 	})
 	t.Run("unreachable is not an error", func(t *testing.T) {
-		b := openRedis(t, store.RedisOptions{Addrs: []string{"127.0.0.1:1"}})
+		b := openRedis(t, redisstore.Options{Addrs: []string{"127.0.0.1:1"}})
 		if err := b.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
 			t.Fatalf("Ping = %v", err)
 		}

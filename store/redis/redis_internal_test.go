@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"strings"
@@ -10,7 +10,7 @@ import (
 func TestRedisUniversalOptions(t *testing.T) {
 	tests := []struct {
 		name    string
-		opts    RedisOptions
+		opts    Options
 		addrs   []string
 		user    string
 		pass    string
@@ -18,14 +18,14 @@ func TestRedisUniversalOptions(t *testing.T) {
 		tls     bool
 		cluster bool
 	}{
-		{"one URL", RedisOptions{URLs: []string{"redis://u:p@h:7000/2"}}, []string{"h:7000"}, "u", "p", 2, false, false},
-		{"default port", RedisOptions{URLs: []string{"redis://h"}}, []string{"h:6379"}, "", "", 0, false, false},
-		{"rediss", RedisOptions{URLs: []string{"rediss://h:7000"}}, []string{"h:7000"}, "", "", 0, true, false},
-		{"several URLs", RedisOptions{URLs: []string{"redis://:p@a:1", "redis://:p@b:2"}}, []string{"a:1", "b:2"}, "", "p", 0, false, true},
-		{"cluster URL", RedisOptions{URLs: []string{"redis://:p@a:1?addr=b:2&addr=c:3"}}, []string{"a:1", "b:2", "c:3"}, "", "p", 0, false, true},
-		{"addrs", RedisOptions{Addrs: []string{"a:1"}, Username: "u", Password: "p", DB: 4}, []string{"a:1"}, "u", "p", 4, false, false},
-		{"sentinel", RedisOptions{Addrs: []string{"a:1", "b:2"}, MasterName: "m"}, []string{"a:1", "b:2"}, "", "", 0, false, false},
-		{"explicit wins", RedisOptions{URLs: []string{"redis://u:p@h:1/1"}, Username: "v", Password: "q", DB: 3}, []string{"h:1"}, "v", "q", 3, false, false},
+		{"one URL", Options{URLs: []string{"redis://u:p@h:7000/2"}}, []string{"h:7000"}, "u", "p", 2, false, false},
+		{"default port", Options{URLs: []string{"redis://h"}}, []string{"h:6379"}, "", "", 0, false, false},
+		{"rediss", Options{URLs: []string{"rediss://h:7000"}}, []string{"h:7000"}, "", "", 0, true, false},
+		{"several URLs", Options{URLs: []string{"redis://:p@a:1", "redis://:p@b:2"}}, []string{"a:1", "b:2"}, "", "p", 0, false, true},
+		{"cluster URL", Options{URLs: []string{"redis://:p@a:1?addr=b:2&addr=c:3"}}, []string{"a:1", "b:2", "c:3"}, "", "p", 0, false, true},
+		{"addrs", Options{Addrs: []string{"a:1"}, Username: "u", Password: "p", DB: 4}, []string{"a:1"}, "u", "p", 4, false, false},
+		{"sentinel", Options{Addrs: []string{"a:1", "b:2"}, MasterName: "m"}, []string{"a:1", "b:2"}, "", "", 0, false, false},
+		{"explicit wins", Options{URLs: []string{"redis://u:p@h:1/1"}, Username: "v", Password: "q", DB: 3}, []string{"h:1"}, "v", "q", 3, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +52,7 @@ func FuzzRedisURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		u, err := redisUniversalOptions(RedisOptions{URLs: []string{raw}})
+		u, err := redisUniversalOptions(Options{URLs: []string{raw}})
 		if err == nil && len(u.Addrs) == 0 {
 			t.Fatalf("%q: no error and no address", raw)
 		}
@@ -84,13 +84,13 @@ func FuzzRedisStreamID(f *testing.F) {
 func TestNewRedisClientClusterReload(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		opts    RedisOptions
+		opts    Options
 		cluster bool
 	}{
-		{"standalone", RedisOptions{Addrs: []string{"a:1"}}, false},
-		{"sentinel", RedisOptions{Addrs: []string{"a:1", "b:2"}, MasterName: "m"}, false},
-		{"several addresses", RedisOptions{Addrs: []string{"a:1", "b:2"}}, true},
-		{"one address, cluster", RedisOptions{Addrs: []string{"a:1"}, Cluster: true}, true},
+		{"standalone", Options{Addrs: []string{"a:1"}}, false},
+		{"sentinel", Options{Addrs: []string{"a:1", "b:2"}, MasterName: "m"}, false},
+		{"several addresses", Options{Addrs: []string{"a:1", "b:2"}}, true},
+		{"one address, cluster", Options{Addrs: []string{"a:1"}, Cluster: true}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			u, err := redisUniversalOptions(tt.opts)

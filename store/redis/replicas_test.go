@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 // TestRedisUpdateWaitsForReplica checks that a write is acknowledged once
@@ -18,11 +19,11 @@ func TestRedisUpdateWaitsForReplica(t *testing.T) {
 	ctx := context.Background()
 	master := redistest.Start(t, redistest.Options{})
 	replica := redistest.Start(t, redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{master.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{master.Addr}})
 	redistest.WaitInSync(t, replica)
 
 	put(t, b, "t", "k", "with the replica")
-	if got := mustGet(t, openRedis(t, store.RedisOptions{Addrs: []string{replica.Addr}}), "t", "k"); got != "with the replica" {
+	if got := mustGet(t, openRedis(t, redisstore.Options{Addrs: []string{replica.Addr}}), "t", "k"); got != "with the replica" {
 		t.Fatalf("the replica has %q once the write was acknowledged", got)
 	}
 
@@ -37,6 +38,6 @@ func TestRedisUpdateWaitsForReplica(t *testing.T) {
 	}
 
 	alone := redistest.Start(t, redistest.Options{})
-	b = openRedis(t, store.RedisOptions{Addrs: []string{alone.Addr}})
+	b = openRedis(t, redisstore.Options{Addrs: []string{alone.Addr}})
 	put(t, b, "t", "k", "no replica")
 }

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisNonces remembers request nonces in Redis for replay protection, so a
+// Nonces remembers request nonces in Redis for replay protection, so a
 // replay is caught whichever node it reaches. It has the method of
 // enforcement.NonceStore.
 //
@@ -19,7 +19,7 @@ import (
 // Seen calls share round trips: while one pipeline is on the wire, the
 // calls that arrive queue up and go together in the next (group commit).
 // A lone call goes at once, alone, as before.
-type RedisNonces struct {
+type Nonces struct {
 	client redis.UniversalClient
 	prefix string // "<KeyPrefix>:nonce:"
 	// pipe is the lean path to a standalone server (nil: Cluster,
@@ -52,8 +52,8 @@ var nonceCalls = sync.Pool{New: func() any { return &nonceCall{done: make(chan b
 
 // Nonces returns the nonce store on the backend's client. Its keys carry no
 // hash tag, so they spread over the nodes of a Cluster.
-func (b *RedisBackend) Nonces() *RedisNonces {
-	n := &RedisNonces{client: b.client, prefix: b.prefix + ":nonce:", pipe: newNoncePipe(b.client)}
+func (b *Backend) Nonces() *Nonces {
+	n := &Nonces{client: b.client, prefix: b.prefix + ":nonce:", pipe: newNoncePipe(b.client)}
 	if n.pipe != nil {
 		context.AfterFunc(b.closing, n.pipe.close)
 	}
@@ -63,7 +63,7 @@ func (b *RedisBackend) Nonces() *RedisNonces {
 // Seen records apiKey+nonce for ttl with one SET NX PX and reports whether
 // it was recorded already (the request is a replay). A ttl under a
 // millisecond counts as one: a nonce key must never live forever.
-func (n *RedisNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
 	if n.pipe != nil {
 		fresh, err := n.pipe.seen(ctx, n.prefix, apiKey, nonce, ttl)
 		if err != nil {
@@ -95,7 +95,7 @@ func (n *RedisNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.D
 // flush sends the queued calls (own among them) in one pipeline and
 // answers them, then hands the sending to the first call queued meanwhile,
 // or ends the flushing.
-func (n *RedisNonces) flush(ctx context.Context, own *nonceCall) {
+func (n *Nonces) flush(ctx context.Context, own *nonceCall) {
 	if n.busy.Load() {
 		// Under load, let the requests that are already running reach the
 		// queue: a bigger batch for the price of a yield.

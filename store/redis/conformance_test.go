@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"strconv"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 	"github.com/accessauth/caddy-access-auth/store/storetest"
 )
 
@@ -15,17 +16,17 @@ import (
 // it starts empty.
 func TestRedisConformance(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	runConformance(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	runConformance(t, redisstore.Options{Addrs: []string{srv.Addr}})
 }
 
 // TestRedisClusterConformance runs them over a Cluster: a transaction that
 // touched keys of two slots would fail with CROSSSLOT.
 func TestRedisClusterConformance(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	runConformance(t, store.RedisOptions{Addrs: cl.Addrs()})
+	runConformance(t, redisstore.Options{Addrs: cl.Addrs()})
 }
 
-func runConformance(t *testing.T, opts store.RedisOptions) {
+func runConformance(t *testing.T, opts redisstore.Options) {
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) store.Backend {
 		o := opts

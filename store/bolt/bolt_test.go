@@ -1,4 +1,4 @@
-package store_test
+package boltstore_test
 
 import (
 	"bytes"
@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/store"
+	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
 	"github.com/accessauth/caddy-access-auth/store/storetest"
 )
 
-func newBolt(t testing.TB) *store.Bolt {
+func newBolt(t testing.TB) *boltstore.Backend {
 	t.Helper()
-	b, err := store.OpenBolt(filepath.Join(t.TempDir(), "data", "store.db"))
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "data", "store.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ var testMasterKey = bytes.Repeat([]byte{7}, store.MasterKeySize)
 func TestBoltReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
-	b, err := store.OpenBolt(path)
+	b, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestBoltReopen(t *testing.T) {
 		t.Errorf("read after Close: %v, want unavailable", err)
 	}
 
-	b, err = store.OpenBolt(path)
+	b, err = boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,10 +99,10 @@ func TestBoltReopen(t *testing.T) {
 
 func TestBoltLockedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	b := must(store.OpenBolt(path))(t)
+	b := must(boltstore.Open(path))(t)
 	defer b.Close()
 	start := time.Now()
-	_, err := store.OpenBolt(path)
+	_, err := boltstore.Open(path)
 	if err == nil || !strings.Contains(err.Error(), "locked by another process") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("second open: %v", err)
 	}
@@ -197,7 +198,7 @@ func TestBoltUpdateWithoutNotifyPublishesNothing(t *testing.T) {
 }
 
 func TestBoltCloseEndsSubscriptions(t *testing.T) {
-	b := must(store.OpenBolt(filepath.Join(t.TempDir(), "store.db")))(t)
+	b := must(boltstore.Open(filepath.Join(t.TempDir(), "store.db")))(t)
 	feed := b.Subscribe(context.Background())
 	if err := b.Close(); err != nil {
 		t.Fatal(err)

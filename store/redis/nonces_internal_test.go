@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -16,17 +16,17 @@ import (
 // load): cpu-ns/op is this process's user+system time per Seen.
 func BenchmarkRedisNoncesConcurrent(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	backend, err := OpenRedis(context.Background(), RedisOptions{Addrs: []string{srv.Addr}})
+	backend, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { backend.Close() })
 	paths := []struct {
 		name   string
-		nonces *RedisNonces
+		nonces *Nonces
 	}{
 		{"pipe", backend.Nonces()},
-		{"go-redis", &RedisNonces{client: backend.client, prefix: backend.prefix + ":nonce:"}},
+		{"go-redis", &Nonces{client: backend.client, prefix: backend.prefix + ":nonce:"}},
 	}
 	var seq atomic.Int64
 	for _, path := range paths {

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/internal/redistest"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 // nextChange waits for the next change or fails the test.
@@ -45,8 +46,8 @@ func subscribe(t testing.TB, b store.Backend) <-chan store.Change {
 
 func TestRedisFeedReachesOtherNodes(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	writer := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
-	reader := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	writer := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
+	reader := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	put(t, writer, "t", "before", "x", "OLD") // before the subscription: not delivered
 	fromReader := subscribe(t, reader)
 	fromWriter := subscribe(t, writer)
@@ -90,11 +91,11 @@ func measurePropagation(t testing.TB, writer store.Backend, feed <-chan store.Ch
 }
 
 // BenchmarkRedisPropagation reports how long an announcing write takes to
-// reach another node's feed (SPEC §10: p99 ≤ 100ms).
+// reach another node's feed (docs/coherence.md: p99 ≤ 100ms).
 func BenchmarkRedisPropagation(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	writer := openRedis(b, store.RedisOptions{Addrs: []string{srv.Addr}})
-	feed := subscribe(b, openRedis(b, store.RedisOptions{Addrs: []string{srv.Addr}}))
+	writer := openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}})
+	feed := subscribe(b, openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}}))
 	rev := 1
 	var all []time.Duration
 	for b.Loop() {
@@ -109,10 +110,10 @@ func BenchmarkRedisPropagation(b *testing.B) {
 
 // twoNodes opens a writer and a subscribed reader (two nodes) and checks
 // that a first write, revision 1 for API key K1, reaches the reader.
-func twoNodes(t *testing.T, writerAddr, readerAddr string) (writer, reader *store.RedisBackend, feed <-chan store.Change) {
+func twoNodes(t *testing.T, writerAddr, readerAddr string) (writer, reader *redisstore.Backend, feed <-chan store.Change) {
 	t.Helper()
-	writer = openRedis(t, store.RedisOptions{Addrs: []string{writerAddr}})
-	reader = openRedis(t, store.RedisOptions{Addrs: []string{readerAddr}})
+	writer = openRedis(t, redisstore.Options{Addrs: []string{writerAddr}})
+	reader = openRedis(t, redisstore.Options{Addrs: []string{readerAddr}})
 	feed = subscribe(t, reader)
 	put(t, writer, "t", "k", "v", "K1")
 	if c := nextChange(t, feed, 2*time.Second); c.Revision != 1 || c.Reset || !slices.Equal(c.APIKeys, []string{"K1"}) {
@@ -138,7 +139,7 @@ func TestRedisFeedResetsAfterRestart(t *testing.T) {
 func TestRedisFeedResetsOnGap(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	raw := rawClient(t, srv.Addr)
 	put(t, b, "t", "k", "v", "A")
 	ch := subscribe(t, b)
@@ -224,7 +225,7 @@ func TestRedisFeedAfterPartition(t *testing.T) {
 
 func TestRedisFeedStartedWhileDown(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	srv.Stop()
 	ch := subscribe(t, b)
 	noChange(t, ch, 300*time.Millisecond)
@@ -240,7 +241,7 @@ func TestRedisFeedStartedWhileDown(t *testing.T) {
 
 func TestRedisFeedCloses(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	b := openRedis(t, store.RedisOptions{Addrs: []string{srv.Addr}})
+	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 	ctx, cancel := context.WithCancel(context.Background())
 	byCtx := b.Subscribe(ctx)
 	byClose := b.Subscribe(context.Background())
