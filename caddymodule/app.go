@@ -26,6 +26,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/store"
+	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
 func init() {
@@ -38,12 +39,10 @@ const (
 	StoreRedis = "redis"
 )
 
-// Defaults of the global options (docs/configuration.md); the cache's are
-// cache.Default*.
-const (
-	DefaultKeyPrefix   = store.DefaultKeyPrefix
-	DefaultLocalNonces = enforcement.DefaultMaxNonces
-)
+// DefaultLocalNonces is the default of the local_nonces global option
+// (docs/configuration.md); the cache's defaults are cache.Default*, the key
+// prefix's redisstore.DefaultKeyPrefix.
+const DefaultLocalNonces = enforcement.DefaultMaxNonces
 
 // App is the access_auth app: it owns the store, the credential cache and
 // the change feed that keeps the cache coherent. Its state survives a
@@ -147,7 +146,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	s.Username = repl.ReplaceKnown(s.Username, "")
 	s.Password = repl.ReplaceKnown(s.Password, "")
 	if a.KeyPrefix == "" {
-		a.KeyPrefix = DefaultKeyPrefix
+		a.KeyPrefix = redisstore.DefaultKeyPrefix
 	}
 	for i := range a.MasterKeys {
 		a.MasterKeys[i] = repl.ReplaceKnown(a.MasterKeys[i], "")
