@@ -44,13 +44,7 @@ func TestSentinelFailoverKeepsAcknowledgedWrites(t *testing.T) {
 // and checks that the node follows the promotion within followBound.
 func TestClusterFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	c := redistest.StartClusterWithReplicas(t)
-	var urls []string
-	for _, addr := range c.Addrs() {
-		urls = append(urls, "redis://"+addr)
-	}
-	opts := gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), urls...)
-	a := gatewaytest.Start(t, "A", opts, ordersSite)
-	b := gatewaytest.Start(t, "B", opts, ordersSite)
+	a, b := clusterNodes(t, c)
 	master, replica := c.Shard(t, "{access_auth}")
 	failOver(t, a, b, master, func(ctx context.Context) error {
 		role, err := replica.Role(ctx)

@@ -85,13 +85,7 @@ func TestSentinel(t *testing.T) {
 // signed requests at B.
 func TestCluster(t *testing.T) {
 	c := redistest.StartCluster(t)
-	var urls []string
-	for _, addr := range c.Addrs() {
-		urls = append(urls, "redis://"+addr)
-	}
-	opts := gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), urls...)
-	a := gatewaytest.Start(t, "A", opts, ordersSite)
-	b := gatewaytest.Start(t, "B", opts, ordersSite)
+	a, b := clusterNodes(t, c)
 	a.WaitGroup("orders")
 
 	a.AdminJSON(http.MethodPost, "/access-auth/groups", map[string]any{"name": "billing", "description": "invoices"}, http.StatusCreated, nil)
@@ -158,4 +152,14 @@ func TestCluster(t *testing.T) {
 	expect(t, b, key, http.StatusUnauthorized, "invalid_key", "key deleted")
 	a.AdminJSON(http.MethodDelete, "/access-auth/groups/billing", nil, http.StatusNoContent, nil)
 	a.AdminJSON(http.MethodGet, "/access-auth/groups/billing", nil, http.StatusNotFound, nil)
+}
+
+// clusterNodes starts nodes A and B on Cluster c, every master's URL given.
+func clusterNodes(t *testing.T, c *redistest.Cluster) (a, b *gatewaytest.Node) {
+	var urls []string
+	for _, addr := range c.Addrs() {
+		urls = append(urls, "redis://"+addr)
+	}
+	opts := gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), urls...)
+	return gatewaytest.Start(t, "A", opts, ordersSite), gatewaytest.Start(t, "B", opts, ordersSite)
 }
