@@ -271,6 +271,29 @@ func (a aliyun) matches(r *Request, c *Credentials, key *hmacKey, raw bool) (ok,
 	return hmac.Equal(got[:], c.signature[:]), asSent
 }
 
+// forms is the string to sign with the decoded path, then (when it differs)
+// with the path as sent, as verify tries them. The scheme signs its
+// canonical request directly: both texts of a Form are the same.
+func (aliyun) forms(r *Request, c *Credentials, _ string) []Form {
+	if c.signedHeaders == "" { // not filled by Parse
+		return nil
+	}
+	form := func(name string, raw bool) (Form, bool) {
+		sc := getScratch()
+		defer putScratch(sc)
+		var asSent bool
+		sc.buf, asSent = appendAliyunStringToSign(sc.buf[:0], r, c.signedHeaders, c.SignsForm, raw, sc)
+		stringToSign := string(sc.buf)
+		return Form{Name: name, CanonicalRequest: stringToSign, StringToSign: stringToSign}, asSent
+	}
+	decoded, asSent := form(FormDocumented, false)
+	if asSent {
+		return []Form{decoded}
+	}
+	raw, _ := form(FormAsSent, true)
+	return []Form{decoded, raw}
+}
+
 // appendAliyunStringToSign appends the string to sign of r; signedHeaders
 // is the X-Ca-Signature-Headers list. asSent reports that the path was
 // written as sent.
@@ -431,6 +454,10 @@ func (a aliyun) sign(req *http.Request, apiKey, apiSecret string, o *signOptions
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.buf, _ = appendAliyunStringToSign(sc.buf[:0], r, h.Get(caSignatureHeadersKey), signsForm, false, sc)
+	if o.signed != nil {
+		stringToSign := string(sc.buf)
+		*o.signed = Form{Name: FormDocumented, CanonicalRequest: stringToSign, StringToSign: stringToSign}
+	}
 	mac := NewSecret(apiSecret).plainKey().sum(sc.buf, sc.digest)
 	h.Set(caSignatureKey, base64.StdEncoding.EncodeToString(mac[:]))
 	return nil

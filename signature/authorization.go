@@ -239,10 +239,16 @@ func (a *scopedAuth) signingKey(scheme Scheme, secret *Secret, c *Credentials) *
 	return secret.chainedKey(scheme, a.keyPrefix, c.scope[:8], c.Region, c.Service, a.terminator)
 }
 
-// mac hashes the canonical request in sc.buf, replaces it by the string to
-// sign (`<algorithm>\n<date>\n<scope>\n<hex sha256(canonical)>`) and
+// mac replaces the canonical request in sc.buf by the string to sign and
 // returns its HMAC under key.
 func (a *scopedAuth) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size]byte {
+	a.stringToSign(c, sc)
+	return key.sum(sc.buf, sc.digest)
+}
+
+// stringToSign hashes the canonical request in sc.buf and replaces it by
+// the string to sign: `<algorithm>\n<date>\n<scope>\n<hex sha256(canonical)>`.
+func (a *scopedAuth) stringToSign(c *Credentials, sc *scratch) {
 	sum := sha256.Sum256(sc.buf)
 	b := append(sc.buf[:0], a.algorithm...)
 	b = append(b, '\n')
@@ -251,9 +257,7 @@ func (a *scopedAuth) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size
 	b = append(b, c.scope...)
 	b = append(b, '\n')
 	h := lowerHex(&sum)
-	b = append(b, h[:]...)
-	sc.buf = b
-	return key.sum(b, sc.digest)
+	sc.buf = append(b, h[:]...)
 }
 
 // matches reports whether the canonical request of r in form signs to
@@ -265,6 +269,18 @@ func (a *scopedAuth) matches(r *Request, c *Credentials, key *hmacKey, payloadHa
 	sc.buf, pathAsSent, queryAsSent = appendCanonicalRequest(sc.buf[:0], r, c, form, payloadHash, collapse, sc)
 	got := a.mac(key, c, sc)
 	return hmac.Equal(got[:], c.signature[:]), pathAsSent, queryAsSent
+}
+
+// form is the canonical request of r in form and its string to sign, as
+// matches computes them (for Forms); pathAsSent and queryAsSent as there.
+func (a *scopedAuth) form(name string, r *Request, c *Credentials, payloadHash string, form canonicalForm, collapse bool) (f Form, pathAsSent, queryAsSent bool) {
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.buf, pathAsSent, queryAsSent = appendCanonicalRequest(sc.buf[:0], r, c, form, payloadHash, collapse, sc)
+	f = Form{Name: name, CanonicalRequest: string(sc.buf)}
+	a.stringToSign(c, sc)
+	f.StringToSign = string(sc.buf)
+	return f, pathAsSent, queryAsSent
 }
 
 // sign signs req in place: the content hash (header with
@@ -321,7 +337,13 @@ func (a *scopedAuth) sign(req *http.Request, scheme Scheme, apiKey, apiSecret st
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.buf, _, _ = appendCanonicalRequest(sc.buf[:0], r, c, form, payloadHash, collapse, sc)
+	if o.signed != nil {
+		*o.signed = Form{Name: FormDocumented, CanonicalRequest: string(sc.buf)}
+	}
 	sig := a.mac(a.signingKey(scheme, NewSecret(apiSecret), c), c, sc)
+	if o.signed != nil {
+		o.signed.StringToSign = string(sc.buf)
+	}
 	req.Header.Set("Authorization", a.algorithm+" Credential="+apiKey+"/"+c.scope+
 		", SignedHeaders="+c.signedHeaders+", Signature="+hex.EncodeToString(sig[:]))
 	return nil

@@ -105,6 +105,20 @@ func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash 
 	return ok, pathAsSent && queryAsSent
 }
 
+// forms is what verify hashes: the documented form, then (when it differs)
+// the path and query as sent.
+func (j *jdcloud) forms(r *Request, c *Credentials, payloadHash string) []Form {
+	if len(c.scope) < 8 { // not filled by Parse
+		return nil
+	}
+	documented, pathAsSent, queryAsSent := j.auth.form(FormDocumented, r, c, payloadHash, j.form(false), j.collapse)
+	if pathAsSent && queryAsSent {
+		return []Form{documented}
+	}
+	raw, _, _ := j.auth.form(FormAsSent, r, c, payloadHash, j.form(true), j.collapse)
+	return []Form{documented, raw}
+}
+
 // form is the documented canonical form, or with raw the path and query as sent.
 func (j *jdcloud) form(raw bool) canonicalForm {
 	if raw {

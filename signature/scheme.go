@@ -58,6 +58,9 @@ type scheme interface {
 	bodyRule(c *Credentials, empty bool) (BodyRule, bool)
 	// verify reports whether c.Signature signs r (constant time).
 	verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool
+	// forms is the canonical requests and strings to sign verify hashes
+	// for r and c, in the order it tries them (see Forms).
+	forms(r *Request, c *Credentials, payloadHash string) []Form
 	// sign signs req in place.
 	sign(req *http.Request, apiKey, apiSecret string, o *signOptions) error
 }
@@ -255,6 +258,7 @@ type signOptions struct {
 	region, service string
 	contentSHA256   bool
 	unsignedPayload bool
+	signed          *Form // WithSignedForm's
 }
 
 // WithTime signs as of t instead of now.
@@ -278,6 +282,10 @@ func WithContentSHA256() Option { return func(o *signOptions) { o.contentSHA256 
 // header UNSIGNED-PAYLOAD); gateways accept it only with
 // allow_unsigned_payload.
 func WithUnsignedPayload() Option { return func(o *signOptions) { o.unsignedPayload = true } }
+
+// WithSignedForm has Sign write to f the canonical request and string to
+// sign it signed (for a caller's diagnostics, e.g. curl --verbose).
+func WithSignedForm(f *Form) Option { return func(o *signOptions) { o.signed = f } }
 
 // Sign signs req in place for scheme with the API key and secret (setting
 // the date, nonce, content hash and Authorization headers). The body is read

@@ -90,6 +90,26 @@ func (v *sigv4) verify(r *Request, c *Credentials, secret *Secret, payloadHash s
 	return ok
 }
 
+// forms is what verify hashes, in its order: the documented form, curl 7's,
+// the S3 form, each only when verify would try it.
+func (v *sigv4) forms(r *Request, c *Credentials, payloadHash string) []Form {
+	if len(c.scope) < 8 { // not filled by Parse
+		return nil
+	}
+	documented, pathAsSent, queryAsSent := v.auth.form(FormDocumented, r, c, payloadHash, documentedForm(c.Service), true)
+	forms := []Form{documented}
+	if pathAsSent && queryAsSent {
+		return forms
+	}
+	asSent, _, _ := v.auth.form(FormAsSent, r, c, payloadHash, asSentForm, true)
+	forms = append(forms, asSent)
+	if pathAsSent || queryAsSent {
+		return forms
+	}
+	s3, _, _ := v.auth.form(FormS3, r, c, payloadHash, s3Form, true)
+	return append(forms, s3)
+}
+
 // s3Form signs the path as sent and the sorted query; the other services
 // encode the path once more.
 var (
