@@ -269,6 +269,7 @@ func parseRedisBlock(d *caddyfile.Dispenser, s *StoreConfig) error {
 //		service <name>
 //		hide_credentials
 //		forward_identity on|off
+//		debug_signature
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
@@ -319,9 +320,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err = onOffArg(d, where, &on); err == nil {
 				h.ForwardIdentity = &on
 			}
+		case "debug_signature":
+			err = flagArg(d, where, &h.DebugSignature)
 		default:
 			err = d.Errf("%s: unknown subdirective %q, expected group, environment, schemes, max_skew, "+
-				"replay_protection, max_body, allow_unsigned_payload, region, service, hide_credentials or forward_identity", where, d.Val())
+				"replay_protection, max_body, allow_unsigned_payload, region, service, hide_credentials, "+
+				"forward_identity or debug_signature", where, d.Val())
 		}
 		if err != nil {
 			return err

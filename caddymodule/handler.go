@@ -73,6 +73,10 @@ type Handler struct {
 	// X-Api-Environment request headers. Default on. Client copies are
 	// removed either way.
 	ForwardIdentity *bool `json:"forward_identity,omitempty"`
+	// Show, in a 401 signature_mismatch answer, the canonical request and
+	// string to sign the gateway computed (never a secret nor the expected
+	// signature), so an integrator can diff them against the client's.
+	DebugSignature bool `json:"debug_signature,omitempty"`
 
 	app     *App
 	logger  *zap.Logger
@@ -105,6 +109,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("access_auth: metrics: %w", err)
 	}
+	if h.DebugSignature {
+		h.logger.Warn("debug_signature is on: signature_mismatch answers show callers the canonical request "+
+			"and string to sign the gateway computed; turn it off once the integration works",
+			zap.String("group", h.Group))
+	}
 	return h.provision(appModule.(*App))
 }
 
@@ -132,6 +141,7 @@ func (h *Handler) provision(app *App) error {
 		Region:               h.Region,
 		Service:              h.Service,
 		Bodies:               bodyBudget,
+		DebugSignature:       h.DebugSignature,
 	}
 	h.replay, _ = enforcement.ParseReplayMode(h.ReplayProtection) // check() refused unknown modes
 	if h.replay == enforcement.ReplayAuto {

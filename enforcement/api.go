@@ -58,6 +58,9 @@ type Config struct {
 	// Bodies bounds the bodies read before their signature is checked;
 	// nil: no bound but max_body.
 	Bodies *BodyBudget
+	// DebugSignature puts the canonical request and string to sign the
+	// check computed into a signature_mismatch answer (WriteDenial).
+	DebugSignature bool
 }
 
 // Keys looks API keys up; *cache.Cache implements it. Get returns

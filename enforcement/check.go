@@ -92,9 +92,12 @@ type Decision struct {
 	Identity Identity
 
 	fallbackScheme signature.Scheme
-	lease          *bodyLease // a buffered body's share of the node's budget
-	spool          *os.File
-	spoolName      string // set when the file could not be unlinked while open
+	// debugForm is what the signature check hashed, for a
+	// signature_mismatch answer with Config.DebugSignature; nil otherwise.
+	debugForm *signature.Form
+	lease     *bodyLease // a buffered body's share of the node's budget
+	spool     *os.File
+	spoolName string // set when the file could not be unlinked while open
 }
 
 // Cleanup releases what the check holds for the request (a buffered body's
@@ -231,6 +234,9 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	// checked where the signature is, after the key and date, so that the
 	// answer tells nothing more about the key.
 	if !cr.InScope(c.cfg.Region, c.cfg.Service) || !verify(&sc.req, cr, entry, payloadHash, now) {
+		if c.cfg.DebugSignature {
+			d.debugForm = documentedForm(&sc.req, cr, payloadHash)
+		}
 		return SignatureMismatch
 	}
 	if reason := verifySmallBody(r); reason != Allowed {
@@ -291,6 +297,15 @@ func verify(req *signature.Request, cr *signature.Credentials, e *cache.Entry, p
 	}
 	previous := e.PreviousSecretAt(now)
 	return previous != nil && signature.Verify(req, cr, previous, payloadHash)
+}
+
+// documentedForm is the first form the signature check hashed (the
+// documented one), nil when there is none.
+func documentedForm(req *signature.Request, cr *signature.Credentials, payloadHash string) *signature.Form {
+	if forms := signature.Forms(req, cr, payloadHash); len(forms) > 0 {
+		return &forms[0]
+	}
+	return nil
 }
 
 func parseReason(err error) Reason {

@@ -61,6 +61,10 @@ type DenialError struct {
 	Status  string `json:"status"`  // e.g. ACCESS_ERROR
 	Message string `json:"message"` // JD Cloud's message
 	Reason  string `json:"reason"`  // the stable reason, e.g. signature_mismatch
+	// CanonicalRequest and StringToSign are what the gateway computed, in
+	// a signature_mismatch answer of a route with debug_signature.
+	CanonicalRequest string `json:"canonicalRequest,omitempty"`
+	StringToSign     string `json:"stringToSign,omitempty"`
 }
 
 // WriteDenial answers a refused request: the JD Cloud error envelope with a
@@ -92,9 +96,24 @@ func WriteDenial(w http.ResponseWriter, d Decision, requestID string) {
 	body := make([]byte, 0, len(denialPrefix)+len(requestID)+len(suffix))
 	body = append(body, denialPrefix...)
 	body = appendJSONStringContent(body, requestID)
-	body = append(body, suffix...)
+	if f := d.debugForm; f != nil && reason == SignatureMismatch {
+		body = appendDebugForm(body, suffix, f)
+	} else {
+		body = append(body, suffix...)
+	}
 	w.WriteHeader(status)
 	w.Write(body) //nolint:errcheck // the client may be gone; nothing to do about it
+}
+
+// appendDebugForm appends suffix with the canonical request and string to
+// sign of f added to its error object (debug_signature).
+func appendDebugForm(body, suffix []byte, f *signature.Form) []byte {
+	body = append(body, suffix[:len(suffix)-len("}}")]...)
+	body = append(body, `,"canonicalRequest":"`...)
+	body = appendJSONStringContent(body, f.CanonicalRequest)
+	body = append(body, `","stringToSign":"`...)
+	body = appendJSONStringContent(body, f.StringToSign)
+	return append(body, `"}}`...)
 }
 
 // appendJSONStringContent appends s escaped for a JSON string (without
