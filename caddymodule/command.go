@@ -33,8 +33,9 @@ admin address of --config, or localhost:2019).
   groups create|list
   export > data.json, import data.json
   gen-master-key            prints a new base64 master key for master_key
-  curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] URL
-                            the secret: --secret-file, $ACCESS_AUTH_SECRET or --secret
+  curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] URL
+                            the secret: --secret-file, $ACCESS_AUTH_SECRET or --secret;
+                            --verbose prints what it signed to stderr
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().String("address", "", "admin endpoint address (default: from --config, else localhost:2019)")
@@ -294,7 +295,7 @@ func genMasterKeyCommand() *cobra.Command {
 }
 
 func curlCommand() *cobra.Command {
-	c := subcommand("curl --key <APIKey> --secret-file <file> [-X method] [-H 'name: value'] [-d body] <url>",
+	c := subcommand("curl --key <APIKey> --secret-file <file> [-X method] [-H 'name: value'] [-d body] [--verbose] <url>",
 		"Sends a signed request and prints the answer", cobra.ExactArgs(1), runCurl)
 	c.Flags().String("key", "", "APIKey")
 	c.Flags().String("secret", "", "APISecret (other users may see it in the process list: prefer --secret-file or $"+secretEnv+")")
@@ -306,6 +307,7 @@ func curlCommand() *cobra.Command {
 	c.Flags().StringArrayP("header", "H", nil, "header 'Name: value', repeatable")
 	c.Flags().StringP("data", "d", "", "request body; @file reads a file")
 	c.Flags().BoolP("include", "i", false, "print the status line and headers")
+	c.Flags().BoolP("verbose", "v", false, "print the canonical request and string to sign to stderr")
 	return c
 }
 
@@ -390,8 +392,16 @@ func runCurl(cmd *cobra.Command, args []string) error {
 	if service, _ := flags.GetString("service"); service != "" {
 		opts = append(opts, signature.WithService(service))
 	}
+	var signed signature.Form
+	verbose, _ := flags.GetBool("verbose")
+	if verbose {
+		opts = append(opts, signature.WithSignedForm(&signed))
+	}
 	if err := signature.Sign(req, scheme, key, secret, opts...); err != nil {
 		return err
+	}
+	if verbose {
+		printSignedForm(cmd.ErrOrStderr(), scheme, &signed)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -406,4 +416,10 @@ func runCurl(cmd *cobra.Command, args []string) error {
 	}
 	_, err = io.Copy(out, resp.Body)
 	return err
+}
+
+// printSignedForm prints what curl signed, to diff against the
+// canonicalRequest and stringToSign of a debug_signature answer.
+func printSignedForm(w io.Writer, scheme signature.Scheme, f *signature.Form) {
+	fmt.Fprintf(w, "* canonical request (%s):\n%s\n* string to sign:\n%s\n", scheme, f.CanonicalRequest, f.StringToSign)
 }

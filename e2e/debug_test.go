@@ -128,3 +128,34 @@ func hasWarn(logs, text string) bool {
 	}
 	return false
 }
+
+// TestCurlVerbosePrintsWhatItSigned: `caddy access-auth curl --verbose`
+// prints to stderr the canonical request and string to sign it signed;
+// with a wrong secret on a debug_signature route they are the very texts
+// of the answer (the secret is what differs), for each scheme.
+func TestCurlVerbosePrintsWhatItSigned(t *testing.T) {
+	n := gatewaytest.Start(t, "curl-verbose", "", debugSite)
+	n.WaitGroup("orders")
+	key := n.AuthorizedKey("alice", "orders")
+	for _, scheme := range []signature.Scheme{signature.JDCloud2, signature.JDCloud3, signature.SigV4, signature.Aliyun} {
+		t.Run(scheme.String(), func(t *testing.T) {
+			cmd := gatewaytest.Command(t, "access-auth", "curl", "--verbose", "--scheme", scheme.String(),
+				"--key", key.APIKey, "--secret", "not-the-secret", n.Site+"/debug/orders?page=2")
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			_ = cmd.Run() // a 401 may fail the command; the answer is what counts
+			var body enforcement.DenialBody
+			if err := gatewaytest.DecodeJSON([]byte(stdout.String()), &body); err != nil {
+				t.Fatalf("%v; stderr:\n%s", err, stderr.String())
+			}
+			if body.Error.Reason != "signature_mismatch" || body.Error.CanonicalRequest == "" {
+				t.Fatalf("answer %s, want signature_mismatch with the canonical request", stdout.String())
+			}
+			want := "* canonical request (" + scheme.String() + "):\n" + body.Error.CanonicalRequest +
+				"\n* string to sign:\n" + body.Error.StringToSign + "\n"
+			if !strings.Contains(stderr.String(), want) {
+				t.Fatalf("stderr:\n%s\nwant it to hold:\n%s", stderr.String(), want)
+			}
+		})
+	}
+}
