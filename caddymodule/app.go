@@ -217,11 +217,8 @@ func (a *App) check(resolved bool) error {
 			return errRedisURLsAndBlock
 		}
 		for _, u := range s.URLs {
-			if !resolved && strings.Contains(u, "{") {
-				continue // a placeholder, replaced in Provision
-			}
-			if err := checkRedisURL(u); err != nil {
-				return fmt.Errorf("store redis: %w", err)
+			if err := checkStoreURL(u, resolved); err != nil {
+				return err
 			}
 		}
 		if s.DB < 0 {
@@ -238,11 +235,8 @@ func (a *App) check(resolved bool) error {
 		return fmt.Errorf("store: unknown type %q, expected file or redis", s.Type)
 	}
 	for i, k := range a.MasterKeys {
-		if !resolved && strings.Contains(k, "{") {
-			continue // a placeholder, replaced in Provision
-		}
-		if _, err := store.DecodeMasterKey(k); err != nil {
-			return fmt.Errorf("master_key: key %d: %w", i+1, errBadMasterKey)
+		if err := checkMasterKey(i+1, k, resolved); err != nil {
+			return err
 		}
 	}
 	if c := a.Cache; c != nil {
@@ -269,6 +263,29 @@ func (a *App) check(resolved bool) error {
 		if b.MaxBodies < 0 {
 			return fmt.Errorf("body_buffer: max_bodies: expected a positive number, got %d", b.MaxBodies)
 		}
+	}
+	return nil
+}
+
+// checkStoreURL checks a URL of store redis; unless resolved, one with a
+// placeholder passes (it is replaced in Provision).
+func checkStoreURL(u string, resolved bool) error {
+	if !resolved && strings.Contains(u, "{") {
+		return nil
+	}
+	if err := checkRedisURL(u); err != nil {
+		return fmt.Errorf("store redis: %w", err)
+	}
+	return nil
+}
+
+// checkMasterKey checks the n-th master key likewise.
+func checkMasterKey(n int, key string, resolved bool) error {
+	if !resolved && strings.Contains(key, "{") {
+		return nil
+	}
+	if _, err := store.DecodeMasterKey(key); err != nil {
+		return fmt.Errorf("master_key: key %d: %w", n, errBadMasterKey)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -10,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/accessauth/caddy-access-auth/enforcement"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -87,11 +89,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "master_key":
-			keys := d.RemainingArgs()
-			if len(keys) == 0 {
+			given := len(a.MasterKeys)
+			for d.NextArg() {
+				a.MasterKeys = append(a.MasterKeys, d.Val())
+				if err := atToken(d, "access_auth", checkMasterKey(len(a.MasterKeys), d.Val(), false)); err != nil {
+					return err
+				}
+			}
+			if len(a.MasterKeys) == given {
 				return d.Err("access_auth: master_key: expected one or more base64 keys")
 			}
-			a.MasterKeys = append(a.MasterKeys, keys...)
 		case "cache":
 			if d.NextArg() {
 				return d.Errf("access_auth: cache: unexpected argument %q, expected a block", d.Val())
@@ -200,7 +207,12 @@ func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 			return nil, d.Err("access_auth: store file: takes no block")
 		}
 	case StoreRedis:
-		s.URLs = d.RemainingArgs()
+		for d.NextArg() {
+			if err := atToken(d, "access_auth", checkStoreURL(d.Val(), false)); err != nil {
+				return nil, err
+			}
+			s.URLs = append(s.URLs, d.Val())
+		}
 		for nesting := d.Nesting(); d.NextBlock(nesting); {
 			if len(s.URLs) > 0 {
 				return nil, d.Errf("access_auth: %v", errRedisURLsAndBlock)
@@ -285,6 +297,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		h.Group = d.Val()
+		if err := atToken(d, where, checkGroup(h.Group)); err != nil {
+			return err
+		}
 	}
 	if d.NextArg() {
 		return d.Errf("%s: unexpected argument %q, expected at most a group name", where, d.Val())
@@ -293,18 +308,23 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "group":
-			err = oneArg(d, where, &h.Group)
-		case "environment":
-			err = oneArg(d, where, &h.Environment)
-		case "schemes":
-			h.Schemes = d.RemainingArgs()
-			if len(h.Schemes) == 0 {
-				err = d.Errf("%s: schemes: expected one or more of %s", where, signature.ExpectedSchemes())
+			if err = oneArg(d, where, &h.Group); err == nil {
+				err = atToken(d, where, checkGroup(h.Group))
 			}
+		case "environment":
+			if err = oneArg(d, where, &h.Environment); err == nil {
+				err = atToken(d, where, checkEnvironment(h.Environment))
+			}
+		case "schemes":
+			err = schemesArgs(d, where, &h.Schemes)
 		case "max_skew":
-			err = durationArg(d, where, &h.MaxSkew)
+			if err = durationArg(d, where, &h.MaxSkew); err == nil {
+				err = atToken(d, where, enforcement.CheckMaxSkew(time.Duration(h.MaxSkew)))
+			}
 		case "replay_protection":
-			err = oneArg(d, where, &h.ReplayProtection)
+			if err = oneArg(d, where, &h.ReplayProtection); err == nil {
+				err = atToken(d, where, checkReplayProtection(h.ReplayProtection))
+			}
 		case "max_body":
 			err = sizeArg(d, where, "100MiB", &h.MaxBody)
 		case "allow_unsigned_payload":
@@ -362,11 +382,14 @@ func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "token":
-			tokens := d.RemainingArgs()
-			if len(tokens) == 0 {
+			given := len(h.Tokens)
+			for err == nil && d.NextArg() {
+				h.Tokens = append(h.Tokens, d.Val())
+				err = atToken(d, where, checkToken(len(h.Tokens)-1, d.Val()))
+			}
+			if err == nil && len(h.Tokens) == given {
 				err = d.Errf("%s: token: expected one or more tokens", where)
 			}
-			h.Tokens = append(h.Tokens, tokens...)
 		case "console":
 			var on bool
 			if err = onOffArg(d, where, &on); err == nil {
@@ -382,6 +405,32 @@ func (h *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := h.check(); err != nil {
 		return d.Errf("%s: %v", where, err)
 	}
+	return nil
+}
+
+// atToken is err as an error at the current token (so that it names the
+// token's line), nil for nil.
+func atToken(d *caddyfile.Dispenser, where string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return d.Errf("%s: %v", where, err)
+}
+
+// schemesArgs reads the scheme names of `schemes`, each checked at its
+// token.
+func schemesArgs(d *caddyfile.Dispenser, where string, dst *[]string) error {
+	var names []string
+	for d.NextArg() {
+		if err := atToken(d, where, checkScheme(d.Val())); err != nil {
+			return err
+		}
+		names = append(names, d.Val())
+	}
+	if len(names) == 0 {
+		return d.Errf("%s: schemes: expected one or more of %s", where, signature.ExpectedSchemes())
+	}
+	*dst = names
 	return nil
 }
 

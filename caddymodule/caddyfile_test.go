@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -214,5 +215,48 @@ func TestDirectiveOrder(t *testing.T) {
 			t.Errorf("handler %s runs too early:\n%s", handler, out)
 		}
 		last = i
+	}
+}
+
+// TestCaddyfileErrorsNameTheLine checks that an error names the line of
+// the offending token, not the end of its block.
+func TestCaddyfileErrorsNameTheLine(t *testing.T) {
+	site := func(block string) string {
+		return ":8080 {\n\taccess_auth orders {\n" + block + "\n\t}\n\trespond ok\n}\n"
+	}
+	global := func(block string) string {
+		return "{\n\taccess_auth {\n" + block + "\n\t}\n}\n:8080 {\n\trespond ok\n}\n"
+	}
+	tests := []struct {
+		name    string
+		input   string
+		wantErr string
+		line    int
+	}{
+		{"unknown scheme", site("\t\tmax_skew 5m\n\t\tschemes jdcloud2 hmac\n\t\tmax_body 1MiB"), `schemes: unknown scheme "hmac"`, 4},
+		{"unknown replay mode", site("\t\treplay_protection always\n\t\tmax_skew 5m"), `replay_protection: unknown mode "always"`, 3},
+		{"max_skew too wide", site("\t\tmax_skew 30d\n\t\thide_credentials"), "max_skew: at most 7d", 3},
+		{"bad group in the block", site("\t\tgroup Orders\n\t\thide_credentials"), `group: invalid name "Orders"`, 3},
+		{"bad environment", site("\t\thide_credentials\n\t\tenvironment *\n\t\tmax_skew 5m"), `environment: invalid name "*"`, 4},
+		{"bad master key", global("\t\tmaster_key c2hvcnQ=\n\t\tmax_stale 1m"), "master_key: key 1: expected 32 bytes in base64", 3},
+		{"second master key bad", global("\t\tmax_stale 1m\n\t\tmaster_key " + testMasterKey + " c2hvcnQ=\n\t\tlocal_nonces 10"), "master_key: key 2:", 4},
+		{"redis url", global("\t\tstore redis http://a\n\t\tmaster_key " + testMasterKey), "store redis: invalid URL", 3},
+		{"unknown subdirective", site("\t\thide_credentials\n\t\tfoo"), `unknown subdirective "foo"`, 4},
+		{"short admin token", ":8080 {\n\taccess_auth_admin {\n\t\ttoken " + testAdminToken + "\n\t\ttoken short\n\t\tconsole off\n\t}\n}\n",
+			"token 2: 5 characters is too short", 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, tt.input)
+			if err == nil {
+				t.Fatalf("adapted without error, want %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %q, want it to contain %q", err, tt.wantErr)
+			}
+			if want := fmt.Sprintf("Caddyfile:%d", tt.line); !strings.Contains(err.Error(), want+",") && !strings.HasSuffix(err.Error(), want) {
+				t.Fatalf("error %q, want it to name line %d:\n%s", err, tt.line, tt.input)
+			}
+		})
 	}
 }

@@ -161,15 +161,14 @@ func (h *Handler) provision(app *App) error {
 
 // check validates the handler's fields; the Caddyfile adapter runs it too.
 func (h *Handler) check() error {
-	switch {
-	case h.Group == "":
+	if h.Group == "" {
 		return errors.New("group: required (access_auth <group>, or group <name> in the block)")
-	case !store.ValidGroupName(h.Group):
-		return fmt.Errorf("group: invalid name %q, expected [a-z0-9][a-z0-9_-]{0,63}", h.Group)
-	case h.Environment != "" && !store.ValidEnvironment(h.Environment):
-		// The store's rule, so that every environment a binding can name
-		// can be served by a route.
-		return fmt.Errorf("environment: invalid name %q, expected [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", h.Environment)
+	}
+	if err := checkGroup(h.Group); err != nil {
+		return err
+	}
+	if err := checkEnvironment(h.Environment); err != nil {
+		return err
 	}
 	if err := enforcement.CheckMaxSkew(time.Duration(h.MaxSkew)); err != nil {
 		return err
@@ -178,11 +177,41 @@ func (h *Handler) check() error {
 		return err
 	}
 	for _, name := range h.Schemes {
-		if _, err := signature.ParseScheme(name); err != nil {
-			return fmt.Errorf("schemes: %w", err)
+		if err := checkScheme(name); err != nil {
+			return err
 		}
 	}
-	if _, err := enforcement.ParseReplayMode(h.ReplayProtection); err != nil {
+	return checkReplayProtection(h.ReplayProtection)
+}
+
+// The rules of the handler's fields, one each, so that the Caddyfile
+// adapter can check a value at its token (and name its line).
+
+func checkGroup(name string) error {
+	if !store.ValidGroupName(name) {
+		return fmt.Errorf("group: invalid name %q, expected [a-z0-9][a-z0-9_-]{0,63}", name)
+	}
+	return nil
+}
+
+// checkEnvironment applies the store's rule, so that every environment a
+// binding can name can be served by a route ("" is the default).
+func checkEnvironment(name string) error {
+	if name != "" && !store.ValidEnvironment(name) {
+		return fmt.Errorf("environment: invalid name %q, expected [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)
+	}
+	return nil
+}
+
+func checkScheme(name string) error {
+	if _, err := signature.ParseScheme(name); err != nil {
+		return fmt.Errorf("schemes: %w", err)
+	}
+	return nil
+}
+
+func checkReplayProtection(mode string) error {
+	if _, err := enforcement.ParseReplayMode(mode); err != nil {
 		return fmt.Errorf("replay_protection: %w", err)
 	}
 	return nil
