@@ -3,7 +3,10 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -157,5 +160,36 @@ func TestCurlVerbosePrintsWhatItSigned(t *testing.T) {
 				t.Fatalf("stderr:\n%s\nwant it to hold:\n%s", stderr.String(), want)
 			}
 		})
+	}
+}
+
+// TestAdaptNamesTheLineOfABadScheme: `caddy adapt` of a Caddyfile with an
+// unknown scheme names the line of the schemes subdirective, not the end
+// of the block.
+func TestAdaptNamesTheLineOfABadScheme(t *testing.T) {
+	const caddyfile = `{
+	admin off
+}
+:8080 {
+	access_auth orders {
+		max_skew 5m
+		schemes jdcloud2 hmac
+		hide_credentials
+	}
+	respond ok
+}
+`
+	const schemesLine = 7
+	config := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(config, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gatewaytest.Command(t, "adapt", "--config", config, "--adapter", "caddyfile").CombinedOutput()
+	if err == nil {
+		t.Fatalf("caddy adapt accepted an unknown scheme:\n%s", out)
+	}
+	want := fmt.Sprintf("%s:%d", config, schemesLine)
+	if !strings.Contains(string(out), `schemes: unknown scheme \"hmac\"`) || !strings.Contains(string(out), want) {
+		t.Fatalf("caddy adapt says:\n%s\nwant the unknown scheme at %s", out, want)
 	}
 }
