@@ -13,6 +13,8 @@ func FuzzCaddyfile(f *testing.F) {
 		"orders",
 		"orders {\nenvironment test\nschemes jdcloud2 sigv4\nmax_skew 5m\nmax_body 1MiB\n}",
 		"{\ngroup g\nreplay_protection local\nforward_identity off\nhide_credentials\n}",
+		"{\ngroup g\ndebug_signature\nschemes jdcloud2 hmac\n}",
+		"{\nmaster_key {env.K} c2hvcnQ=\nstore redis redis://a:1 http://b\n}",
 		"{\nstore redis redis://a:1 {\ndb 1\n}\n}",
 		"{\nstore redis {\naddrs a:1 b:2\nmaster_name m\ntls\n}\nmaster_key {env.K}\n}",
 		"{\ncache {\nmax_entries 10\nttl 1m\n}\nmax_stale 1s\nlocal_nonces 4096\n}",
