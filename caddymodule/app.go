@@ -25,6 +25,7 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
@@ -42,7 +43,7 @@ const (
 // cache.Default*.
 const (
 	DefaultKeyPrefix   = store.DefaultKeyPrefix
-	DefaultLocalNonces = enforcement.DefaultMaxNonces
+	DefaultLocalNonces = replay.DefaultMaxNonces
 )
 
 // App is the access_auth app: it owns the store, the credential cache and

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -77,7 +78,7 @@ type Handler struct {
 	app     *App
 	logger  *zap.Logger
 	cfg     enforcement.Config
-	replay  enforcement.ReplayMode // never ReplayAuto once provisioned
+	replay  replay.Mode // never replay.ModeAuto once provisioned
 	forward bool
 	metrics *routeMetrics
 
@@ -133,14 +134,14 @@ func (h *Handler) provision(app *App) error {
 		Service:              h.Service,
 		Bodies:               bodyBudget,
 	}
-	h.replay, _ = enforcement.ParseReplayMode(h.ReplayProtection) // check() refused unknown modes
-	if h.replay == enforcement.ReplayAuto {
-		h.replay = enforcement.ReplayLocal
+	h.replay, _ = replay.ParseMode(h.ReplayProtection) // check() refused unknown modes
+	if h.replay == replay.ModeAuto {
+		h.replay = replay.ModeLocal
 		if app.isRedis() {
-			h.replay = enforcement.ReplayStore
+			h.replay = replay.ModeStore
 		}
 	}
-	if h.replay == enforcement.ReplayStore && !app.isRedis() {
+	if h.replay == replay.ModeStore && !app.isRedis() {
 		return errors.New("access_auth: replay_protection store: needs store redis in the access_auth global option; use local or auto")
 	}
 	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
@@ -172,7 +173,7 @@ func (h *Handler) check() error {
 			return fmt.Errorf("schemes: %w", err)
 		}
 	}
-	if _, err := enforcement.ParseReplayMode(h.ReplayProtection); err != nil {
+	if _, err := replay.ParseMode(h.ReplayProtection); err != nil {
 		return fmt.Errorf("replay_protection: %w", err)
 	}
 	return nil
@@ -305,9 +306,9 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 	}
 	cfg := h.cfg
 	switch h.replay {
-	case enforcement.ReplayStore:
+	case replay.ModeStore:
 		cfg.Nonces = st.replay.shared
-	case enforcement.ReplayLocal:
+	case replay.ModeLocal:
 		cfg.Nonces = st.replay.local
 	}
 	c, err := enforcement.NewChecker(cfg, st.cache)

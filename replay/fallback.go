@@ -1,92 +1,69 @@
-package caddymodule
+package replay
 
 import (
 	"context"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/accessauth/caddy-access-auth/enforcement"
 )
 
-// fallbackNonces is replay protection in the shared store that falls back
-// to this node's memory while the store cannot be reached, so that cached
-// keys keep serving through an outage (docs/coherence.md) and a replay to this node
-// is still refused. Every nonce goes to the node's memory too, the ones the
-// store answers for included: a request this node accepted before the
-// store went away is then still refused when replayed to it. The nonces
-// accepted during an outage are known only here: for as long as they could
-// be replayed (their ttl), a nonce the store calls fresh is refused when
-// this node's memory has it.
-type fallbackNonces struct {
-	shared enforcement.NonceStore
-	local  *enforcement.LocalNonces
-	now    func() time.Time
+// Fallback is replay protection in the shared store that falls back to
+// this node's table (its stand-in) while the store cannot be reached, so
+// that cached keys keep serving through an outage (docs/coherence.md) and
+// a replay to this node is still refused. Every nonce goes to the stand-in
+// too, the ones the store answers for included: a request this node
+// accepted before the store went away is then still refused when replayed
+// to it. The nonces accepted during an outage are known only here: for as
+// long as they could be replayed (their ttl), a nonce the store calls
+// fresh is refused when the stand-in has it.
+type Fallback struct {
+	shared  Seer
+	standIn *LocalNonces
 	// checkLocalUntil is when (Unix nanoseconds) the last nonce recorded
-	// only in memory expires.
+	// only in the stand-in expires.
 	checkLocalUntil atomic.Int64
 }
 
-func newFallbackNonces(shared enforcement.NonceStore, local *enforcement.LocalNonces) *fallbackNonces {
-	return &fallbackNonces{shared: shared, local: local, now: time.Now}
+// NewFallback makes replay protection in shared with standIn as stand-in.
+func NewFallback(shared Seer, standIn *LocalNonces) *Fallback {
+	return &Fallback{shared: shared, standIn: standIn}
 }
 
-// Seen is SeenAt at the current time.
-func (n *fallbackNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
-	return n.SeenAt(ctx, apiKey, nonce, n.now(), ttl)
+// Prepare names the nonce: the store is asked only at Record, and the
+// stand-in's bucket would be evicted again while the store answers.
+func (n *Fallback) Prepare(apiKey, nonce string) Ticket {
+	return Ticket{APIKey: apiKey, Nonce: nonce}
 }
 
-// SeenAt asks the shared store and records the nonce in this node's
-// memory, whose answer counts when the store fails or failed recently.
-func (n *fallbackNonces) SeenAt(ctx context.Context, apiKey, nonce string, now time.Time, ttl time.Duration) (bool, error) {
-	seen, err := n.shared.Seen(ctx, apiKey, nonce, ttl)
-	seenHere, _ := n.local.SeenAt(ctx, apiKey, nonce, now, ttl)
+// Record asks the shared store and records the nonce in the stand-in,
+// whose answer counts when the store fails or failed recently. It never
+// says Unavailable.
+func (n *Fallback) Record(ctx context.Context, t Ticket, _, now time.Time, ttl time.Duration) Verdict {
+	seen, err := n.shared.Seen(ctx, t.APIKey, t.Nonce, ttl)
+	// The stand-in's horizon refuses as a replay: it may not narrow the
+	// dates the store vouches for.
+	seenHere := n.standIn.record(n.standIn.locate(t.APIKey, t.Nonce), now, ttl) != Fresh
 	if err != nil {
-		until := now.Add(ttl).UnixNano()
-		for {
-			old := n.checkLocalUntil.Load()
-			if old >= until || n.checkLocalUntil.CompareAndSwap(old, until) {
-				break
-			}
-		}
-		return seenHere, nil
+		raise64(&n.checkLocalUntil, now.Add(ttl).UnixNano())
+		return verdict(seenHere)
 	}
 	if seen || now.UnixNano() >= n.checkLocalUntil.Load() {
-		return seen, nil
+		return verdict(seen)
 	}
-	return seenHere, nil
+	return verdict(seenHere)
 }
 
-// nonceTableCheckInterval is how often the node's nonce tables are looked
-// at.
-const nonceTableCheckInterval = 10 * time.Second
-
-// watchNonceTables warns, at most once an interval, while one of the node's
-// nonce tables is full: it dropped nonces in the first half of their time
-// (enforcement.LocalNonces.Narrowed), so it refuses requests signed longer
-// ago than it can vouch for. It returns when ctx ends.
-func watchNonceTables(ctx context.Context, logger *zap.Logger, interval time.Duration, tables ...*enforcement.LocalNonces) {
-	reported := make([]uint64, len(tables))
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		for i, t := range tables {
-			n := t.Narrowed()
-			if n == reported[i] {
-				continue
-			}
-			logger.Warn("replay protection: this node's nonce table is full; requests whose nonces would expire by the horizon (signed two max_skew before it or earlier) are refused as date_out_of_range; raise local_nonces, use replay_protection store with a Redis store, or shorten max_skew",
-				zap.Uint64("nonces_dropped_early", n-reported[i]), zap.Time("horizon", t.Horizon()))
-			reported[i] = n
-		}
+// raise64 raises v to until unless it is later already.
+func raise64(v *atomic.Int64, until int64) {
+	for old := v.Load(); old < until && !v.CompareAndSwap(old, until); old = v.Load() {
 	}
+}
+
+func verdict(seen bool) Verdict {
+	if seen {
+		return Replayed
+	}
+	return Fresh
 }
 
 // Interface guards
-var _ enforcement.NonceStoreAt = (*fallbackNonces)(nil)
+var _ Guard = (*Fallback)(nil)

@@ -1,23 +1,23 @@
-package enforcement
+package replay
 
 import "fmt"
 
-// ReplayMode says where a route keeps the nonces it accepted: the
+// Mode says where a route keeps the nonces it accepted: the
 // replay_protection option (docs/replay-protection.md).
-type ReplayMode uint8
+type Mode uint8
 
 const (
-	ReplayAuto  ReplayMode = iota // ReplayStore with a shared store, else ReplayLocal
-	ReplayStore                   // the shared store (Redis), the node's table as stand-in
-	ReplayLocal                   // the node's own table
-	ReplayOff                     // none
+	ModeAuto  Mode = iota // ModeStore with a shared store, else ModeLocal
+	ModeStore             // the shared store (Redis), the node's table as stand-in
+	ModeLocal             // the node's own table
+	ModeOff               // none
 )
 
-var replayModes = map[string]ReplayMode{"": ReplayAuto, "auto": ReplayAuto, "store": ReplayStore, "local": ReplayLocal, "off": ReplayOff}
+var modes = map[string]Mode{"": ModeAuto, "auto": ModeAuto, "store": ModeStore, "local": ModeLocal, "off": ModeOff}
 
-// ParseReplayMode reads the replay_protection option; empty means auto.
-func ParseReplayMode(s string) (ReplayMode, error) {
-	m, ok := replayModes[s]
+// ParseMode reads the replay_protection option; empty means auto.
+func ParseMode(s string) (Mode, error) {
+	m, ok := modes[s]
 	if !ok {
 		return 0, fmt.Errorf("unknown mode %q, expected auto, store, local or off", s)
 	}

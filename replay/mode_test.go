@@ -1,24 +1,24 @@
-package enforcement
+package replay
 
 import "testing"
 
-func TestParseReplayMode(t *testing.T) {
+func TestParseMode(t *testing.T) {
 	for _, tc := range []struct {
 		in      string
-		want    ReplayMode
+		want    Mode
 		wantErr bool
 	}{
-		{"", ReplayAuto, false},
-		{"auto", ReplayAuto, false},
-		{"store", ReplayStore, false},
-		{"local", ReplayLocal, false},
-		{"off", ReplayOff, false},
+		{"", ModeAuto, false},
+		{"auto", ModeAuto, false},
+		{"store", ModeStore, false},
+		{"local", ModeLocal, false},
+		{"off", ModeOff, false},
 		{"Local", 0, true},
 		{"always", 0, true},
 	} {
-		got, err := ParseReplayMode(tc.in)
+		got, err := ParseMode(tc.in)
 		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("ParseReplayMode(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+			t.Errorf("ParseMode(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
 }
