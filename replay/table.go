@@ -325,7 +325,4 @@ func (l *LocalNonces) Len() int {
 }
 
 // Interface guards
-var (
-	_ Guard = (*LocalNonces)(nil)
-	_ Seer  = (*LocalNonces)(nil)
-)
+var _ Guard = (*LocalNonces)(nil)
