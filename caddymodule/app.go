@@ -25,6 +25,7 @@ import (
 
 	"github.com/accessauth/caddy-access-auth/cache"
 	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/store"
 	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
@@ -42,7 +43,7 @@ const (
 // DefaultLocalNonces is the default of the local_nonces global option
 // (docs/configuration.md); the cache's defaults are cache.Default*, the key
 // prefix's redisstore.DefaultKeyPrefix.
-const DefaultLocalNonces = enforcement.DefaultMaxNonces
+const DefaultLocalNonces = replay.DefaultMaxNonces
 
 // App is the access_auth app: it owns the store, the credential cache and
 // the change feed that keeps the cache coherent. Its state survives a

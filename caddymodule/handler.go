@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -81,7 +82,7 @@ type Handler struct {
 	app     *App
 	logger  *zap.Logger
 	cfg     enforcement.Config
-	replay  enforcement.ReplayMode // never ReplayAuto once provisioned
+	replay  replay.Mode // never replay.ModeAuto once provisioned
 	forward bool
 	metrics *routeMetrics
 
@@ -143,14 +144,14 @@ func (h *Handler) provision(app *App) error {
 		Bodies:               bodyBudget,
 		DebugSignature:       h.DebugSignature,
 	}
-	h.replay, _ = enforcement.ParseReplayMode(h.ReplayProtection) // check() refused unknown modes
-	if h.replay == enforcement.ReplayAuto {
-		h.replay = enforcement.ReplayLocal
+	h.replay, _ = replay.ParseMode(h.ReplayProtection) // check() refused unknown modes
+	if h.replay == replay.ModeAuto {
+		h.replay = replay.ModeLocal
 		if app.isRedis() {
-			h.replay = enforcement.ReplayStore
+			h.replay = replay.ModeStore
 		}
 	}
-	if h.replay == enforcement.ReplayStore && !app.isRedis() {
+	if h.replay == replay.ModeStore && !app.isRedis() {
 		return errors.New("access_auth: replay_protection store: needs store redis in the access_auth global option; use local or auto")
 	}
 	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
@@ -211,7 +212,7 @@ func checkScheme(name string) error {
 }
 
 func checkReplayProtection(mode string) error {
-	if _, err := enforcement.ParseReplayMode(mode); err != nil {
+	if _, err := replay.ParseMode(mode); err != nil {
 		return fmt.Errorf("replay_protection: %w", err)
 	}
 	return nil
@@ -344,9 +345,9 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 	}
 	cfg := h.cfg
 	switch h.replay {
-	case enforcement.ReplayStore:
+	case replay.ModeStore:
 		cfg.Nonces = st.replay.shared
-	case enforcement.ReplayLocal:
+	case replay.ModeLocal:
 		cfg.Nonces = st.replay.local
 	}
 	c, err := enforcement.NewChecker(cfg, st.cache)

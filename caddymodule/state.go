@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/accessauth/caddy-access-auth/cache"
-	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/store"
 	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
 	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
@@ -50,14 +51,14 @@ type replayState struct {
 	// local is the nonce table that every route using local replay
 	// protection shares, so a nonce is seen once per node. It is saved to
 	// file when it ends.
-	local  *enforcement.LocalNonces
+	local  *replay.LocalNonces
 	file   string
 	logger *zap.Logger
 	// shared is the store's nonce set (Redis, with standIn while Redis is
 	// unreachable), nil for the file store.
-	shared  enforcement.NonceStore
-	standIn *enforcement.LocalNonces
-	// stopWatch stops watchNonceTables; watchDone is closed when it has.
+	shared  replay.Guard
+	standIn *replay.LocalNonces
+	// stopWatch stops replay.WatchTables; watchDone is closed when it has.
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
 }
@@ -66,27 +67,27 @@ type replayState struct {
 // as they live.
 func openReplay(key string, a *App, b *sharedBackend) *replayState {
 	file := a.nonceFilePath()
-	r := &replayState{key: key, local: openLocalNonces(file, a.LocalNonces, a.logger), file: file, logger: a.logger}
+	r := &replayState{key: key, local: replay.OpenLocalNonces(file, a.LocalNonces, a.logger), file: file, logger: a.logger}
 	if redis, ok := b.backend.(*redisstore.Backend); ok {
-		r.standIn = enforcement.NewLocalNonces(enforcement.WithMaxNonces(a.LocalNonces))
-		r.shared = newFallbackNonces(meteredNonces{redis.Nonces(), b.errors}, r.standIn)
+		r.standIn = replay.NewLocalNonces(replay.WithMaxNonces(a.LocalNonces))
+		r.shared = replay.NewFallback(meteredNonces{redis.Nonces(), b.errors}, r.standIn)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopWatch, r.watchDone = cancel, make(chan struct{})
 	go func() {
 		defer close(r.watchDone)
-		watchNonceTables(ctx, a.logger, nonceTableCheckInterval, r.tables()...)
+		replay.WatchTables(ctx, a.logger, replay.TableCheckInterval, r.tables()...)
 	}()
 	return r
 }
 
 // tables are the node's nonce tables: the routes' and, with Redis, its
 // stand-in.
-func (r *replayState) tables() []*enforcement.LocalNonces {
+func (r *replayState) tables() []*replay.LocalNonces {
 	if r.standIn != nil {
-		return []*enforcement.LocalNonces{r.local, r.standIn}
+		return []*replay.LocalNonces{r.local, r.standIn}
 	}
-	return []*enforcement.LocalNonces{r.local}
+	return []*replay.LocalNonces{r.local}
 }
 
 // Destruct stops watching the tables once no state uses them and saves
@@ -94,8 +95,18 @@ func (r *replayState) tables() []*enforcement.LocalNonces {
 func (r *replayState) Destruct() error {
 	r.stopWatch()
 	<-r.watchDone
-	closeLocalNonces(r.file, r.local, r.logger)
+	replay.CloseLocalNonces(r.file, r.local, r.logger)
 	return nil
+}
+
+// nonceFilePath is where a's local nonce table is kept between runs: beside
+// the embedded store's database, or in Caddy's data directory, one file for
+// each Redis store.
+func (a *App) nonceFilePath() string {
+	if a.Store.Type == StoreFile {
+		return filepath.Join(filepath.Dir(a.Store.Path), "local_nonces")
+	}
+	return filepath.Join(caddy.AppDataDir(), "access_auth", "local_nonces-"+a.backendKey()[:16])
 }
 
 // sharedState is the store, cache and change feed of one configuration.

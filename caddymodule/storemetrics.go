@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
@@ -146,13 +146,13 @@ func (b meteredBackend) Get(ctx context.Context, table, id string) ([]byte, erro
 
 // meteredNonces counts and times replay checks in the store.
 type meteredNonces struct {
-	enforcement.NonceStore
+	replay.Seer
 	errors *storeErrorLog
 }
 
 func (n meteredNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
 	start := time.Now()
-	seen, err := n.NonceStore.Seen(ctx, apiKey, nonce, ttl)
+	seen, err := n.Seer.Seen(ctx, apiKey, nonce, ttl)
 	n.errors.observe(opNonce, start, err)
 	return seen, err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -34,14 +35,6 @@ const (
 	Overloaded
 )
 
-// NonceStore remembers nonces. Seen records key+nonce for ttl and reports
-// whether it had been recorded before (then the request is a replay). The
-// strings may point into a request's headers: an implementation that keeps
-// them must copy them.
-type NonceStore interface {
-	Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error)
-}
-
 // Config is one route's check.
 type Config struct {
 	Group                string
@@ -52,7 +45,7 @@ type Config struct {
 	AllowUnsignedPayload bool
 	Region               string           // "" = any
 	Service              string           // "" = any
-	Nonces               NonceStore       // nil = replay protection off
+	Nonces               replay.Guard     // nil = replay protection off
 	Now                  func() time.Time // default time.Now
 	TempDir              string           // where large bodies are spooled, default os.TempDir()
 	// Bodies bounds the bodies read before their signature is checked;

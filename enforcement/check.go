@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
 
@@ -27,15 +28,10 @@ const (
 
 // Checker is one route's request check. It is safe for concurrent use.
 type Checker struct {
-	cfg       Config
-	keys      Keys
-	keysAt    keysAt       // keys, when it takes the check's clock reading
-	noncesAt  NonceStoreAt // cfg.Nonces, likewise
-	wallClock bool         // cfg.Now is time.Now: CheckAt may take the caller's reading
-	// localNonces is cfg.Nonces when it is the node's own table (and the
-	// check's clock reading may be handed to it): the check then loads the
-	// nonce's bucket while it verifies the signature.
-	localNonces    *LocalNonces
+	cfg            Config
+	keys           Keys
+	keysAt         keysAt // keys, when it takes the check's clock reading
+	wallClock      bool   // cfg.Now is time.Now: CheckAt may take the caller's reading
 	nonceTTL       time.Duration
 	fallbackScheme signature.Scheme // challenged when a request names no scheme
 }
@@ -76,10 +72,6 @@ func NewChecker(cfg Config, keys Keys) (*Checker, error) {
 	c := &Checker{cfg: cfg, keys: keys, wallClock: wallClock, nonceTTL: 2 * cfg.MaxSkew}
 	if k, ok := keys.(keysAt); ok && wallClock {
 		c.keysAt = k
-	}
-	if n, ok := cfg.Nonces.(NonceStoreAt); ok && wallClock {
-		c.noncesAt = n
-		c.localNonces, _ = n.(*LocalNonces)
 	}
 	c.fallbackScheme = cfg.Schemes.First()
 	return c, nil
@@ -158,15 +150,6 @@ type keysAt interface {
 	GetAt(ctx context.Context, apiKey string, now time.Time) (*cache.Entry, error)
 }
 
-// NonceStoreAt is a NonceStore that takes the check's clock reading (a
-// clock read costs ~60 ns on some VMs: one per request is enough). The
-// check finds it by a type assertion: implementations assert it at compile
-// time, so that a drifting signature fails the build instead of turning the
-// fast path off.
-type NonceStoreAt interface {
-	SeenAt(ctx context.Context, apiKey, nonce string, now time.Time, ttl time.Duration) (bool, error)
-}
-
 func (c *Checker) decide(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr, now time.Time) Decision {
 	d := Decision{
 		Identity:       Identity{Group: c.cfg.Group, Environment: c.cfg.Environment},
@@ -219,10 +202,11 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	if nonce == "" {
 		nonce = cr.Signature // schemes without a nonce: a signature is used once
 	}
-	var place noncePlace
-	if c.localNonces != nil {
-		place = c.localNonces.locate(entry.APIKey, nonce)
-		place.prefetch()
+	// Prepared before the signature is verified: the node's table loads the
+	// nonce's bucket meanwhile.
+	var ticket replay.Ticket
+	if c.cfg.Nonces != nil {
+		ticket = c.cfg.Nonces.Prepare(entry.APIKey, nonce)
 	}
 
 	payloadHash, reason := c.prepareBody(r, cr, &sc.req, d)
@@ -247,35 +231,17 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		// A nonce is kept two skew windows from its request's date, not
 		// from its arrival: a replay, which carries the same signed date,
 		// is refused by the date check once the nonce expires, and its
-		// expiry is known before the table is asked (see LocalNonces).
+		// expiry is known before the table is asked (see replay.LocalNonces).
 		ttl := cr.Date.Add(c.nonceTTL).Sub(now)
-		var seen bool
-		var err error
-		switch {
-		case c.localNonces != nil:
-			if !c.localNonces.VouchesFor(cr.Date) {
-				// The node's table started empty after a crash: the
-				// request may have been accepted before it.
-				return DateOutOfRange
-			}
-			switch c.localNonces.record(place, now, ttl) {
-			case nonceSeen:
-				seen = true
-			case nonceTooOld:
-				// The node's table is full: it can vouch only for
-				// requests signed more recently.
-				return DateOutOfRange
-			}
-		case c.noncesAt != nil:
-			seen, err = c.noncesAt.SeenAt(ctx, entry.APIKey, nonce, now, ttl)
-		default:
-			seen, err = c.cfg.Nonces.Seen(ctx, entry.APIKey, nonce, ttl)
-		}
-		if err != nil {
-			return StoreUnavailable
-		}
-		if seen {
+		switch c.cfg.Nonces.Record(ctx, ticket, cr.Date, now, ttl) {
+		case replay.Replayed:
 			return ReplayedNonce
+		case replay.TooOld:
+			// The node's table started empty after a crash, or is full: it
+			// can vouch only for requests signed more recently.
+			return DateOutOfRange
+		case replay.Unavailable:
+			return StoreUnavailable
 		}
 	}
 

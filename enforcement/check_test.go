@@ -2,7 +2,6 @@ package enforcement
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -220,7 +220,7 @@ func TestCheckReasons(t *testing.T) {
 			}
 			config := tt.config
 			if tt.nonces {
-				nonces := NewLocalNonces(WithNonceClock(func() time.Time { return testNow }))
+				nonces := replay.NewLocalNonces(replay.WithNonceClock(func() time.Time { return testNow }))
 				config = func(c *Config) { c.Nonces = nonces }
 			}
 			c := newTestChecker(t, keys, config)
@@ -281,10 +281,15 @@ func TestCheckStoreUnavailable(t *testing.T) {
 	})
 }
 
+// failingNonces is a nonce store that cannot be reached.
 type failingNonces struct{}
 
-func (failingNonces) Seen(context.Context, string, string, time.Duration) (bool, error) {
-	return false, errors.New("redis: connection refused")
+func (failingNonces) Prepare(apiKey, nonce string) replay.Ticket {
+	return replay.Ticket{APIKey: apiKey, Nonce: nonce}
+}
+
+func (failingNonces) Record(context.Context, replay.Ticket, time.Time, time.Time, time.Duration) replay.Verdict {
+	return replay.Unavailable
 }
 
 type downLoader struct{}
@@ -304,15 +309,19 @@ func TestReplayUsesTheSignatureWhenTheSchemeHasNoNonce(t *testing.T) {
 		t.Fatal(d.Reason)
 	}
 	if want := []string{"GOOD", "n-1", "10m0s"}; strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("Seen(%q), want %q (nonce kept two skew windows)", got, want)
+		t.Fatalf("Record(%q), want %q (nonce kept two skew windows)", got, want)
 	}
 }
 
 type recordingNonces func(apiKey, nonce string, ttl time.Duration)
 
-func (f recordingNonces) Seen(_ context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
-	f(apiKey, nonce, ttl)
-	return false, nil
+func (f recordingNonces) Prepare(apiKey, nonce string) replay.Ticket {
+	return replay.Ticket{APIKey: apiKey, Nonce: nonce}
+}
+
+func (f recordingNonces) Record(_ context.Context, t replay.Ticket, _, _ time.Time, ttl time.Duration) replay.Verdict {
+	f(t.APIKey, t.Nonce, ttl)
+	return replay.Fresh
 }
 
 func TestNewCheckerValidates(t *testing.T) {

@@ -1,6 +1,6 @@
 //go:build !amd64 && !arm64
 
-package enforcement
+package replay
 
 // prefetchBucket does nothing where no prefetch instruction is wired up:
 // the bucket is then loaded when it is used.

@@ -1,4 +1,4 @@
-package caddymodule
+package replay
 
 import (
 	"errors"
@@ -11,10 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
-
-	"github.com/accessauth/caddy-access-auth/enforcement"
 )
 
 // A node's local nonce table outlives the process through a file: saved at
@@ -22,7 +19,8 @@ import (
 // from then on only the running table knows what it accepts: should the
 // process crash, no file may vouch for it. Without a file (a first start,
 // or after a crash) the table starts empty and refuses requests signed
-// before it was made (enforcement.WithVouchesFrom).
+// before it was made (WithVouchesFrom). caddymodule opens the table when
+// a config first needs it and closes it when the last one lets it go.
 
 // liveTables holds, by file, the tables of this process that save to it,
 // oldest first. A reload that resizes the table opens its successor while
@@ -30,18 +28,18 @@ import (
 // the newest one left, and the last one saves them.
 var liveTables = struct {
 	sync.Mutex
-	byPath map[string][]*enforcement.LocalNonces
-}{byPath: make(map[string][]*enforcement.LocalNonces)}
+	byPath map[string][]*LocalNonces
+}{byPath: make(map[string][]*LocalNonces)}
 
-// openLocalNonces returns the node's table for the file at path, sized for
+// OpenLocalNonces returns the node's table for the file at path, sized for
 // size nonces: the successor of the one live in this process, else the one
 // saved at the last clean stop, else an empty one.
-func openLocalNonces(path string, size int, logger *zap.Logger) *enforcement.LocalNonces {
+func OpenLocalNonces(path string, size int, logger *zap.Logger) *LocalNonces {
 	liveTables.Lock()
 	defer liveTables.Unlock()
-	sized := enforcement.WithMaxNonces(size)
+	sized := WithMaxNonces(size)
 	live := liveTables.byPath[path]
-	var t *enforcement.LocalNonces
+	var t *LocalNonces
 	if len(live) > 0 {
 		t = live[len(live)-1].Successor(sized)
 	} else {
@@ -51,12 +49,12 @@ func openLocalNonces(path string, size int, logger *zap.Logger) *enforcement.Loc
 	return t
 }
 
-// closeLocalNonces hands t's nonces over to the newest table left live, or
+// CloseLocalNonces hands t's nonces over to the newest table left live, or
 // saves them to path when none is.
-func closeLocalNonces(path string, t *enforcement.LocalNonces, logger *zap.Logger) {
+func CloseLocalNonces(path string, t *LocalNonces, logger *zap.Logger) {
 	liveTables.Lock()
 	defer liveTables.Unlock()
-	live := slices.DeleteFunc(liveTables.byPath[path], func(l *enforcement.LocalNonces) bool { return l == t })
+	live := slices.DeleteFunc(liveTables.byPath[path], func(l *LocalNonces) bool { return l == t })
 	if len(live) > 0 {
 		liveTables.byPath[path] = live
 		t.HandOver(live[len(live)-1])
@@ -72,7 +70,7 @@ func closeLocalNonces(path string, t *enforcement.LocalNonces, logger *zap.Logge
 // loadLocalNonces reads the table saved at path and removes the file.
 // Without a file, or with one it cannot read or remove, the table vouches
 // only for requests signed from now on.
-func loadLocalNonces(path string, sized enforcement.NonceOption, logger *zap.Logger) *enforcement.LocalNonces {
+func loadLocalNonces(path string, sized NonceOption, logger *zap.Logger) *LocalNonces {
 	start := time.Now().Truncate(time.Second) // requests' dates are whole seconds
 	_ = os.Remove(path + ".tmp")              // a save that did not finish
 	t, err := readNonceFile(path, sized)
@@ -86,21 +84,21 @@ func loadLocalNonces(path string, sized enforcement.NonceOption, logger *zap.Log
 	default:
 		logger.Error("replay protection: loading the saved nonces; "+refusal, zap.String("file", path), zap.Error(err))
 	}
-	refuseOlder := enforcement.WithVouchesFrom(start)
+	refuseOlder := WithVouchesFrom(start)
 	if t != nil { // read, not removed: its nonces still count
 		return t.Successor(sized, refuseOlder)
 	}
-	return enforcement.NewLocalNonces(sized, refuseOlder)
+	return NewLocalNonces(sized, refuseOlder)
 }
 
 // readNonceFile reads the table saved at path and removes the file. It
 // returns the table read also when the file could not be removed.
-func readNonceFile(path string, sized enforcement.NonceOption) (*enforcement.LocalNonces, error) {
+func readNonceFile(path string, sized NonceOption) (*LocalNonces, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	t, err := enforcement.ReadLocalNonces(f, sized)
+	t, err := ReadLocalNonces(f, sized)
 	f.Close()
 	if err != nil {
 		return nil, err
@@ -119,7 +117,7 @@ func removeDurably(path string) error {
 
 // saveLocalNonces writes t to path atomically: to a temporary file, synced,
 // then renamed over path and the directory synced.
-func saveLocalNonces(path string, t *enforcement.LocalNonces) error {
+func saveLocalNonces(path string, t *LocalNonces) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -157,14 +155,4 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// nonceFilePath is where a's local nonce table is kept between runs: beside
-// the embedded store's database, or in Caddy's data directory, one file for
-// each Redis store.
-func (a *App) nonceFilePath() string {
-	if a.Store.Type == StoreFile {
-		return filepath.Join(filepath.Dir(a.Store.Path), "local_nonces")
-	}
-	return filepath.Join(caddy.AppDataDir(), "access_auth", "local_nonces-"+a.backendKey()[:16])
 }

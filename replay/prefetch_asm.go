@@ -1,6 +1,6 @@
 //go:build amd64 || arm64
 
-package enforcement
+package replay
 
 // prefetchBucket asks the CPU to load both cache lines of b, and returns
 // without waiting for them (prefetch_$GOARCH.s).

@@ -1,4 +1,4 @@
-package enforcement
+package replay
 
 import (
 	"math/bits"

@@ -1,9 +1,7 @@
-package enforcement
+package replay
 
 import (
 	"context"
-	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,8 +10,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/accessauth/caddy-access-auth/cache"
-	"github.com/accessauth/caddy-access-auth/signature"
+	"github.com/accessauth/caddy-access-auth/internal/pollute"
 )
 
 // nonceClock is a settable clock for LocalNonces.
@@ -34,7 +31,7 @@ func (c *nonceClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func seen(t testing.TB, n NonceStore, apiKey, nonce string, ttl time.Duration) bool {
+func seen(t testing.TB, n Seer, apiKey, nonce string, ttl time.Duration) bool {
 	t.Helper()
 	s, err := n.Seen(context.Background(), apiKey, nonce, ttl)
 	if err != nil {
@@ -321,9 +318,9 @@ func TestLocalNoncesRefuseWhatTheyCannotVouchFor(t *testing.T) {
 		t.Fatalf("%d buckets, want 1", len(n.buckets))
 	}
 	ttl := func(i int) time.Duration { return time.Hour + time.Duration(i)*time.Second }
-	record := func(nonce string, i int) nonceVerdict { return n.record(n.locate("K1", nonce), clk.Now(), ttl(i)) }
+	record := func(nonce string, i int) Verdict { return n.record(n.locate("K1", nonce), clk.Now(), ttl(i)) }
 	for i := range bucketSlots {
-		if v := record("n"+strconv.Itoa(i), i); v != nonceFresh {
+		if v := record("n"+strconv.Itoa(i), i); v != Fresh {
 			t.Fatalf("nonce %d: %d, want fresh", i, v)
 		}
 	}
@@ -331,34 +328,34 @@ func TestLocalNoncesRefuseWhatTheyCannotVouchFor(t *testing.T) {
 		t.Fatalf("a table with room displaced %d, horizon %v", n.Displaced(), n.Horizon())
 	}
 	// The bucket is full: the nonce expiring first (n0) gives way.
-	if v := record("new", 20); v != nonceFresh {
+	if v := record("new", 20); v != Fresh {
 		t.Fatalf("a nonce expiring after all others: %d, want fresh", v)
 	}
 	if want := testNow.Add(ttl(0)); n.Displaced() != 1 || n.Narrowed() != 1 || !n.Horizon().Equal(want) {
 		t.Fatalf("displaced %d (narrowing %d), horizon %v; want 1 (1), %v", n.Displaced(), n.Narrowed(), n.Horizon(), want)
 	}
-	if v := record("n0", 0); v != nonceTooOld {
+	if v := record("n0", 0); v != TooOld {
 		t.Fatalf("the displaced nonce again: %d, want too old", v)
 	}
 	if s := seen(t, n, "K1", "n0", ttl(0)); !s {
 		t.Fatal("Seen lets the displaced nonce through")
 	}
-	if v := record("other", 0); v != nonceTooOld {
+	if v := record("other", 0); v != TooOld {
 		t.Fatalf("another nonce expiring with the displaced one: %d, want too old", v)
 	}
-	if v := record("n1", 1); v != nonceSeen {
+	if v := record("n1", 1); v != Replayed {
 		t.Fatalf("a nonce still held: %d, want seen", v)
 	}
 	// A nonce displaced in the second half of its time changes no answer:
 	// counted, not as narrowing.
 	clk.advance(ttl(1) - 10*time.Minute)
-	if v := record("late", 40); v != nonceFresh || n.Displaced() != 2 || n.Narrowed() != 1 {
+	if v := record("late", 40); v != Fresh || n.Displaced() != 2 || n.Narrowed() != 1 {
 		t.Fatalf("a nonce displacing one near its expiry: %d, displaced %d (narrowing %d), want fresh, 2 (1)", v, n.Displaced(), n.Narrowed())
 	}
 	// Once the horizon has passed, its nonces could not get through the
 	// date check anyway: the table takes nonces as before.
 	clk.advance(10 * time.Minute)
-	if v := record("later", 50); v != nonceFresh {
+	if v := record("later", 50); v != Fresh {
 		t.Fatalf("a nonce after the horizon passed: %d, want fresh", v)
 	}
 }
@@ -374,22 +371,22 @@ func TestLocalNoncesHorizonIsPerKeyGroup(t *testing.T) {
 	for i := 0; group(other) == group("A"); i++ {
 		other = "B" + strconv.Itoa(i)
 	}
-	record := func(apiKey, nonce string, ttl time.Duration) nonceVerdict {
+	record := func(apiKey, nonce string, ttl time.Duration) Verdict {
 		return n.record(n.locate(apiKey, nonce), clk.Now(), ttl)
 	}
 	// A fills the bucket with nonces dated ahead, then displaces its own.
 	for i := range bucketSlots + 1 {
-		if v := record("A", "a"+strconv.Itoa(i), 45*time.Minute+time.Duration(i)*time.Second); v != nonceFresh {
+		if v := record("A", "a"+strconv.Itoa(i), 45*time.Minute+time.Duration(i)*time.Second); v != Fresh {
 			t.Fatalf("A's nonce %d: %d, want fresh", i, v)
 		}
 	}
 	if n.Displaced() != 1 {
 		t.Fatalf("%d displaced, want 1", n.Displaced())
 	}
-	if v := record("A", "a-late", 30*time.Minute); v != nonceTooOld {
+	if v := record("A", "a-late", 30*time.Minute); v != TooOld {
 		t.Fatalf("A's nonce expiring before its horizon: %d, want too old", v)
 	}
-	if v := record(other, "b", 30*time.Minute); v != nonceFresh {
+	if v := record(other, "b", 30*time.Minute); v != Fresh {
 		t.Fatalf("another key's nonce expiring before A's horizon: %d, want fresh", v)
 	}
 }
@@ -411,7 +408,7 @@ func TestLocalNoncesNeverLetAReplayThrough(t *testing.T) {
 				i := (j + g*nonces/copies) % nonces
 				now := time.Now()
 				ttl := start.Add(time.Hour + time.Duration(i%50)*time.Second).Sub(now)
-				if n.record(n.locate("K1", strconv.Itoa(i)), now, ttl) == nonceFresh {
+				if n.record(n.locate("K1", strconv.Itoa(i)), now, ttl) == Fresh {
 					fresh[i].Add(1)
 				}
 			}
@@ -517,13 +514,13 @@ func BenchmarkLocalNoncesPolluted(b *testing.B) {
 	const apiKey = "0123456789ABCDEF0123456789ABCDEF"
 	n := halfFullNonces(apiKey)
 	ctx := context.Background()
-	pollute := newCachePolluter()
+	polluteCaches := pollute.NewCachePolluter()
 	nonce := []byte("3f2b8c1e-8a4d-4c7e-9b1a-")
 	prefix := len(nonce)
 	var spent time.Duration
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		pollute()
+		polluteCaches()
 		nonce = strconv.AppendInt(nonce[:prefix], int64(i), 10)
 		start := time.Now()
 		// The store keeps hashes of the nonce, not the nonce: it may change after.
@@ -531,52 +528,6 @@ func BenchmarkLocalNoncesPolluted(b *testing.B) {
 		spent += time.Since(start)
 	}
 	b.ReportMetric(float64(spent)/float64(b.N), "ns/seen")
-}
-
-// BenchmarkCheckLocalReplayPolluted is the whole check with replay
-// protection in a half-full LocalNonces, caches polluted before each
-// request as in a busy server: "prefetched" is the check as built (it loads
-// the nonce's bucket while it verifies the signature), "unprefetched" the
-// same store behind a wrapper, so that the check waits for the bucket when
-// it records the nonce. The two alternate request by request; each is
-// timed alone (ns/check).
-func BenchmarkCheckLocalReplayPolluted(b *testing.B) {
-	keys, err := cache.New(cache.Config{MaxEntries: 1000}, testCredentials())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer keys.Close()
-	nonces := halfFullNonces("GOOD")
-	checkers := [2]*Checker{
-		newTestChecker(b, keys, func(c *Config) { c.Now, c.Nonces = nil, nonces }),
-		newTestChecker(b, keys, func(c *Config) { c.Now, c.Nonces = nil, struct{ NonceStore }{nonces} }),
-	}
-	if checkers[0].localNonces == nil || checkers[1].localNonces != nil {
-		b.Fatal("the wrapper must hide the table from the check, and only it")
-	}
-	ctx := context.Background()
-	for keys.Stats().Hits == 0 { // ristretto stores asynchronously
-		keys.Get(ctx, "GOOD")
-		time.Sleep(time.Millisecond)
-	}
-	remote := netip.MustParseAddr("203.0.113.5")
-	pollute := newCachePolluter()
-	var spent [2]time.Duration
-	for i := 0; b.Loop(); i++ {
-		r := signedRequest(b, http.MethodGet, "http://api.example.com/v1/orders/1", "", "GOOD", secretOf("GOOD"), signature.JDCloud2,
-			signature.WithTime(time.Now()), signature.WithNonce("n-"+strconv.Itoa(i)))
-		orig := originalOf(r)
-		pollute()
-		start := time.Now()
-		d := checkers[i%2].Check(ctx, r, orig, remote)
-		spent[i%2] += time.Since(start)
-		if d.Reason != Allowed {
-			b.Fatal(d.Reason)
-		}
-	}
-	half := float64(b.N) / 2
-	b.ReportMetric(float64(spent[0])/half, "prefetched-ns/check")
-	b.ReportMetric(float64(spent[1])/half, "unprefetched-ns/check")
 }
 
 // halfFullNonces is a LocalNonces of the default size holding half as many
@@ -589,93 +540,10 @@ func BenchmarkCheckLocalReplayPolluted(b *testing.B) {
 func halfFullNonces(apiKey string) *LocalNonces {
 	n := NewLocalNonces()
 	for i := range DefaultMaxNonces / 2 {
-		n.Seen(context.Background(), apiKey, "fill-"+strconv.Itoa(i), DefaultMaxSkew)
+		n.Seen(context.Background(), apiKey, "fill-"+strconv.Itoa(i), 15*time.Minute) // the check's default max_skew
 	}
 	return n
 }
 
-// newCachePolluter returns a func that does what the rest of a server's
-// request does to the CPU's caches and TLB: it touches 256 random lines of
-// a 16 MiB buffer.
-func newCachePolluter() func() {
-	pollution := make([]byte, 16<<20)
-	rng := uint64(0x9e3779b97f4a7c15)
-	return func() {
-		for range 256 {
-			rng ^= rng << 13
-			rng ^= rng >> 7
-			rng ^= rng << 17
-			pollution[rng%uint64(len(pollution))&^63]++
-		}
-	}
-}
-
-// clockedNonces records the clock readings it was handed.
-type clockedNonces struct {
-	*LocalNonces
-	readings []time.Time
-}
-
-func (n *clockedNonces) SeenAt(ctx context.Context, apiKey, nonce string, at time.Time, ttl time.Duration) (bool, error) {
-	n.readings = append(n.readings, at)
-	return n.LocalNonces.SeenAt(ctx, apiKey, nonce, at, ttl)
-}
-
-// TestNoncesTakeTheChecksClock: on the wall clock, a nonce store that can
-// take the check's clock reading gets the caller's, so a request reads the
-// clock once; a replay is still refused.
-func TestNoncesTakeTheChecksClock(t *testing.T) {
-	nonces := &clockedNonces{LocalNonces: NewLocalNonces()}
-	c, err := NewChecker(Config{Group: "orders", Nonces: nonces, TempDir: t.TempDir()}, testKeys())
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Now()
-	r := signedRequest(t, http.MethodGet, bodyURL, "", "GOOD", secretOf("GOOD"), signature.JDCloud2, signature.WithTime(at))
-	if d := c.CheckAt(context.Background(), r, originalOf(r), netip.MustParseAddr("203.0.113.5"), at); d.Reason != Allowed {
-		t.Fatalf("first: %s", d.Reason)
-	}
-	if d := c.CheckAt(context.Background(), r, originalOf(r), netip.MustParseAddr("203.0.113.5"), at); d.Reason != ReplayedNonce {
-		t.Fatalf("replay: %s", d.Reason)
-	}
-	if len(nonces.readings) != 2 || !nonces.readings[0].Equal(at) {
-		t.Fatalf("SeenAt got %v, want the caller's reading %v twice", nonces.readings, at)
-	}
-}
-
-// TestFullNonceTableNarrowsTheDateWindow: once the node's table had to drop
-// a nonce, the replay of its request is refused, and so is every request
-// signed as long ago or longer (date_out_of_range: the table can no longer
-// vouch for such dates); requests signed since get through.
-func TestFullNonceTableNarrowsTheDateWindow(t *testing.T) {
-	nonces := NewLocalNonces(WithMaxNonces(1)) // one bucket of 10 nonces
-	c := newTestChecker(t, testKeys(), func(c *Config) { c.Now, c.Nonces = nil, nonces })
-	if c.localNonces == nil {
-		t.Fatal("the check does not use the table's own path")
-	}
-	now := time.Now()
-	signed := func(age time.Duration, nonce string) *http.Request {
-		return signedRequest(t, http.MethodGet, bodyURL, "", "GOOD", secretOf("GOOD"), signature.JDCloud2,
-			signature.WithTime(now.Add(-age)), signature.WithNonce(nonce))
-	}
-	want := func(step string, r *http.Request, reason Reason) {
-		t.Helper()
-		if d := check(c, r, "203.0.113.5"); d.Reason != reason {
-			t.Fatalf("%s: %s, want %s", step, d.Reason, reason)
-		}
-	}
-	oldest := signed(20*time.Second, "n-0")
-	want("the oldest request", oldest, Allowed)
-	for i := 1; i < bucketSlots; i++ {
-		want("request "+strconv.Itoa(i), signed(time.Duration(20-i)*time.Second, "n-"+strconv.Itoa(i)), Allowed)
-	}
-	want("a request that fills the table", signed(0, "n-new"), Allowed)
-	if nonces.Displaced() != 1 {
-		t.Fatalf("%d nonces displaced, want 1", nonces.Displaced())
-	}
-	want("the replay of the displaced request", oldest, DateOutOfRange)
-	want("another request as old", signed(20*time.Second, "n-other"), DateOutOfRange)
-	want("an older one", signed(time.Minute, "n-older"), DateOutOfRange)
-	want("a replay of a request still held", signed(15*time.Second, "n-5"), ReplayedNonce)
-	want("a request signed since", signed(15*time.Second, "n-since"), Allowed)
-}
+// testNow is the tables' clock in tests.
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

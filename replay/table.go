@@ -1,4 +1,4 @@
-package enforcement
+package replay
 
 import (
 	"context"
@@ -26,7 +26,7 @@ const (
 	slotsPerNonce = 3
 )
 
-// LocalNonces is an in-process NonceStore for a single node: a hash table
+// LocalNonces is the node's own replay protection (a Guard): a hash table
 // of (API key, nonce) fingerprints with their expiry, allocated once and
 // never grown. A nonce has one bucket of 10 slots, 128 bytes (two adjacent
 // cache lines, one page), with its own lock, so a request costs one bucket
@@ -44,7 +44,7 @@ const (
 // slot of the one that expires first, which is dropped before its time
 // (displaced). The table then cannot tell a replay of it from a fresh
 // request: it keeps the latest expiry it dropped (its horizon) and refuses
-// every nonce that would expire no later (nonceTooOld). It keeps a horizon
+// every nonce that would expire no later (TooOld). It keeps a horizon
 // for each of 256 groups of API keys: a key holder whose own nonces are
 // dropped (say, requests dated ahead of the clock, which expire last)
 // moves the horizon of its group only, not every key's. The check gives
@@ -90,15 +90,6 @@ type LocalNonces struct {
 // nonce's fingerprint carries its group in its low byte, so that a slot
 // tells whose horizon its nonce moves.
 const keyGroups = 256
-
-// nonceVerdict is what the table says of a nonce it was handed.
-type nonceVerdict uint8
-
-const (
-	nonceFresh  nonceVerdict = iota // not seen: recorded now
-	nonceSeen                       // recorded already and unexpired: a replay
-	nonceTooOld                     // expires by the horizon: it may be a displaced nonce's replay
-)
 
 // nonceBucket is 128 bytes. A table of any useful size is a large
 // allocation, hence page aligned: a bucket is two whole cache lines of one
@@ -160,16 +151,38 @@ func (l *LocalNonces) VouchesFor(date time.Time) bool {
 	return !date.Before(l.vouchesFrom)
 }
 
-// Seen records apiKey's nonce for ttl and reports whether it was recorded
-// (and not expired) already. It never fails.
-func (l *LocalNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
-	return l.SeenAt(ctx, apiKey, nonce, l.now(), ttl)
+// Prepare locates apiKey's nonce and starts loading its bucket into the
+// CPU's cache without waiting for it. In a busy server the bucket is
+// almost never cached (the table is tens of MiB, each nonce lands on a
+// random bucket): a check that prepares the nonce first and verifies the
+// signature meanwhile finds it there, instead of stalling on the load at
+// Record.
+func (l *LocalNonces) Prepare(apiKey, nonce string) Ticket {
+	p := l.locate(apiKey, nonce)
+	prefetchBucket(p.bucket)
+	return Ticket{APIKey: apiKey, Nonce: nonce, place: p}
 }
 
-// SeenAt is Seen at the caller's clock reading. A nonce the table cannot
-// vouch for (it expires no later than one it had to drop) counts as seen.
-func (l *LocalNonces) SeenAt(_ context.Context, apiKey, nonce string, at time.Time, ttl time.Duration) (bool, error) {
-	return l.record(l.locate(apiKey, nonce), at, ttl) != nonceFresh, nil
+// Record records t's nonce for ttl from now unless it was recorded (and
+// is unexpired) already. A request dated before the table's
+// WithVouchesFrom (VouchesFor), or whose nonce expires by the horizon,
+// is TooOld. t comes from this table's Prepare, or names the nonce alone.
+func (l *LocalNonces) Record(_ context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict {
+	if !l.VouchesFor(date) {
+		return TooOld
+	}
+	if t.place.bucket == nil {
+		t.place = l.locate(t.APIKey, t.Nonce)
+	}
+	return l.record(t.place, now, ttl)
+}
+
+// Seen records apiKey's nonce for ttl from the table's clock and reports
+// whether it was recorded (and not expired) already. A nonce the table
+// cannot vouch for (it expires no later than one it had to drop) counts
+// as seen. It never fails.
+func (l *LocalNonces) Seen(_ context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+	return l.record(l.locate(apiKey, nonce), l.now(), ttl) != Fresh, nil
 }
 
 // Displaced returns how many nonces the table has dropped before they
@@ -205,16 +218,9 @@ type noncePlace struct {
 	fingerprint uint64
 }
 
-// prefetch starts loading the place's bucket into the CPU's cache without
-// waiting for it. In a busy server the bucket is almost never cached (the
-// table is tens of MiB, each nonce lands on a random bucket): a check that
-// locates the nonce first and verifies the signature meanwhile finds it
-// there, instead of stalling on the load at record.
-func (p noncePlace) prefetch() { prefetchBucket(p.bucket) }
-
 // record records the nonce at p for ttl from at unless it was recorded
 // (and is unexpired) already or expires by the horizon.
-func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) nonceVerdict {
+func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) Verdict {
 	since := l.since(at)
 	now := seconds(since)
 	expiry := seconds(since + ttl + time.Second - 1) // rounded up: never forgotten early
@@ -224,12 +230,12 @@ func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) nonc
 	slot, seen := b.find(p.fingerprint, now)
 	switch {
 	case seen:
-		return nonceSeen
+		return Replayed
 	case expiry <= l.horizons[uint8(p.fingerprint)].Load():
-		return nonceTooOld
+		return TooOld
 	}
 	l.take(b, slot, p.fingerprint, expiry, now)
-	return nonceFresh
+	return Fresh
 }
 
 // take puts fingerprint in b's slot until expiry. It holds b's lock.
@@ -319,7 +325,4 @@ func (l *LocalNonces) Len() int {
 }
 
 // Interface guards
-var (
-	_ NonceStore   = (*LocalNonces)(nil)
-	_ NonceStoreAt = (*LocalNonces)(nil)
-)
+var _ Guard = (*LocalNonces)(nil)

@@ -1,4 +1,4 @@
-package caddymodule
+package replay
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/accessauth/caddy-access-auth/enforcement"
 )
 
 // The node's table goes to its file when it ends and comes back at the
@@ -21,7 +19,7 @@ func TestLocalNoncesFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "local_nonces")
 	logger := zap.NewNop()
 	past := time.Now().Add(-time.Minute)
-	seen := func(table *enforcement.LocalNonces, nonce string) bool {
+	seen := func(table *LocalNonces, nonce string) bool {
 		s, _ := table.Seen(context.Background(), "K", nonce, time.Hour)
 		return s
 	}
@@ -31,7 +29,7 @@ func TestLocalNoncesFile(t *testing.T) {
 	}
 	crash := func() { clear(liveTables.byPath) } // a new process knows no live table
 
-	saved := enforcement.NewLocalNonces(enforcement.WithMaxNonces(1000))
+	saved := NewLocalNonces(WithMaxNonces(1000))
 	seen(saved, "before")
 	if err := saveLocalNonces(path, saved); err != nil {
 		t.Fatal(err)
@@ -40,14 +38,14 @@ func TestLocalNoncesFile(t *testing.T) {
 		t.Fatalf("the temporary file is left: %v", err)
 	}
 
-	loaded := openLocalNonces(path, 1000, logger)
+	loaded := OpenLocalNonces(path, 1000, logger)
 	if !loaded.VouchesFor(past) || !seen(loaded, "before") || exists() {
 		t.Fatalf("after a clean stop: vouches %v, remembers %v, file left %v; want true, true, false",
 			loaded.VouchesFor(past), seen(loaded, "before"), exists())
 	}
 
 	crash()
-	if afterCrash := openLocalNonces(path, 1000, logger); afterCrash.VouchesFor(past) {
+	if afterCrash := OpenLocalNonces(path, 1000, logger); afterCrash.VouchesFor(past) {
 		t.Fatal("a start after a crash that followed a clean start vouches for requests dated before it")
 	}
 
@@ -55,7 +53,7 @@ func TestLocalNoncesFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("AANONCES torn"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if damaged := openLocalNonces(path, 1000, logger); damaged.VouchesFor(past) {
+	if damaged := OpenLocalNonces(path, 1000, logger); damaged.VouchesFor(past) {
 		t.Fatal("a damaged file vouches for requests dated before the start")
 	}
 
@@ -63,29 +61,29 @@ func TestLocalNoncesFile(t *testing.T) {
 	if err := saveLocalNonces(path, loaded); err != nil {
 		t.Fatal(err)
 	}
-	old := openLocalNonces(path, 1000, logger)
-	resized := openLocalNonces(path, 5000, logger)
+	old := OpenLocalNonces(path, 1000, logger)
+	resized := OpenLocalNonces(path, 5000, logger)
 	seen(old, "during the reload")
-	closeLocalNonces(path, old, logger)
+	CloseLocalNonces(path, old, logger)
 	if exists() || !seen(resized, "before") || !seen(resized, "during the reload") {
 		t.Fatalf("a resizing reload: file %v, nonces kept %v and %v; want false, true, true",
 			exists(), seen(resized, "before"), seen(resized, "during the reload"))
 	}
-	closeLocalNonces(path, resized, logger)
+	CloseLocalNonces(path, resized, logger)
 	if !exists() {
 		t.Fatal("the last table did not save")
 	}
 
 	// A reload that fails after opening the successor ends it first.
 	crash()
-	old = openLocalNonces(path, 1000, logger)
-	failed := openLocalNonces(path, 5000, logger)
+	old = OpenLocalNonces(path, 1000, logger)
+	failed := OpenLocalNonces(path, 5000, logger)
 	seen(failed, "in the failed config")
-	closeLocalNonces(path, failed, logger)
+	CloseLocalNonces(path, failed, logger)
 	if exists() || !seen(old, "in the failed config") {
 		t.Fatalf("a failed reload: file %v, its nonce handed back %v; want false, true", exists(), seen(old, "in the failed config"))
 	}
-	closeLocalNonces(path, old, logger)
+	CloseLocalNonces(path, old, logger)
 	if !exists() {
 		t.Fatal("the table left did not save")
 	}

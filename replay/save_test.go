@@ -1,4 +1,4 @@
-package enforcement
+package replay
 
 import (
 	"bytes"
@@ -47,14 +47,14 @@ func TestLocalNoncesSurviveSaving(t *testing.T) {
 			for i := range 100 {
 				// A replay expires with its original: it carries its date.
 				ttl := time.Hour + time.Duration(i)*time.Second - 30*time.Second
-				if v := n.record(n.locate("K1", "n"+strconv.Itoa(i)), clk.Now(), ttl); v == nonceFresh {
+				if v := n.record(n.locate("K1", "n"+strconv.Itoa(i)), clk.Now(), ttl); v == Fresh {
 					t.Fatalf("nonce %d fresh after reading", i)
 				}
 			}
-			if v := n.record(n.locate("K1", "fresh"), clk.Now(), 3*time.Hour); v != nonceFresh {
+			if v := n.record(n.locate("K1", "fresh"), clk.Now(), 3*time.Hour); v != Fresh {
 				t.Fatalf("a fresh nonce: %d", v)
 			}
-			if v := n.record(n.locate("K2", "y"), clk.Now(), 10*time.Minute); v != nonceTooOld {
+			if v := n.record(n.locate("K2", "y"), clk.Now(), 10*time.Minute); v != TooOld {
 				t.Fatalf("K2's nonce expiring before its horizon: %d, want too old", v)
 			}
 			if n.VouchesFor(testNow.Add(-2*time.Minute)) || !n.VouchesFor(testNow.Add(-time.Minute)) {

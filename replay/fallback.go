@@ -1,0 +1,69 @@
+package replay
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Fallback is replay protection in the shared store that falls back to
+// this node's table (its stand-in) while the store cannot be reached, so
+// that cached keys keep serving through an outage (docs/coherence.md) and
+// a replay to this node is still refused. Every nonce goes to the stand-in
+// too, the ones the store answers for included: a request this node
+// accepted before the store went away is then still refused when replayed
+// to it. The nonces accepted during an outage are known only here: for as
+// long as they could be replayed (their ttl), a nonce the store calls
+// fresh is refused when the stand-in has it.
+type Fallback struct {
+	shared  Seer
+	standIn *LocalNonces
+	// checkLocalUntil is when (Unix nanoseconds) the last nonce recorded
+	// only in the stand-in expires.
+	checkLocalUntil atomic.Int64
+}
+
+// NewFallback makes replay protection in shared with standIn as stand-in.
+func NewFallback(shared Seer, standIn *LocalNonces) *Fallback {
+	return &Fallback{shared: shared, standIn: standIn}
+}
+
+// Prepare names the nonce: the store is asked only at Record, and the
+// stand-in's bucket would be evicted again while the store answers.
+func (n *Fallback) Prepare(apiKey, nonce string) Ticket {
+	return Ticket{APIKey: apiKey, Nonce: nonce}
+}
+
+// Record asks the shared store and records the nonce in the stand-in,
+// whose answer counts when the store fails or failed recently. It never
+// says Unavailable.
+func (n *Fallback) Record(ctx context.Context, t Ticket, _, now time.Time, ttl time.Duration) Verdict {
+	seen, err := n.shared.Seen(ctx, t.APIKey, t.Nonce, ttl)
+	// The stand-in's horizon refuses as a replay: it may not narrow the
+	// dates the store vouches for.
+	seenHere := n.standIn.record(n.standIn.locate(t.APIKey, t.Nonce), now, ttl) != Fresh
+	if err != nil {
+		raise64(&n.checkLocalUntil, now.Add(ttl).UnixNano())
+		return verdict(seenHere)
+	}
+	if seen || now.UnixNano() >= n.checkLocalUntil.Load() {
+		return verdict(seen)
+	}
+	return verdict(seenHere)
+}
+
+// raise64 raises v to until unless it is later already.
+func raise64(v *atomic.Int64, until int64) {
+	for old := v.Load(); old < until && !v.CompareAndSwap(old, until); old = v.Load() {
+	}
+}
+
+func verdict(seen bool) Verdict {
+	if seen {
+		return Replayed
+	}
+	return Fresh
+}
+
+// Interface guards
+var _ Guard = (*Fallback)(nil)

@@ -1,0 +1,53 @@
+// Package replay is replay protection: it remembers the nonces of accepted
+// requests so that a replay is refused (docs/replay-protection.md). It
+// holds the node's own table (LocalNonces) with its file, the shared
+// store's combinator with that table as stand-in (Fallback), and the
+// replay_protection mode. It does not import Caddy; caddymodule wires it.
+package replay
+
+import (
+	"context"
+	"time"
+)
+
+// Guard is replay protection as the check sees it, whatever keeps the
+// nonces. A check asks in two phases: Prepare as soon as it knows the
+// nonce, Record once the signature is verified. Prepare lets the node's
+// table load the nonce's bucket while the signature is verified (the HMAC
+// work hides the cache miss); for a store across the network it does
+// nothing.
+type Guard interface {
+	// Prepare locates apiKey's nonce. The strings may point into a
+	// request's headers: a Guard that keeps them must copy them.
+	Prepare(apiKey, nonce string) Ticket
+	// Record records the nonce of t for ttl from now, the check's clock
+	// reading, and says whether it was fresh. date is the request's signed
+	// date: a table may not vouch for requests signed that long ago.
+	Record(ctx context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict
+}
+
+// Ticket is a nonce as Prepare located it.
+type Ticket struct {
+	APIKey, Nonce string
+	place         noncePlace // in the node's table; zero until LocalNonces located it
+}
+
+// Verdict is what a Guard says of a nonce.
+type Verdict uint8
+
+const (
+	Fresh    Verdict = iota // not seen: recorded now
+	Replayed                // recorded already and unexpired
+	// TooOld is a request signed longer ago than the guard can vouch for:
+	// its nonce may have been dropped, or the table started empty after a
+	// crash (date_out_of_range).
+	TooOld
+	Unavailable // the store could not be asked
+)
+
+// Seer is a shared nonce store across the network: the Redis engine's
+// nonce client. Seen records apiKey's nonce for ttl and reports whether it
+// had been recorded before.
+type Seer interface {
+	Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error)
+}
