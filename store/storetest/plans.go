@@ -166,6 +166,12 @@ func testPlanAttach(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	wantErr(t, e.s.DeletePlan(e.ctx, "bronze", actor), store.ErrPlanInUse)
 	noErr(t, e.s.DeleteAuthorization(e.ctx, a2.ID, actor))
 	noErr(t, e.s.DeletePlan(e.ctx, "bronze", actor))
+
+	e.plan("users-plan")
+	get(e.s.Bind(e.ctx, a1.ID, store.Binding{Group: "users", Plan: "users-plan"}, actor)).must(t)
+	wantErr(t, e.s.DeletePlan(e.ctx, "users-plan", actor), store.ErrPlanInUse)
+	noErr(t, e.s.DeleteGroup(e.ctx, "users", actor)) // removes the binding, and with it the plan's use
+	noErr(t, e.s.DeletePlan(e.ctx, "users-plan", actor))
 }
 
 // testPlanChangeFeed checks that changing a plan announces the API keys
