@@ -54,6 +54,11 @@ type storeAPI interface {
 	ListGroups(context.Context, store.Page) ([]store.Group, string, error)
 	GroupAuthorizations(context.Context, string, store.Page) ([]store.Authorization, string, error)
 	DeleteGroup(context.Context, string, store.Actor) error
+	CreatePlan(context.Context, store.NewPlan, store.Actor) (store.Plan, error)
+	GetPlan(context.Context, string) (store.Plan, error)
+	ListPlans(context.Context, store.Page) ([]store.Plan, string, error)
+	UpdatePlan(context.Context, string, store.PlanPatch, store.Actor) (store.Plan, error)
+	DeletePlan(context.Context, string, store.Actor) error
 	ListAudit(context.Context, store.Page) ([]store.AuditRecord, string, error)
 	Export(context.Context) (store.Export, error)
 	Import(context.Context, store.Export, store.Actor) error
@@ -114,6 +119,12 @@ func (h *handler) routes() {
 	h.handle("GET /access-auth/groups/{name}", h.getGroup)
 	h.handle("DELETE /access-auth/groups/{name}", h.deleteGroup)
 	h.handle("GET /access-auth/groups/{name}/authorizations", h.groupAuthorizations)
+
+	h.handle("POST /access-auth/plans", h.createPlan)
+	h.handle("GET /access-auth/plans", h.listPlans)
+	h.handle("GET /access-auth/plans/{name}", h.getPlan)
+	h.handle("PATCH /access-auth/plans/{name}", h.updatePlan)
+	h.handle("DELETE /access-auth/plans/{name}", h.deletePlan)
 
 	h.handle("GET /access-auth/audit", h.listAudit)
 	h.handle("GET /access-auth/export", h.export)

@@ -15,14 +15,18 @@
 //	POST   authorizations                         → 201; 409 authorization_exists
 //	GET    authorizations?access_key_id=&group=   list authorizations
 //	GET    authorizations/{id}                    one authorization
-//	PATCH  authorizations/{id}                    description, enabled, valid_from, valid_until, allowed_ips
+//	PATCH  authorizations/{id}                    description, enabled, valid_from, valid_until, allowed_ips, plan
 //	DELETE authorizations/{id}                    → 204, with its bindings
-//	PUT    authorizations/{id}/bindings/{group}   bind ?environment= (default *) → 200 with the authorization
+//	PUT    authorizations/{id}/bindings/{group}   bind ?environment= (default *) &plan= → 200 with the authorization
 //	DELETE authorizations/{id}/bindings/{group}   unbind ?environment= (default every environment) → 204
 //	POST   groups                                 {name, description} → 201
 //	GET    groups, groups/{name}                  groups, with configured
 //	GET    groups/{name}/authorizations           authorizations bound to the group
 //	DELETE groups/{name}                          → 204, with its bindings
+//	POST   plans                                  {name, description, rate, burst, quota} → 201
+//	GET    plans, plans/{name}                    usage plans
+//	PATCH  plans/{name}                           description, rate, burst, quota
+//	DELETE plans/{name}                           → 204; 409 plan_in_use while named
 //	GET    audit                                  audit records, newest first
 //	GET    export                                 the whole data set, secrets sealed
 //	POST   import                                 an export's data set → 200 with counts
@@ -33,9 +37,9 @@
 // cursor that is not a next_cursor of this API is 400 invalid_argument. Every
 // answer is JSON with Cache-Control: no-store; errors are
 // {"error":"<message>","code":"<code>"} with the codes invalid_argument (400),
-// unauthenticated (401), not_found and group_not_found (404),
-// method_not_allowed (405), name_taken, authorization_exists and key_in_use
-// (409), body_too_large (413), rate_limited (429: RequireToken, after too
+// unauthenticated (401), not_found, group_not_found and plan_not_found
+// (404), method_not_allowed (405), name_taken, authorization_exists,
+// key_in_use and plan_in_use (409), body_too_large (413), rate_limited (429: RequireToken, after too
 // many failed sign-ins), store_unavailable (503) and internal (500,
 // details only in the log). Writes are audited with the actor named by
 // Options.Actor and the request's remote address.

@@ -163,13 +163,15 @@ func (h *handler) unbind(r *http.Request) (int, any, error) {
 	return noContent(err)
 }
 
-// bindingOf reads the group from the path and ?environment=, default "*".
+// bindingOf reads the group from the path, ?environment= (default "*")
+// and ?plan= (default none).
 func bindingOf(r *http.Request) store.Binding {
-	env := r.URL.Query().Get("environment")
+	q := r.URL.Query()
+	env := q.Get("environment")
 	if env == "" {
 		env = store.AnyEnvironment
 	}
-	return store.Binding{Group: r.PathValue("group"), Environment: env}
+	return store.Binding{Group: r.PathValue("group"), Environment: env, Plan: store.PlanRef(q.Get("plan"))}
 }
 
 // tidy answers empty lists as [] rather than null.
@@ -254,6 +256,7 @@ func (h *handler) export(r *http.Request) (int, any, error) {
 	}
 	data.Authorizations, _, _ = tidyAll(nonNil(data.Authorizations), "", nil)
 	data.Groups = nonNil(data.Groups)
+	data.Plans = nonNil(data.Plans)
 	return ok(data, err)
 }
 
@@ -262,6 +265,7 @@ type importSummary struct {
 	Keys           int `json:"keys"`
 	Authorizations int `json:"authorizations"`
 	Groups         int `json:"groups"`
+	Plans          int `json:"plans"`
 }
 
 func (h *handler) importData(r *http.Request) (int, any, error) {
@@ -270,5 +274,5 @@ func (h *handler) importData(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	err := h.store.Import(r.Context(), data, h.actor(r))
-	return ok(importSummary{len(data.Keys), len(data.Authorizations), len(data.Groups)}, err)
+	return ok(importSummary{len(data.Keys), len(data.Authorizations), len(data.Groups), len(data.Plans)}, err)
 }

@@ -35,6 +35,11 @@ func FuzzAdminRequest(f *testing.F) {
 		{"GET", "/access-auth/groups?limit=2&cursor=zz", ``},
 		{"POST", "/access-auth/import", `{"version":1,"keys":[{"id":"{key}","api_key":"{api_key}","sealed_secret":"v1.x"}]}`},
 		{"GET", "/access-auth/keys/%zz", ``},
+		{"POST", "/access-auth/plans", `{"name":"gold","rate":{"requests":5,"per":"1s"},"burst":2,"quota":{"requests":9,"period":"day"}}`},
+		{"PATCH", "/access-auth/plans/gold", `{"rate":null,"burst":null,"quota":{"requests":1e3,"period":"week"}}`},
+		{"PUT", "/access-auth/authorizations/{auth}/bindings/g?plan=gold", ``},
+		{"PATCH", "/access-auth/authorizations/{auth}", `{"plan":"gold"}`},
+		{"DELETE", "/access-auth/plans/gold", ``},
 	} {
 		f.Add(uint8(slices.Index(fuzzMethods, seed[0])), seed[1], seed[2])
 	}

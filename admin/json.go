@@ -37,6 +37,8 @@ var storeErrors = []struct {
 	{store.ErrNameTaken, http.StatusConflict, "name_taken"},
 	{store.ErrAuthorizationExists, http.StatusConflict, "authorization_exists"},
 	{store.ErrKeyInUse, http.StatusConflict, "key_in_use"},
+	{store.ErrPlanNotFound, http.StatusNotFound, "plan_not_found"},
+	{store.ErrPlanInUse, http.StatusConflict, "plan_in_use"},
 	{store.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "store_unavailable"},
 	{context.Canceled, http.StatusServiceUnavailable, "store_unavailable"},

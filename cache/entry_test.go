@@ -110,6 +110,41 @@ func TestAuthorizationAllows(t *testing.T) {
 	}
 }
 
+func TestAuthorizationPlan(t *testing.T) {
+	bindings := []store.Binding{
+		{Group: "orders", Environment: "online", Plan: "orders-online"},
+		{Group: "orders", Environment: "*", Plan: "orders-any"},
+		{Group: "billing", Environment: "test"}, // no plan of its own
+		{Group: "billing", Environment: "*", Plan: "billing-any"},
+		{Group: "users"},
+	}
+	withPlan := Compile(&store.Credential{APIKey: "K", Authorization: &store.CredentialAuthorization{
+		Bindings: bindings, Plan: "gold",
+	}}).Authorization
+	withoutPlan := Compile(&store.Credential{APIKey: "L", Authorization: &store.CredentialAuthorization{
+		Bindings: bindings,
+	}}).Authorization
+	tests := []struct {
+		group, environment string
+		want, wantWithout  string
+	}{
+		{"orders", "online", "orders-online", "orders-online"},
+		{"orders", "test", "orders-any", "orders-any"},
+		{"billing", "test", "gold", ""}, // the binding that allows it has no plan
+		{"billing", "online", "billing-any", "billing-any"},
+		{"users", "online", "gold", ""},
+		{"unbound", "online", "gold", ""},
+	}
+	for _, tt := range tests {
+		if got := withPlan.Plan(tt.group, tt.environment); got != tt.want {
+			t.Errorf("with the authorization's plan: Plan(%q, %q) = %q, want %q", tt.group, tt.environment, got, tt.want)
+		}
+		if got := withoutPlan.Plan(tt.group, tt.environment); got != tt.wantWithout {
+			t.Errorf("without: Plan(%q, %q) = %q, want %q", tt.group, tt.environment, got, tt.wantWithout)
+		}
+	}
+}
+
 func TestAuthorizationAllowsIP(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -22,15 +22,16 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "access-auth",
-		Usage: "<keys|authorizations|groups|export|import|gen-master-key|curl> [args]",
+		Usage: "<keys|authorizations|groups|plans|export|import|gen-master-key|curl> [args]",
 		Short: "Manages access keys, authorizations and API groups, and sends signed requests",
 		Long: `
 Talks to the access_auth admin API on Caddy's admin endpoint (--address, or the
 admin address of --config, or localhost:2019).
 
   keys create|list|show|update|reset|delete
-  authorizations create|list|show|bind|unbind|delete
+  authorizations create|list|show|update|bind|unbind|delete
   groups create|list
+  plans create|list|show|update|delete
   export > data.json, import data.json
   gen-master-key            prints a new base64 master key for master_key
   curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] URL
@@ -41,7 +42,7 @@ admin address of --config, or localhost:2019).
 			cmd.PersistentFlags().String("address", "", "admin endpoint address (default: from --config, else localhost:2019)")
 			cmd.PersistentFlags().StringP("config", "c", "", "configuration file to read the admin address from")
 			cmd.PersistentFlags().StringP("adapter", "a", "", "name of the config adapter for --config")
-			cmd.AddCommand(keysCommand(), authorizationsCommand(), groupsCommand(),
+			cmd.AddCommand(keysCommand(), authorizationsCommand(), groupsCommand(), plansCommand(),
 				exportCommand(), importCommand(), genMasterKeyCommand(), curlCommand())
 		},
 	})
@@ -198,13 +199,18 @@ func authorizationsCommand() *cobra.Command {
 
 	create := subcommand("create (--access-key-id <id> | --api-key <key>)", "Authorizes an access key", cobra.NoArgs,
 		func(cmd *cobra.Command, _ []string) error {
-			body := changed(cmd, "access-key-id", "api-key", "description", "valid-from", "valid-until", "allowed-ips")
+			body := changed(cmd, "access-key-id", "api-key", "description", "valid-from", "valid-until", "allowed-ips", "plan")
 			bindings, _ := cmd.Flags().GetStringSlice("bind")
 			if len(bindings) > 0 {
 				list := make([]map[string]string, 0, len(bindings))
 				for _, b := range bindings {
-					group, env, _ := strings.Cut(b, ":")
-					list = append(list, map[string]string{"group": group, "environment": env})
+					group, rest, _ := strings.Cut(b, ":")
+					env, plan, _ := strings.Cut(rest, ":")
+					binding := map[string]string{"group": group, "environment": env}
+					if plan != "" {
+						binding["plan"] = plan
+					}
+					list = append(list, binding)
 				}
 				body["bindings"] = list
 			}
@@ -216,7 +222,23 @@ func authorizationsCommand() *cobra.Command {
 	create.Flags().String("valid-from", "", "RFC 3339 start of validity")
 	create.Flags().String("valid-until", "", "RFC 3339 end of validity")
 	create.Flags().StringSlice("allowed-ips", nil, "CIDRs the calls may come from")
-	create.Flags().StringSlice("bind", nil, "group[:environment] to bind, repeatable")
+	create.Flags().StringSlice("bind", nil, "group[:environment[:plan]] to bind, repeatable")
+	create.Flags().String("plan", "", "usage plan of the authorization")
+
+	update := subcommand("update <id>", "Changes an authorization", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		return adminCall(cmd, http.MethodPatch, "/access-auth/authorizations/"+url.PathEscape(args[0]),
+			changed(cmd, "description", "enabled", "valid-from", "valid-until", "allowed-ips", "plan"))
+	})
+	update.Flags().String("description", "", "new description")
+	update.Flags().Bool("enabled", true, "enable or disable the authorization")
+	update.Flags().String("valid-from", "", "RFC 3339 start of validity")
+	update.Flags().String("valid-until", "", "RFC 3339 end of validity, or never")
+	update.Flags().StringSlice("allowed-ips", nil, "CIDRs the calls may come from")
+	update.Flags().String("plan", "", `usage plan of the authorization ("" detaches it)`)
+
+	bind := bindingCommand("bind", "Binds an authorization to a group", http.MethodPut,
+		"environment of the group (default: every environment, *)")
+	bind.Flags().String("plan", "", "the binding's own usage plan for this group (default: none)")
 
 	list := listFlags(subcommand("list", "Lists authorizations", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
 		return adminCall(cmd, http.MethodGet, "/access-auth/authorizations"+query(cmd, "access-key-id", "group", "limit", "cursor"), nil)
@@ -224,11 +246,9 @@ func authorizationsCommand() *cobra.Command {
 	list.Flags().String("access-key-id", "", "only the authorization of this key")
 	list.Flags().String("group", "", "only authorizations bound to this group")
 
-	auths.AddCommand(create, list,
+	auths.AddCommand(create, list, update, bind,
 		byID("show", "Shows an authorization", http.MethodGet, "/access-auth/authorizations/"),
 		byID("delete", "Deletes an authorization and its bindings", http.MethodDelete, "/access-auth/authorizations/"),
-		bindingCommand("bind", "Binds an authorization to a group", http.MethodPut,
-			"environment of the group (default: every environment, *)"),
 		bindingCommand("unbind", "Removes a binding", http.MethodDelete,
 			"environment of the group (default: every binding to the group)"))
 	return auths
@@ -237,7 +257,7 @@ func authorizationsCommand() *cobra.Command {
 func bindingCommand(name, short, method, environmentUsage string) *cobra.Command {
 	c := subcommand(name+" <authorization-id> <group>", short, cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
 		return adminCall(cmd, method, "/access-auth/authorizations/"+url.PathEscape(args[0])+"/bindings/"+
-			url.PathEscape(args[1])+query(cmd, "environment"), nil)
+			url.PathEscape(args[1])+query(cmd, "environment", "plan"), nil)
 	})
 	c.Flags().String("environment", "", environmentUsage)
 	return c

@@ -65,6 +65,7 @@ type NewAuthorization struct {
 	ValidUntil  *time.Time `json:"valid_until"`
 	AllowedIPs  []string   `json:"allowed_ips"`
 	Bindings    []Binding  `json:"bindings"`
+	Plan        PlanRef    `json:"plan"`
 }
 
 // AuthorizationPatch is the body of PATCH /access-auth/authorizations/{id}.
@@ -74,6 +75,25 @@ type AuthorizationPatch struct {
 	ValidFrom   Optional[time.Time] `json:"valid_from"`
 	ValidUntil  Optional[time.Time] `json:"valid_until"`
 	AllowedIPs  Optional[[]string]  `json:"allowed_ips"`
+	Plan        Optional[string]    `json:"plan"` // null detaches
+}
+
+// NewPlan is the body of POST /access-auth/plans.
+type NewPlan struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Rate        *PlanRate  `json:"rate"`
+	Burst       int64      `json:"burst"`
+	Quota       *PlanQuota `json:"quota"`
+}
+
+// PlanPatch is the body of PATCH /access-auth/plans/{name}; null clears
+// rate or quota (one must remain).
+type PlanPatch struct {
+	Description Optional[string]    `json:"description"`
+	Rate        Optional[PlanRate]  `json:"rate"`
+	Burst       Optional[int64]     `json:"burst"`
+	Quota       Optional[PlanQuota] `json:"quota"`
 }
 
 // AuthorizationFilter narrows GET /access-auth/authorizations.
@@ -96,6 +116,7 @@ type Export struct {
 	Keys           []ExportedKey   `json:"keys"`
 	Authorizations []Authorization `json:"authorizations"`
 	Groups         []Group         `json:"groups"`
+	Plans          []Plan          `json:"plans"`
 }
 
 // ExportedKey is an access key with its sealed secrets.
@@ -144,6 +165,11 @@ type Change struct {
 //	GroupAuthorizations(ctx, name, Page) ([]Authorization, string, error)
 //	DeleteGroup(ctx, name, Actor) error                          // removes its bindings
 //	RegisterGroup(ctx, name, environment) error                  // routes: create if missing, add env; idempotent, no audit actor but "route"
+//	CreatePlan(ctx, NewPlan, Actor) (Plan, error)               // ErrNameTaken
+//	GetPlan(ctx, name) (Plan, error)                             // ErrNotFound (ErrPlanNotFound is for attaching)
+//	ListPlans(ctx, Page) ([]Plan, string, error)                 // name order
+//	UpdatePlan(ctx, name, PlanPatch, Actor) (Plan, error)        // announces the keys that use it
+//	DeletePlan(ctx, name, Actor) error                           // ErrPlanInUse
 //	ListAudit(ctx, Page) ([]AuditRecord, string, error)          // newest first
 //	Export(ctx) (Export, error)
 //	Import(ctx, Export, Actor) error                             // atomic merge: same id/name replaced, rest kept; idempotent

@@ -30,6 +30,9 @@ func (s *Store) CreateAuthorization(ctx context.Context, na NewAuthorization, ac
 	if err != nil {
 		return Authorization{}, err
 	}
+	if err := validatePlanRef("plan", na.Plan); err != nil {
+		return Authorization{}, err
+	}
 	var created Authorization
 	err = s.update(ctx, actor, func(w *writer) error {
 		keyID := na.AccessKeyID
@@ -69,10 +72,11 @@ func (s *Store) CreateAuthorization(ctx context.Context, na NewAuthorization, ac
 			ValidUntil:  utcPtr(na.ValidUntil),
 			AllowedIPs:  allowedIPs,
 			Bindings:    bindings,
+			Plan:        na.Plan,
 			CreatedAt:   w.now,
 			UpdatedAt:   w.now,
 		}
-		if err := w.putAuthorization(auth, nil); err != nil {
+		if err := w.putAuthorization(auth); err != nil {
 			return err
 		}
 		created = auth
@@ -81,30 +85,33 @@ func (s *Store) CreateAuthorization(ctx context.Context, na NewAuthorization, ac
 	return created, err
 }
 
-// putAuthorization writes auth with its indexes, given the bindings it had
-// before (nil for a new one), and checks the groups of new bindings.
-func (w *writer) putAuthorization(auth Authorization, before []Binding) error {
+// putAuthorization writes auth with its indexes, and checks the groups of
+// its new bindings and the plans it newly names.
+func (w *writer) putAuthorization(auth Authorization) error {
+	var stored Authorization
+	if _, err := getJSON(w.tx, tblAuthorizations, auth.ID, &stored); err != nil {
+		return err
+	}
 	for _, b := range auth.Bindings {
-		if !slices.Contains(before, b) {
+		if !slices.Contains(stored.Bindings, b) {
 			if err := w.useGroup(b); err != nil {
 				return err
 			}
 		}
 	}
-	wasBound, isBound := boundGroups(before), boundGroups(auth.Bindings)
-	for group := range wasBound {
-		if _, ok := isBound[group]; !ok {
-			if err := w.tx.Delete(tblGroupAuthorizations, groupIndexID(group, auth.ID)); err != nil {
+	wasPlanned, isPlanned := namedPlans(stored), namedPlans(auth)
+	for plan := range isPlanned {
+		if _, ok := wasPlanned[plan]; !ok {
+			if err := mustPlanExist(w.tx, plan); err != nil {
 				return err
 			}
 		}
 	}
-	for group := range isBound {
-		if _, ok := wasBound[group]; !ok {
-			if err := w.tx.Put(tblGroupAuthorizations, groupIndexID(group, auth.ID), []byte("1")); err != nil {
-				return err
-			}
-		}
+	if err := w.syncIndex(tblGroupAuthorizations, auth.ID, boundGroups(stored.Bindings), boundGroups(auth.Bindings)); err != nil {
+		return err
+	}
+	if err := w.syncIndex(tblPlanAuthorizations, auth.ID, wasPlanned, isPlanned); err != nil {
+		return err
 	}
 	if err := w.tx.Put(tblKeyAuthorizations, auth.AccessKeyID, []byte(auth.ID)); err != nil {
 		return err
@@ -113,6 +120,26 @@ func (w *writer) putAuthorization(auth Authorization, before []Binding) error {
 		return err
 	}
 	w.touch(auth.AccessKeyID)
+	return nil
+}
+
+// syncIndex moves an authorization's entries in an index table (group or
+// plan name → authorization) from the names it had to those it has.
+func (w *writer) syncIndex(table, authID string, was, is map[string]struct{}) error {
+	for name := range was {
+		if _, ok := is[name]; !ok {
+			if err := w.tx.Delete(table, indexID(name, authID)); err != nil {
+				return err
+			}
+		}
+	}
+	for name := range is {
+		if _, ok := was[name]; !ok {
+			if err := w.tx.Put(table, indexID(name, authID), []byte("1")); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -143,10 +170,26 @@ func boundGroups(bindings []Binding) map[string]struct{} {
 	return groups
 }
 
-// groupIndexID is the id in table "group_authorizations". A space sorts
-// before every character of a group name, so one group's entries are
-// contiguous and start right after "<group> ".
-func groupIndexID(group, authID string) string { return group + " " + authID }
+// namedPlans is the set of plans an authorization names, on itself or on
+// its bindings.
+func namedPlans(auth Authorization) map[string]struct{} {
+	plans := make(map[string]struct{}, 1)
+	if auth.Plan != "" {
+		plans[string(auth.Plan)] = struct{}{}
+	}
+	for _, b := range auth.Bindings {
+		if b.Plan != "" {
+			plans[string(b.Plan)] = struct{}{}
+		}
+	}
+	return plans
+}
+
+// indexID is the id in the index tables "group_authorizations" and
+// "plan_authorizations". A space sorts before every character of a group
+// or plan name, so one name's entries are contiguous and start right after
+// "<name> ".
+func indexID(name, authID string) string { return name + " " + authID }
 
 // GetAuthorization returns an authorization, or ErrNotFound.
 func (s *Store) GetAuthorization(ctx context.Context, id string) (Authorization, error) {
@@ -203,7 +246,7 @@ func (s *Store) ListAuthorizations(ctx context.Context, filter AuthorizationFilt
 // in ID order, with the group index.
 func groupAuthorizations(tx Tx, group string, page Page) ([]Authorization, string, error) {
 	limit := clampLimit(page.Limit)
-	prefix := groupIndexID(group, "")
+	prefix := indexID(group, "")
 	records, err := tx.Scan(tblGroupAuthorizations, prefix+page.Cursor, limit+1)
 	if err != nil {
 		return nil, "", err
@@ -238,6 +281,13 @@ func (s *Store) UpdateAuthorization(ctx context.Context, id string, patch Author
 	}
 	if patch.Enabled.Set && patch.Enabled.Value == nil {
 		return Authorization{}, invalid("enabled", "must be true or false")
+	}
+	var plan PlanRef
+	if patch.Plan.Set && patch.Plan.Value != nil {
+		plan = PlanRef(*patch.Plan.Value)
+		if err := validatePlanRef("plan", plan); err != nil {
+			return Authorization{}, err
+		}
 	}
 	var allowedIPs []string
 	if patch.AllowedIPs.Set {
@@ -274,11 +324,14 @@ func (s *Store) UpdateAuthorization(ctx context.Context, id string, patch Author
 		if patch.AllowedIPs.Set {
 			auth.AllowedIPs = allowedIPs
 		}
+		if patch.Plan.Set {
+			auth.Plan = plan
+		}
 		if err := validateWindow(auth.ValidFrom, auth.ValidUntil); err != nil {
 			return err
 		}
 		auth.UpdatedAt = w.now
-		if err := w.putAuthorization(auth, auth.Bindings); err != nil {
+		if err := w.putAuthorization(auth); err != nil {
 			return err
 		}
 		updated = auth
@@ -302,10 +355,11 @@ func (s *Store) DeleteAuthorization(ctx context.Context, id string, actor Actor)
 }
 
 func (w *writer) deleteAuthorization(auth Authorization) error {
-	for group := range boundGroups(auth.Bindings) {
-		if err := w.tx.Delete(tblGroupAuthorizations, groupIndexID(group, auth.ID)); err != nil {
-			return err
-		}
+	if err := w.syncIndex(tblGroupAuthorizations, auth.ID, boundGroups(auth.Bindings), nil); err != nil {
+		return err
+	}
+	if err := w.syncIndex(tblPlanAuthorizations, auth.ID, namedPlans(auth), nil); err != nil {
+		return err
 	}
 	if holder, err := w.tx.Get(tblKeyAuthorizations, auth.AccessKeyID); err != nil {
 		return err
@@ -322,8 +376,12 @@ func (w *writer) deleteAuthorization(auth Authorization) error {
 }
 
 // Bind binds an authorization to an environment of a group (Environment ""
-// is AnyEnvironment). Binding twice changes nothing.
+// is AnyEnvironment) with the binding's plan, which replaces the plan of a
+// binding to the same environment. Binding twice changes nothing.
 func (s *Store) Bind(ctx context.Context, authorizationID string, binding Binding, actor Actor) (Authorization, error) {
+	if err := validatePlanRef("plan", binding.Plan); err != nil {
+		return Authorization{}, err
+	}
 	bindings, err := normalizeBindings("binding", []Binding{binding})
 	if err != nil {
 		return Authorization{}, err
@@ -336,11 +394,13 @@ func (s *Store) Bind(ctx context.Context, authorizationID string, binding Bindin
 			return err
 		}
 		if !slices.Contains(auth.Bindings, binding) {
-			before := auth.Bindings
-			auth.Bindings = append(slices.Clone(before), binding)
+			auth.Bindings = slices.DeleteFunc(slices.Clone(auth.Bindings), func(b Binding) bool {
+				return b.Group == binding.Group && b.Environment == binding.Environment
+			})
+			auth.Bindings = append(auth.Bindings, binding)
 			sortBindings(auth.Bindings)
 			auth.UpdatedAt = w.now
-			if err := w.putAuthorization(auth, before); err != nil {
+			if err := w.putAuthorization(auth); err != nil {
 				return err
 			}
 		} else if err := w.useGroup(binding); err != nil {
@@ -377,7 +437,7 @@ func (s *Store) Unbind(ctx context.Context, authorizationID string, binding Bind
 			return fmt.Errorf("binding of authorization %s to %s: %w", authorizationID, bindingTarget("", binding), ErrNotFound)
 		}
 		auth.UpdatedAt = w.now
-		if err := w.putAuthorization(auth, before); err != nil {
+		if err := w.putAuthorization(auth); err != nil {
 			return err
 		}
 		unbound = auth

@@ -12,6 +12,8 @@ import "context"
 // "api_keys" (APIKey → ID), "authorizations" (by ID), "key_authorizations"
 // (access key ID → authorization ID), "groups" (by name),
 // "group_authorizations" ("<group> <authorization ID>" → "1", an index),
+// "plans" (by name), "plan_authorizations" ("<plan> <authorization ID>" →
+// "1", the authorizations naming a plan on themselves or a binding),
 // "credentials" (APIKey → compiled Credential record, secrets sealed), "audit"
 // (by a key that sorts newest first), "meta". Table names are plain
 // identifiers; a backend must accept any of them without prior declaration.

@@ -19,12 +19,14 @@ func (s *Store) Export(ctx context.Context) (Export, error) {
 		Keys:           []ExportedKey{},
 		Authorizations: []Authorization{},
 		Groups:         []Group{},
+		Plans:          []Plan{},
 	}
 	err := s.backend.View(ctx, func(tx Tx) error {
 		return scanAll(tx, []scanTarget{
 			{tblKeys, func(b []byte) error { return appendJSON(b, &exp.Keys) }},
 			{tblAuthorizations, func(b []byte) error { return appendJSON(b, &exp.Authorizations) }},
 			{tblGroups, func(b []byte) error { return appendJSON(b, &exp.Groups) }},
+			{tblPlans, func(b []byte) error { return appendJSON(b, &exp.Plans) }},
 		})
 	})
 	for i := range exp.Groups {
@@ -86,9 +88,18 @@ func (s *Store) Import(ctx context.Context, data Export, actor Actor) error {
 	if err != nil {
 		return err
 	}
+	plans, err := checkImportedPlans(data.Plans)
+	if err != nil {
+		return err
+	}
 	return s.update(ctx, actor, func(w *writer) error {
 		for _, g := range groups {
 			if err := w.importGroup(g); err != nil {
+				return err
+			}
+		}
+		for _, p := range plans {
+			if err := w.importPlan(p); err != nil {
 				return err
 			}
 		}
@@ -102,7 +113,7 @@ func (s *Store) Import(ctx context.Context, data Export, actor Actor) error {
 				return err
 			}
 		}
-		return w.audit("store.import", fmt.Sprintf("%d keys, %d authorizations, %d groups", len(keys), len(auths), len(groups)))
+		return w.audit("store.import", fmt.Sprintf("%d keys, %d authorizations, %d groups, %d plans", len(keys), len(auths), len(groups), len(plans)))
 	})
 }
 
@@ -220,11 +231,53 @@ func checkImportedAuthorizations(auths []Authorization) ([]Authorization, error)
 		if a.Bindings, err = normalizeBindings(field+".bindings", a.Bindings); err != nil {
 			return nil, err
 		}
+		if err := validatePlanRef(field+".plan", a.Plan); err != nil {
+			return nil, err
+		}
 		a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 		a.ValidFrom, a.ValidUntil = utcPtr(a.ValidFrom), utcPtr(a.ValidUntil)
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+func checkImportedPlans(plans []Plan) ([]Plan, error) {
+	out := make([]Plan, 0, len(plans))
+	seen := make(map[string]bool)
+	for i, p := range plans {
+		field := fmt.Sprintf("plans[%d].", i)
+		if err := validateGroupName(field+"name", p.Name); err != nil {
+			return nil, err
+		}
+		if seen[p.Name] {
+			return nil, invalid(field+"name", "%s appears twice", p.Name)
+		}
+		seen[p.Name] = true
+		if err := validatePlan(field, p); err != nil {
+			return nil, err
+		}
+		p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// importPlan replaces the plan of the same name and announces the keys
+// whose authorizations name it, as UpdatePlan does.
+func (w *writer) importPlan(p Plan) error {
+	var existing Plan
+	found, err := getJSON(w.tx, tblPlans, p.Name, &existing)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := w.touchPlanUsers(p.Name); err != nil {
+			return err
+		}
+	}
+	p.CreatedAt = w.timeOr(p.CreatedAt, existing.CreatedAt)
+	p.UpdatedAt = w.timeOr(p.UpdatedAt, p.CreatedAt)
+	return putJSON(w.tx, tblPlans, p.Name, p)
 }
 
 func (w *writer) importGroup(g Group) error {
@@ -293,10 +346,7 @@ func (w *writer) importAuthorization(field string, a Authorization) error {
 	}
 	a.CreatedAt = w.timeOr(a.CreatedAt, old.CreatedAt)
 	a.UpdatedAt = w.timeOr(a.UpdatedAt, a.CreatedAt)
-	var before []Binding
-	if found && old.AccessKeyID == a.AccessKeyID {
-		before = old.Bindings
-	} else if found {
+	if found && old.AccessKeyID != a.AccessKeyID {
 		if err := w.deleteAuthorization(old); err != nil {
 			return err
 		}
@@ -308,7 +358,7 @@ func (w *writer) importAuthorization(field string, a Authorization) error {
 	if holder != nil && string(holder) != a.ID {
 		return fmt.Errorf("access key %s already has authorization %s: %w", a.AccessKeyID, holder, ErrAuthorizationExists)
 	}
-	return w.putAuthorization(a, before)
+	return w.putAuthorization(a)
 }
 
 // timeOr fills in a time a hand-made export left out: the stored record's,

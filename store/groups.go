@@ -111,7 +111,7 @@ func (s *Store) DeleteGroup(ctx context.Context, name string, actor Actor) error
 			return err
 		}
 		// Read the whole index before writing to it (see Tx.Get).
-		authIDs, err := boundAuthorizationIDs(w.tx, name)
+		authIDs, err := indexedAuthorizationIDs(w.tx, tblGroupAuthorizations, name)
 		if err != nil {
 			return err
 		}
@@ -123,7 +123,7 @@ func (s *Store) DeleteGroup(ctx context.Context, name string, actor Actor) error
 			before := auth.Bindings
 			auth.Bindings = slices.DeleteFunc(slices.Clone(before), func(b Binding) bool { return b.Group == name })
 			auth.UpdatedAt = w.now
-			if err := w.putAuthorization(auth, before); err != nil {
+			if err := w.putAuthorization(auth); err != nil {
 				return err
 			}
 		}
@@ -134,14 +134,15 @@ func (s *Store) DeleteGroup(ctx context.Context, name string, actor Actor) error
 	})
 }
 
-// boundAuthorizationIDs reads the IDs of every authorization bound to group.
-func boundAuthorizationIDs(tx Tx, group string) ([]string, error) {
+// indexedAuthorizationIDs reads the IDs of every authorization an index
+// table lists under a group or plan name.
+func indexedAuthorizationIDs(tx Tx, table, name string) ([]string, error) {
 	const chunk = 256
-	prefix := groupIndexID(group, "")
+	prefix := indexID(name, "")
 	var ids []string
 	after := prefix
 	for {
-		records, err := tx.Scan(tblGroupAuthorizations, after, chunk)
+		records, err := tx.Scan(table, after, chunk)
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,11 @@ func FuzzImport(f *testing.F) {
 	if _, err := seed.CreateGroup(ctx, store.Group{Name: "g", Environments: []string{"online"}}, actor); err != nil {
 		f.Fatal(err)
 	}
+	gold := store.NewPlan{Name: "gold", Rate: &store.PlanRate{Requests: 5, Per: store.PerSecond}, Burst: 1,
+		Quota: &store.PlanQuota{Requests: 100, Period: store.PeriodMonth}}
+	if _, err := seed.CreatePlan(ctx, gold, actor); err != nil {
+		f.Fatal(err)
+	}
 	for i, kind := range []string{store.KindGenerated, store.KindImported} {
 		nk := store.NewKey{Name: "k" + kind, Kind: kind}
 		if kind == store.KindImported {
@@ -34,7 +39,9 @@ func FuzzImport(f *testing.F) {
 		}
 		na := store.NewAuthorization{AccessKeyID: k.ID, AllowedIPs: []string{"10.0.0.0/8"}}
 		if i == 0 {
-			na.Bindings = []store.Binding{{Group: "g", Environment: "online"}}
+			na.Bindings = []store.Binding{{Group: "g", Environment: "online", Plan: "gold"}}
+		} else {
+			na.Plan = "gold"
 		}
 		if _, err := seed.CreateAuthorization(ctx, na, actor); err != nil {
 			f.Fatal(err)
@@ -48,6 +55,8 @@ func FuzzImport(f *testing.F) {
 	f.Add(full)
 	f.Add([]byte(`{"version":1,"groups":[{"name":"g","environments":["a","*"]}],"authorizations":[{"id":"auth-1","access_key_id":"ak-1","bindings":[{"group":"g"}]}]}`))
 	f.Add([]byte(`{"version":1,"keys":[{"id":"ak-1","name":"n","kind":"imported","api_key":"A","sealed_secret":"v1.00000000.AAAA"}]}`))
+	f.Add([]byte(`{"version":1,"plans":[{"name":"p","rate":{"requests":1,"per":"1m"},"burst":0,"quota":null},{"name":"p","quota":{"requests":-1,"period":"week"}}]}`))
+	f.Add([]byte(`{"version":1,"groups":[{"name":"g"}],"authorizations":[{"id":"auth-1","access_key_id":"ak-1","plan":"missing","bindings":[{"group":"g","plan":null}]}]}`))
 	f.Add([]byte(`{}`))
 
 	s := openStore(f, store.Options{})
@@ -61,7 +70,8 @@ func FuzzImport(f *testing.F) {
 		switch {
 		case err == nil:
 		case errors.As(err, &invalid), errors.Is(err, store.ErrNameTaken),
-			errors.Is(err, store.ErrAuthorizationExists), errors.Is(err, store.ErrGroupNotFound):
+			errors.Is(err, store.ErrAuthorizationExists), errors.Is(err, store.ErrGroupNotFound),
+			errors.Is(err, store.ErrPlanNotFound):
 			return
 		default:
 			t.Fatalf("Import: %v", err)

@@ -8,6 +8,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -42,9 +43,33 @@ type AccessKey struct {
 
 // Binding grants an authorization access to one environment of a group
 // (or every environment, with AnyEnvironment).
+// Plan, when set, is the group's own usage plan for this binding, in place
+// of the authorization's.
 type Binding struct {
-	Group       string `json:"group"`
-	Environment string `json:"environment"`
+	Group       string  `json:"group"`
+	Environment string  `json:"environment"`
+	Plan        PlanRef `json:"plan"`
+}
+
+// PlanRef names a usage plan; "" is none, null in JSON. A string, not a
+// pointer, so bindings stay comparable.
+type PlanRef string
+
+// MarshalJSON writes none as null.
+func (p PlanRef) MarshalJSON() ([]byte, error) {
+	if p == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(p))
+}
+
+// UnmarshalJSON reads null as none.
+func (p *PlanRef) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*p = ""
+		return nil
+	}
+	return json.Unmarshal(b, (*string)(p))
 }
 
 // Authorization names one access key and the groups it may call.
@@ -58,6 +83,7 @@ type Authorization struct {
 	ValidUntil  *time.Time `json:"valid_until"`
 	AllowedIPs  []string   `json:"allowed_ips"`
 	Bindings    []Binding  `json:"bindings"`
+	Plan        PlanRef    `json:"plan"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
@@ -70,6 +96,42 @@ type Group struct {
 	Environments []string  `json:"environments"`
 	CreatedAt    time.Time `json:"created_at"`
 	Configured   bool      `json:"configured"`
+}
+
+// Periods of a plan's rate and of its quota.
+const (
+	PerSecond = "1s"
+	PerMinute = "1m"
+	PerHour   = "1h"
+
+	PeriodDay   = "day"
+	PeriodWeek  = "week"
+	PeriodMonth = "month"
+)
+
+// Plan is a usage plan: a rate (with Burst extra requests at once) and a
+// quota per calendar period in UTC, either optional but not both.
+type Plan struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Rate        *PlanRate  `json:"rate"`
+	Burst       int64      `json:"burst"`
+	Quota       *PlanQuota `json:"quota"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// PlanRate is Requests per Per (PerSecond, PerMinute or PerHour).
+type PlanRate struct {
+	Requests int64  `json:"requests"`
+	Per      string `json:"per"`
+}
+
+// PlanQuota is Requests per calendar Period (PeriodDay, PeriodWeek from
+// Monday, or PeriodMonth), UTC.
+type PlanQuota struct {
+	Requests int64  `json:"requests"`
+	Period   string `json:"period"`
 }
 
 // AuditRecord is appended by every admin write.
@@ -108,7 +170,8 @@ type CredentialAuthorization struct {
 	ValidFrom  time.Time // zero: open
 	ValidUntil time.Time // zero: open
 	AllowedIPs []string
-	Bindings   []Binding
+	Bindings   []Binding // with their plans
+	Plan       PlanRef   // the authorization's plan; "" none
 }
 
 // Errors with a stable meaning; the admin API maps them to its codes.
@@ -118,6 +181,8 @@ var (
 	ErrNameTaken           = errors.New("name taken")
 	ErrAuthorizationExists = errors.New("authorized access key repeated")
 	ErrKeyInUse            = errors.New("access key is in use by an authorization")
+	ErrPlanNotFound        = errors.New("plan not found")
+	ErrPlanInUse           = errors.New("plan is in use by an authorization or binding")
 	ErrUnavailable         = errors.New("store unavailable")
 )
 

@@ -86,6 +86,8 @@ const (
 	tblKeyAuthorizations   = "key_authorizations"
 	tblGroups              = "groups"
 	tblGroupAuthorizations = "group_authorizations"
+	tblPlans               = "plans"
+	tblPlanAuthorizations  = "plan_authorizations"
 	tblCredentials         = "credentials"
 	tblAudit               = "audit"
 )
@@ -281,6 +283,7 @@ func (w *writer) compileCredential(keyID string) error {
 				Enabled:    auth.Enabled,
 				AllowedIPs: auth.AllowedIPs,
 				Bindings:   auth.Bindings,
+				Plan:       auth.Plan,
 			}
 			if auth.ValidFrom != nil {
 				rec.Authorization.ValidFrom = *auth.ValidFrom

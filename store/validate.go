@@ -131,10 +131,19 @@ func normalizeBindings(field string, bindings []Binding) ([]Binding, error) {
 		if err := validateEnvironment(fmt.Sprintf("%s[%d].environment", field, i), b.Environment); err != nil {
 			return nil, err
 		}
+		if err := validatePlanRef(fmt.Sprintf("%s[%d].plan", field, i), b.Plan); err != nil {
+			return nil, err
+		}
 		out = append(out, b)
 	}
 	sortBindings(out)
-	return slices.Compact(out), nil
+	out = slices.Compact(out)
+	for i := 1; i < len(out); i++ {
+		if out[i].Group == out[i-1].Group && out[i].Environment == out[i-1].Environment {
+			return nil, invalid(field, "binds %s/%s twice with different plans", out[i].Group, out[i].Environment)
+		}
+	}
+	return out, nil
 }
 
 func sortBindings(bindings []Binding) {
@@ -203,4 +212,50 @@ func addEnvironment(envs []string, env string) ([]string, bool) {
 		return envs, false
 	}
 	return slices.Insert(envs, i, env), true
+}
+
+// validatePlanRef checks the plan an authorization or binding names ("" is
+// none).
+func validatePlanRef(field string, plan PlanRef) error {
+	if plan == "" {
+		return nil
+	}
+	if !groupNamePattern.MatchString(string(plan)) {
+		return invalid(field, "%s is not a valid plan name (lower-case letters, digits, _ and -, at most 64, starting with a letter or digit)", quoteInput(string(plan)))
+	}
+	return nil
+}
+
+// validatePlan checks a plan's description, rate, burst and quota; prefix
+// goes before each field name (e.g. "plans[2].").
+func validatePlan(prefix string, p Plan) error {
+	if err := validateDescription(prefix+"description", p.Description); err != nil {
+		return err
+	}
+	if p.Rate == nil && p.Quota == nil {
+		return invalid(prefix+"rate", "a plan needs a rate, a quota or both")
+	}
+	if p.Rate != nil {
+		if p.Rate.Requests <= 0 {
+			return invalid(prefix+"rate.requests", "must be a positive number")
+		}
+		if p.Rate.Per != PerSecond && p.Rate.Per != PerMinute && p.Rate.Per != PerHour {
+			return invalid(prefix+"rate.per", "%s is not 1s, 1m or 1h", quoteInput(p.Rate.Per))
+		}
+	}
+	switch {
+	case p.Burst < 0:
+		return invalid(prefix+"burst", "must not be negative")
+	case p.Burst > 0 && p.Rate == nil:
+		return invalid(prefix+"burst", "needs a rate")
+	}
+	if p.Quota != nil {
+		if p.Quota.Requests <= 0 {
+			return invalid(prefix+"quota.requests", "must be a positive number")
+		}
+		if p.Quota.Period != PeriodDay && p.Quota.Period != PeriodWeek && p.Quota.Period != PeriodMonth {
+			return invalid(prefix+"quota.period", "%s is not day, week or month", quoteInput(p.Quota.Period))
+		}
+	}
+	return nil
 }
