@@ -15,9 +15,16 @@ import (
 // "README.md", read from the module's root.
 var docCitation = regexp.MustCompile(`\b(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.md\b`)
 
+// contractCitation matches a pointer to the product contract the
+// developers work from (its name, as in "<name> §7"), which is not part of
+// the repository. The name is spelled in two halves so that this file does
+// not cite it.
+var contractCitation = regexp.MustCompile(`\bSP` + `EC\b`)
+
 // TestCitedDocsExist fails when a source file, the Makefile, a script or an
-// example cites a document (docs/…, README.md) that the repository lacks,
-// so that every comment a maintainer follows leads somewhere.
+// example cites a document (docs/…, README.md, the developers' contract)
+// that the repository lacks, so that every comment a maintainer follows
+// leads somewhere.
 func TestCitedDocsExist(t *testing.T) {
 	root := moduleRoot(t)
 	cited := 0
@@ -37,6 +44,10 @@ func TestCitedDocsExist(t *testing.T) {
 		text, err := os.ReadFile(path)
 		if err != nil {
 			return err
+		}
+		if contractCitation.Match(text) {
+			rel, _ := filepath.Rel(root, path)
+			t.Errorf("%s cites the developers' contract, which the repository lacks: cite docs/ instead", rel)
 		}
 		for _, doc := range docCitation.FindAllString(string(text), -1) {
 			cited++
