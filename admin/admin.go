@@ -129,6 +129,8 @@ func (h *handler) routes() {
 	h.handle("GET /access-auth/audit", h.listAudit)
 	h.handle("GET /access-auth/export", h.export)
 	h.handleLimit("POST /access-auth/import", maxImportBytes, h.importData)
+
+	h.handle("GET /access-auth/openapi.json", h.openAPI)
 }
 
 // endpoint answers one request: the status and body of a success, or an
