@@ -52,6 +52,9 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("a refused token was stored (%d items in sessionStorage)", stored)
 	}
 	p.signIn()
+	if shown := evaluate[bool](p, `!document.getElementById("openapi").hidden`); !shown {
+		t.Error("the OpenAPI link is hidden after sign-in")
+	}
 
 	p.do("open the groups", chromedp.Click(chromedp.CSS(`[data-tab=groups]`)), chromedp.WaitVisible(chromedp.ID("view-groups")))
 	p.dialog("#group-create", map[string]string{"name": group, "description": "the shop API"}, "")

@@ -745,6 +745,7 @@
 		$("sign-in").hidden = visible;
 		$("tabs").hidden = !visible;
 		$("sign-out").hidden = !visible;
+		$("openapi").hidden = !visible;
 		if (!visible) for (const tab of Object.keys(views)) $("view-" + tab).hidden = true;
 	}
 
@@ -758,6 +759,18 @@
 		error.textContent = message || "";
 		error.hidden = !message;
 		$("token").focus();
+	}
+
+	// downloadOpenAPI saves the API's OpenAPI description: a plain link
+	// would not carry the bearer token.
+	async function downloadOpenAPI(event) {
+		event.preventDefault();
+		await run(async () => {
+			const doc = await api("GET", "openapi.json");
+			const link = el("a", { href: URL.createObjectURL(new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" })), download: "openapi.json" });
+			link.click();
+			URL.revokeObjectURL(link.href);
+		});
 	}
 
 	async function signIn(event) {
@@ -787,6 +800,7 @@
 	function start() {
 		$("sign-in-form").addEventListener("submit", signIn);
 		$("sign-out").addEventListener("click", () => signOut(""));
+		$("openapi").addEventListener("click", downloadOpenAPI);
 		$("dialog-form").addEventListener("submit", submitDialog);
 		$("dialog-cancel").addEventListener("click", closeDialog);
 		$("dialog").addEventListener("close", () => { dialogSubmit = null; });
