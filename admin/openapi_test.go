@@ -2,7 +2,6 @@ package admin
 
 import (
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -42,17 +41,5 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		if !slices.Contains(routed, route) {
 			t.Errorf("openapi.json lists %s, which the router lacks", route)
 		}
-	}
-}
-
-func TestOpenAPIServed(t *testing.T) {
-	h := newHandler(nil, Options{})
-	status, body, _ := h.openAPI(nil)
-	if status != http.StatusOK {
-		t.Fatalf("status %d", status)
-	}
-	b, err := json.Marshal(body)
-	if err != nil || !json.Valid(b) || len(b) == 0 {
-		t.Fatalf("document does not marshal: %v", err)
 	}
 }
