@@ -206,6 +206,8 @@ func TestOpenAPITraffic(t *testing.T) {
 	}
 	c.decode(c.call(http.MethodPost, "/access-auth/authorizations", map[string]any{"access_key_id": key.ID, "allowed_ips": []string{"10.0.0.0/8"},
 		"bindings": []map[string]any{{"group": "shop", "environment": "prod", "plan": "gold"}}}, http.StatusCreated), &auth)
+	c.call(http.MethodPost, "/access-auth/authorizations", map[string]any{"access_key_id": key.ID}, http.StatusConflict)
+	c.call(http.MethodDelete, "/access-auth/plans/gold", nil, http.StatusConflict)
 	c.call(http.MethodPut, "/access-auth/authorizations/"+auth.ID+"/bindings/shop?environment=*&plan=gold", nil, http.StatusOK)
 	c.call(http.MethodPut, "/access-auth/authorizations/"+auth.ID+"/bindings/nowhere", nil, http.StatusNotFound)
 	c.call(http.MethodPatch, "/access-auth/authorizations/"+auth.ID, map[string]any{"plan": nil, "valid_until": "2099-01-01T00:00:00Z"}, http.StatusOK)
@@ -230,5 +232,6 @@ func TestOpenAPITraffic(t *testing.T) {
 	c.call(http.MethodGet, "/access-auth/keys/none-such", nil, http.StatusNotFound)
 	c.refused(http.MethodGet, "/access-auth/keys?limit=0", nil, http.StatusBadRequest, "invalid_argument")
 	c.refused(http.MethodPost, "/access-auth/groups", map[string]any{"name": "x", "unknown": 1}, http.StatusBadRequest, "invalid_argument")
+	c.refused(http.MethodPost, "/access-auth/groups", map[string]any{"name": strings.Repeat("x", 2<<20)}, http.StatusRequestEntityTooLarge, "body_too_large")
 	c.refused(http.MethodPut, "/access-auth/keys/none-such", nil, http.StatusMethodNotAllowed, "method_not_allowed")
 }
