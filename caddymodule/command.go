@@ -2,16 +2,19 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -44,6 +47,7 @@ admin address of --config, or localhost:2019).
 			cmd.PersistentFlags().StringP("adapter", "a", "", "name of the config adapter for --config")
 			cmd.AddCommand(keysCommand(), authorizationsCommand(), groupsCommand(), plansCommand(),
 				exportCommand(), importCommand(), genMasterKeyCommand(), curlCommand())
+			commandGroup(cmd)
 		},
 	})
 }
@@ -70,14 +74,17 @@ func adminCall(cmd *cobra.Command, method, path string, body any) error {
 		}
 		reader = bytes.NewReader(encoded)
 	}
-	resp, err := caddycmd.AdminAPIRequest(adminAddr, method, path, nil, reader)
+	resp, err := adminRequest(adminAddr, method, path, reader)
 	if err != nil {
-		return err
+		return unreachable(adminAddr, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode >= 400 {
+		return apiError(resp.StatusCode, raw)
 	}
 	if len(raw) == 0 {
 		return nil
@@ -90,6 +97,37 @@ func adminCall(cmd *cobra.Command, method, path string, body any) error {
 	pretty.WriteByte('\n')
 	_, err = pretty.WriteTo(cmd.OutOrStdout())
 	return err
+}
+
+// adminRequest sends one request to the admin endpoint at adminAddr (TCP,
+// unix socket or fd, as Caddy's own CLI does) and leaves an error answer to
+// the caller, which words it from the API's code and message.
+func adminRequest(adminAddr, method, path string, body io.Reader) (*http.Response, error) {
+	addr, err := caddy.ParseNetworkAddress(adminAddr)
+	if err != nil || addr.PortRangeSize() > 1 {
+		return nil, fmt.Errorf("invalid admin address %s: %v", adminAddr, err)
+	}
+	origin := "http://" + addr.JoinHostPort(0)
+	if addr.IsUnixNetwork() || addr.IsFdNetwork() {
+		origin = "http://127.0.0.1" // any host: the dialer ignores it
+	}
+	req, err := http.NewRequest(method, origin+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if !addr.IsUnixNetwork() && !addr.IsFdNetwork() {
+		req.Header.Set("Origin", origin)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, addr.Network, addr.JoinHostPort(0))
+		},
+	}}
+	return client.Do(req)
 }
 
 // changed returns the flags the user set, as JSON fields (dashes become underscores).
@@ -144,7 +182,7 @@ func listFlags(c *cobra.Command) *cobra.Command {
 }
 
 func keysCommand() *cobra.Command {
-	keys := &cobra.Command{Use: "keys", Short: "Access keys"}
+	keys := commandGroup(&cobra.Command{Use: "keys", Short: "Access keys"})
 
 	create := subcommand("create --name <name>", "Creates an access key (or imports one with --api-key and --api-secret)", cobra.NoArgs,
 		func(cmd *cobra.Command, _ []string) error {
@@ -195,7 +233,7 @@ func byID(name, short, method, prefix string, suffix ...string) *cobra.Command {
 }
 
 func authorizationsCommand() *cobra.Command {
-	auths := &cobra.Command{Use: "authorizations", Aliases: []string{"auth"}, Short: "Authorizations and their bindings"}
+	auths := commandGroup(&cobra.Command{Use: "authorizations", Aliases: []string{"auth"}, Short: "Authorizations and their bindings"})
 
 	create := subcommand("create (--access-key-id <id> | --api-key <key>)", "Authorizes an access key", cobra.NoArgs,
 		func(cmd *cobra.Command, _ []string) error {
@@ -264,7 +302,7 @@ func bindingCommand(name, short, method, environmentUsage string) *cobra.Command
 }
 
 func groupsCommand() *cobra.Command {
-	groups := &cobra.Command{Use: "groups", Short: "API groups"}
+	groups := commandGroup(&cobra.Command{Use: "groups", Short: "API groups"})
 	create := subcommand("create <name>", "Creates an API group", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
 		body := changed(cmd, "description")
 		body["name"] = args[0]
@@ -434,8 +472,14 @@ func runCurl(cmd *cobra.Command, args []string) error {
 		_ = resp.Header.Write(out)
 		fmt.Fprintln(out)
 	}
-	_, err = io.Copy(out, resp.Body)
-	return err
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		// Like curl --fail, so scripts notice, but the body (the reason) is printed first.
+		return fmt.Errorf("the server answered %s", resp.Status)
+	}
+	return nil
 }
 
 // printSignedForm prints what curl signed, to diff against the

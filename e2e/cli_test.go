@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
+)
+
+// cliCase is one run of the CLI: it must exit zero or not, and print
+// every one of want and none of refuse.
+type cliCase struct {
+	name   string
+	args   []string
+	ok     bool
+	want   []string
+	refuse []string
+}
+
+func runCLICases(t *testing.T, n *gatewaytest.Node, cases []cliCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, ok := cli(t, n, tc.args...)
+			if ok != tc.ok {
+				t.Errorf("caddy access-auth %s: exited zero = %v, want %v:\n%s", strings.Join(tc.args, " "), ok, tc.ok, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("caddy access-auth %s: output lacks %q:\n%s", strings.Join(tc.args, " "), w, out)
+				}
+			}
+			for _, r := range tc.refuse {
+				if strings.Contains(out, r) {
+					t.Errorf("caddy access-auth %s: output holds %q:\n%s", strings.Join(tc.args, " "), r, out)
+				}
+			}
+		})
+	}
+}
+
+// TestCLIExitsNonZeroOnErrors: a mistyped subcommand or flag, and a curl
+// answered 400 or above, exit non-zero, so scripts notice; curl still
+// prints the body.
+func TestCLIExitsNonZeroOnErrors(t *testing.T) {
+	n := gatewaytest.Start(t, "cli-exit", "", ordersSite)
+	n.WaitGroup("orders")
+	key := n.AuthorizedKey("alice", "orders")
+	curl := func(secret string) []string {
+		return []string{"curl", "--key", key.APIKey, "--secret", secret, n.Site + "/"}
+	}
+	runCLICases(t, n, []cliCase{
+		{"unknown subcommand", []string{"bogus"}, false,
+			[]string{`unknown subcommand "bogus"`, "keys", "authorizations", "curl"}, nil},
+		{"unknown sub-subcommand", []string{"keys", "lst"}, false,
+			[]string{`unknown subcommand "lst"`, "create", "list", "did you mean list"}, nil},
+		{"missing subcommand", []string{"plans"}, false, []string{"needs a subcommand", "create"}, nil},
+		{"unknown flag", []string{"keys", "list", "--bogus"}, false, []string{"unknown flag: --bogus"}, nil},
+		{"curl answered 200", curl(key.APISecret), true, []string{"ok " + key.ID}, nil},
+		{"curl answered 401", curl("wrong-secret"), false, []string{`"reason"`, "401"}, nil},
+	})
+}
+
+// TestCLIErrorsAreSentences: an error is the API's code and message, not
+// its JSON, and a refused connection names the address tried.
+func TestCLIErrorsAreSentences(t *testing.T) {
+	n := gatewaytest.Start(t, "cli-errors", "", ordersSite)
+	n.CreateKey("alice")
+	runCLICases(t, n, []cliCase{
+		{"name taken", []string{"keys", "create", "--name", "alice"}, false,
+			[]string{`name_taken: `, "alice"}, []string{`{`, "HTTP 409"}},
+		{"not found", []string{"keys", "show", "ak-missing"}, false,
+			[]string{"not_found: "}, []string{`{`}},
+		{"bad argument", []string{"plans", "create", "p", "--rate", "1/1y"}, false,
+			[]string{"invalid_argument: "}, []string{`{`}},
+	})
+	t.Run("refused connection", func(t *testing.T) {
+		address := fmt.Sprintf("127.0.0.1:%d", gatewaytest.FreePort(t))
+		out, err := gatewaytest.Command(t, "access-auth", "keys", "list", "--address", address).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "admin address "+address) || !strings.Contains(string(out), "--address") {
+			t.Errorf("keys list against a closed port: %v, want an error naming %s and --address:\n%s", err, address, out)
+		}
+	})
+}
