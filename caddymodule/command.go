@@ -196,7 +196,7 @@ func keysCommand() *cobra.Command {
 	create.Flags().String("description", "", "description")
 	create.Flags().String("api-key", "", "import: the caller's existing AK")
 	create.Flags().String("api-secret", "", "import: the caller's existing SK")
-	create.Flags().String("expires-at", "", "RFC 3339 time after which the key is refused")
+	timeFlag(create.Flags(), "expires-at", "time after which the key is refused", false)
 
 	list := listFlags(subcommand("list", "Lists access keys", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
 		return adminCall(cmd, http.MethodGet, "/access-auth/keys"+query(cmd, "name", "enabled", "limit", "cursor"), nil)
@@ -211,7 +211,7 @@ func keysCommand() *cobra.Command {
 	update.Flags().String("name", "", "new name")
 	update.Flags().String("description", "", "new description")
 	update.Flags().Bool("enabled", true, "enable or disable the key")
-	update.Flags().String("expires-at", "", "RFC 3339 time, or never")
+	timeFlag(update.Flags(), "expires-at", "time after which the key is refused, or never", true)
 
 	reset := subcommand("reset <id>", "Issues a new secret", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
 		return adminCall(cmd, http.MethodPost, "/access-auth/keys/"+url.PathEscape(args[0])+"/reset", changed(cmd, "grace"))
@@ -257,8 +257,8 @@ func authorizationsCommand() *cobra.Command {
 	create.Flags().String("access-key-id", "", "ID of the access key")
 	create.Flags().String("api-key", "", "APIKey of the access key")
 	create.Flags().String("description", "", "description")
-	create.Flags().String("valid-from", "", "RFC 3339 start of validity")
-	create.Flags().String("valid-until", "", "RFC 3339 end of validity")
+	timeFlag(create.Flags(), "valid-from", "start of validity", false)
+	timeFlag(create.Flags(), "valid-until", "end of validity", false)
 	create.Flags().StringSlice("allowed-ips", nil, "CIDRs the calls may come from")
 	create.Flags().StringSlice("bind", nil, "group[:environment[:plan]] to bind, repeatable")
 	create.Flags().String("plan", "", "usage plan of the authorization")
@@ -269,8 +269,8 @@ func authorizationsCommand() *cobra.Command {
 	})
 	update.Flags().String("description", "", "new description")
 	update.Flags().Bool("enabled", true, "enable or disable the authorization")
-	update.Flags().String("valid-from", "", "RFC 3339 start of validity")
-	update.Flags().String("valid-until", "", "RFC 3339 end of validity, or never")
+	timeFlag(update.Flags(), "valid-from", `start of validity, or "" (none)`, true)
+	timeFlag(update.Flags(), "valid-until", "end of validity, or never", true)
 	update.Flags().StringSlice("allowed-ips", nil, "CIDRs the calls may come from")
 	update.Flags().String("plan", "", `usage plan of the authorization ("" detaches it)`)
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
 )
@@ -81,5 +82,31 @@ func TestCLIErrorsAreSentences(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "admin address "+address) || !strings.Contains(string(out), "--address") {
 			t.Errorf("keys list against a closed port: %v, want an error naming %s and --address:\n%s", err, address, out)
 		}
+	})
+}
+
+// TestCLITakesTimesAsDurations: a time flag takes a duration from now as
+// well as RFC 3339, and a bad value is refused with an example, not Go's
+// time-format error.
+func TestCLITakesTimesAsDurations(t *testing.T) {
+	n := gatewaytest.Start(t, "cli-times", "", ordersSite)
+	key := n.CreateKey("alice")
+	before := time.Now()
+	var created struct {
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	cliJSON(t, n, &created, "keys", "create", "--name", "bob", "--expires-at", "720h")
+	if lo, hi := before.Add(720*time.Hour-time.Second), time.Now().Add(720*time.Hour+time.Second); created.ExpiresAt.Before(lo) || created.ExpiresAt.After(hi) {
+		t.Errorf("--expires-at 720h: expires_at %v, want between %v and %v", created.ExpiresAt, lo, hi)
+	}
+	bad := []string{"RFC 3339", "720h"}
+	runCLICases(t, n, []cliCase{
+		{"RFC 3339", []string{"keys", "update", key.ID, "--expires-at", "2031-06-07T08:09:10Z"}, true,
+			[]string{`"expires_at": "2031-06-07T08:09:10Z"`}, nil},
+		{"never", []string{"keys", "update", key.ID, "--expires-at", "never"}, true, []string{`"expires_at": null`}, nil},
+		{"bad expiry", []string{"keys", "create", "--name", "carol", "--expires-at", "tomorrow"}, false,
+			append(bad, "--expires-at"), []string{"parsing time", "{"}},
+		{"bad validity", []string{"authorizations", "create", "--access-key-id", key.ID, "--valid-until", "2031-06-07"}, false,
+			append(bad, "--valid-until"), []string{"parsing time", "{"}},
 	})
 }
