@@ -54,40 +54,9 @@ admin address of --config, or localhost:2019).
 
 // adminCall sends one request to the admin API and prints the JSON answer.
 func adminCall(cmd *cobra.Command, method, path string, body any) error {
-	flags := cmd.Flags()
-	address, _ := flags.GetString("address")
-	configFile, _ := flags.GetString("config")
-	adapter, _ := flags.GetString("adapter")
-	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
-	if err != nil {
+	raw, err := adminAnswer(cmd, method, path, body)
+	if err != nil || len(raw) == 0 {
 		return err
-	}
-	var reader io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		reader = bytes.NewReader(b)
-	default:
-		encoded, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		reader = bytes.NewReader(encoded)
-	}
-	resp, err := adminRequest(adminAddr, method, path, reader)
-	if err != nil {
-		return unreachable(adminAddr, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 400 {
-		return apiError(resp.StatusCode, raw)
-	}
-	if len(raw) == 0 {
-		return nil
 	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, raw, "", "  ") != nil {
@@ -97,6 +66,44 @@ func adminCall(cmd *cobra.Command, method, path string, body any) error {
 	pretty.WriteByte('\n')
 	_, err = pretty.WriteTo(cmd.OutOrStdout())
 	return err
+}
+
+// adminAnswer sends one request to the admin API and returns the body of
+// a successful answer; an error answer becomes the error.
+func adminAnswer(cmd *cobra.Command, method, path string, body any) ([]byte, error) {
+	flags := cmd.Flags()
+	address, _ := flags.GetString("address")
+	configFile, _ := flags.GetString("config")
+	adapter, _ := flags.GetString("adapter")
+	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
+	if err != nil {
+		return nil, err
+	}
+	var reader io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		reader = bytes.NewReader(b)
+	default:
+		encoded, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		reader = bytes.NewReader(encoded)
+	}
+	resp, err := adminRequest(adminAddr, method, path, reader)
+	if err != nil {
+		return nil, unreachable(adminAddr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		return nil, apiError(resp.StatusCode, raw)
+	}
+	return raw, nil
 }
 
 // adminRequest sends one request to the admin endpoint at adminAddr (TCP,
@@ -205,7 +212,11 @@ func keysCommand() *cobra.Command {
 	list.Flags().String("enabled", "", "true or false")
 
 	update := subcommand("update <id>", "Changes an access key", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
-		return adminCall(cmd, http.MethodPatch, "/access-auth/keys/"+url.PathEscape(args[0]),
+		id, err := keyID(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		return adminCall(cmd, http.MethodPatch, keysPath+url.PathEscape(id),
 			changed(cmd, "name", "description", "enabled", "expires-at"))
 	})
 	update.Flags().String("name", "", "new name")
@@ -214,21 +225,33 @@ func keysCommand() *cobra.Command {
 	timeFlag(update.Flags(), "expires-at", "time after which the key is refused, or never", true)
 
 	reset := subcommand("reset <id>", "Issues a new secret", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
-		return adminCall(cmd, http.MethodPost, "/access-auth/keys/"+url.PathEscape(args[0])+"/reset", changed(cmd, "grace"))
+		id, err := keyID(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		return adminCall(cmd, http.MethodPost, keysPath+url.PathEscape(id)+"/reset", changed(cmd, "grace"))
 	})
 	reset.Flags().String("grace", "", "how long the old secret stays valid, e.g. 24h")
 
 	keys.AddCommand(create, list, update, reset,
-		byID("show", "Shows an access key", http.MethodGet, "/access-auth/keys/"),
-		byID("delete", "Deletes an access key", http.MethodDelete, "/access-auth/keys/"),
-		byID("groups", "Lists the groups a key may call", http.MethodGet, "/access-auth/keys/", "/groups"))
+		byID("show", "Shows an access key", http.MethodGet, keysPath),
+		byID("delete", "Deletes an access key", http.MethodDelete, keysPath),
+		byID("groups", "Lists the groups a key may call", http.MethodGet, keysPath, "/groups"))
 	return keys
 }
 
-// byID is a subcommand that sends method to prefix+<id>+suffix.
+// byID is a subcommand that sends method to prefix+<id>+suffix; an access
+// key may be given by its name.
 func byID(name, short, method, prefix string, suffix ...string) *cobra.Command {
 	return subcommand(name+" <id>", short, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
-		return adminCall(cmd, method, prefix+url.PathEscape(args[0])+strings.Join(suffix, ""), nil)
+		id := args[0]
+		if prefix == keysPath {
+			var err error
+			if id, err = keyID(cmd, id); err != nil {
+				return err
+			}
+		}
+		return adminCall(cmd, method, prefix+url.PathEscape(id)+strings.Join(suffix, ""), nil)
 	})
 }
 
@@ -237,6 +260,9 @@ func authorizationsCommand() *cobra.Command {
 
 	create := subcommand("create (--access-key-id <id> | --api-key <key>)", "Authorizes an access key", cobra.NoArgs,
 		func(cmd *cobra.Command, _ []string) error {
+			if err := resolveKeyFlag(cmd, "access-key-id"); err != nil {
+				return err
+			}
 			body := changed(cmd, "access-key-id", "api-key", "description", "valid-from", "valid-until", "allowed-ips", "plan")
 			bindings, _ := cmd.Flags().GetStringSlice("bind")
 			if len(bindings) > 0 {
@@ -254,7 +280,7 @@ func authorizationsCommand() *cobra.Command {
 			}
 			return adminCall(cmd, http.MethodPost, "/access-auth/authorizations", body)
 		})
-	create.Flags().String("access-key-id", "", "ID of the access key")
+	create.Flags().String("access-key-id", "", "ID or name of the access key")
 	create.Flags().String("api-key", "", "APIKey of the access key")
 	create.Flags().String("description", "", "description")
 	timeFlag(create.Flags(), "valid-from", "start of validity", false)
@@ -279,9 +305,12 @@ func authorizationsCommand() *cobra.Command {
 	bind.Flags().String("plan", "", "the binding's own usage plan for this group (default: none)")
 
 	list := listFlags(subcommand("list", "Lists authorizations", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		if err := resolveKeyFlag(cmd, "access-key-id"); err != nil {
+			return err
+		}
 		return adminCall(cmd, http.MethodGet, "/access-auth/authorizations"+query(cmd, "access-key-id", "group", "limit", "cursor"), nil)
 	}))
-	list.Flags().String("access-key-id", "", "only the authorization of this key")
+	list.Flags().String("access-key-id", "", "only the authorization of this key (ID or name)")
 	list.Flags().String("group", "", "only authorizations bound to this group")
 
 	auths.AddCommand(create, list, update, bind,

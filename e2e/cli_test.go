@@ -110,3 +110,22 @@ func TestCLITakesTimesAsDurations(t *testing.T) {
 			append(bad, "--valid-until"), []string{"parsing time", "{"}},
 	})
 }
+
+// TestCLITakesKeyNames: where an access key ID is expected, the key's
+// name does too; an unknown name is a not_found sentence.
+func TestCLITakesKeyNames(t *testing.T) {
+	n := gatewaytest.Start(t, "cli-names", "", ordersSite)
+	n.EnsureGroup("orders")
+	key := n.CreateKey("alice")
+	runCLICases(t, n, []cliCase{
+		{"keys show", []string{"keys", "show", "alice"}, true, []string{`"id": "` + key.ID + `"`}, nil},
+		{"keys update", []string{"keys", "update", "alice", "--description", "renamed by name"}, true,
+			[]string{`"description": "renamed by name"`}, nil},
+		{"authorizations create", []string{"authorizations", "create", "--access-key-id", "alice", "--bind", "orders"}, true,
+			[]string{`"access_key_id": "` + key.ID + `"`}, nil},
+		{"authorizations list", []string{"authorizations", "list", "--access-key-id", "alice"}, true,
+			[]string{`"access_key_id": "` + key.ID + `"`}, nil},
+		{"an ID still works", []string{"keys", "show", key.ID}, true, []string{`"name": "alice"`}, nil},
+		{"unknown name", []string{"keys", "show", "nobody"}, false, []string{`not_found: no access key is named "nobody"`}, []string{"{"}},
+	})
+}
