@@ -37,7 +37,7 @@ admin address of --config, or localhost:2019).
   plans create|list|show|update|delete
   export > data.json, import data.json
   gen-master-key            prints a new base64 master key for master_key
-  curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] URL
+  curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] [-k] [--cacert F] URL
                             the secret: --secret-file, $ACCESS_AUTH_SECRET or --secret;
                             --verbose prints what it signed to stderr
 `,
@@ -395,6 +395,8 @@ func curlCommand() *cobra.Command {
 	c.Flags().StringP("data", "d", "", "request body; @file reads a file")
 	c.Flags().BoolP("include", "i", false, "print the status line and headers")
 	c.Flags().BoolP("verbose", "v", false, "print the canonical request and string to sign to stderr")
+	c.Flags().BoolP("insecure", "k", false, "do not verify the server's TLS certificate")
+	c.Flags().String("cacert", "", "PEM file of the CA certificates to verify the server's TLS certificate with")
 	return c
 }
 
@@ -490,7 +492,11 @@ func runCurl(cmd *cobra.Command, args []string) error {
 	if verbose {
 		printSignedForm(cmd.ErrOrStderr(), scheme, &signed)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client, err := curlClient(flags)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -128,4 +133,46 @@ func TestCLITakesKeyNames(t *testing.T) {
 		{"an ID still works", []string{"keys", "show", key.ID}, true, []string{`"name": "alice"`}, nil},
 		{"unknown name", []string{"keys", "show", "nobody"}, false, []string{`not_found: no access key is named "nobody"`}, []string{"{"}},
 	})
+}
+
+// TestCurlTLSFlags: curl verifies an HTTPS server's certificate, and takes
+// -k/--insecure to skip that and --cacert to trust another CA, as curl does.
+func TestCurlTLSFlags(t *testing.T) {
+	server := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "signed: ", r.Header.Get("Authorization") != "")
+	}))
+	defer server.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw})
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in the output; the command must succeed
+		fail string // in the output; the command must fail
+	}{
+		{"unknown CA", nil, "", "certificate"},
+		{"-k", []string{"-k"}, "signed: true", ""},
+		{"--insecure", []string{"--insecure"}, "signed: true", ""},
+		{"--cacert", []string{"--cacert", caFile}, "signed: true", ""},
+		{"--cacert without PEM", []string{"--cacert", notPEM}, "", "holds no PEM certificate"},
+		{"--cacert missing", []string{"--cacert", caFile + ".missing"}, "", "--cacert"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"access-auth", "curl", "--key", "AK", "--secret", "SK"}, tc.args...)
+			out, err := gatewaytest.Command(t, append(args, server.URL+"/")...).CombinedOutput()
+			if tc.want != "" && (err != nil || !strings.Contains(string(out), tc.want)) {
+				t.Errorf("%v, want success with %q:\n%s", err, tc.want, out)
+			}
+			if tc.fail != "" && (err == nil || !strings.Contains(string(out), tc.fail)) {
+				t.Errorf("%v, want a failure with %q:\n%s", err, tc.fail, out)
+			}
+		})
+	}
 }
