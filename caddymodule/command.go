@@ -2,16 +2,19 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,7 +37,7 @@ admin address of --config, or localhost:2019).
   plans create|list|show|update|delete
   export > data.json, import data.json
   gen-master-key            prints a new base64 master key for master_key
-  curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] URL
+  curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] [-k] [--cacert F] URL
                             the secret: --secret-file, $ACCESS_AUTH_SECRET or --secret;
                             --verbose prints what it signed to stderr
 `,
@@ -44,43 +47,16 @@ admin address of --config, or localhost:2019).
 			cmd.PersistentFlags().StringP("adapter", "a", "", "name of the config adapter for --config")
 			cmd.AddCommand(keysCommand(), authorizationsCommand(), groupsCommand(), plansCommand(),
 				exportCommand(), importCommand(), genMasterKeyCommand(), curlCommand())
+			commandGroup(cmd)
 		},
 	})
 }
 
 // adminCall sends one request to the admin API and prints the JSON answer.
 func adminCall(cmd *cobra.Command, method, path string, body any) error {
-	flags := cmd.Flags()
-	address, _ := flags.GetString("address")
-	configFile, _ := flags.GetString("config")
-	adapter, _ := flags.GetString("adapter")
-	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
-	if err != nil {
+	raw, err := adminAnswer(cmd, method, path, body)
+	if err != nil || len(raw) == 0 {
 		return err
-	}
-	var reader io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		reader = bytes.NewReader(b)
-	default:
-		encoded, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		reader = bytes.NewReader(encoded)
-	}
-	resp, err := caddycmd.AdminAPIRequest(adminAddr, method, path, nil, reader)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if len(raw) == 0 {
-		return nil
 	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, raw, "", "  ") != nil {
@@ -90,6 +66,75 @@ func adminCall(cmd *cobra.Command, method, path string, body any) error {
 	pretty.WriteByte('\n')
 	_, err = pretty.WriteTo(cmd.OutOrStdout())
 	return err
+}
+
+// adminAnswer sends one request to the admin API and returns the body of
+// a successful answer; an error answer becomes the error.
+func adminAnswer(cmd *cobra.Command, method, path string, body any) ([]byte, error) {
+	flags := cmd.Flags()
+	address, _ := flags.GetString("address")
+	configFile, _ := flags.GetString("config")
+	adapter, _ := flags.GetString("adapter")
+	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
+	if err != nil {
+		return nil, err
+	}
+	var reader io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		reader = bytes.NewReader(b)
+	default:
+		encoded, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		reader = bytes.NewReader(encoded)
+	}
+	resp, err := adminRequest(adminAddr, method, path, reader)
+	if err != nil {
+		return nil, unreachable(adminAddr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		return nil, apiError(resp.StatusCode, raw)
+	}
+	return raw, nil
+}
+
+// adminRequest sends one request to the admin endpoint at adminAddr (TCP,
+// unix socket or fd, as Caddy's own CLI does) and leaves an error answer to
+// the caller, which words it from the API's code and message.
+func adminRequest(adminAddr, method, path string, body io.Reader) (*http.Response, error) {
+	addr, err := caddy.ParseNetworkAddress(adminAddr)
+	if err != nil || addr.PortRangeSize() > 1 {
+		return nil, fmt.Errorf("invalid admin address %s: %v", adminAddr, err)
+	}
+	origin := "http://" + addr.JoinHostPort(0)
+	if addr.IsUnixNetwork() || addr.IsFdNetwork() {
+		origin = "http://127.0.0.1" // any host: the dialer ignores it
+	}
+	req, err := http.NewRequest(method, origin+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if !addr.IsUnixNetwork() && !addr.IsFdNetwork() {
+		req.Header.Set("Origin", origin)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, addr.Network, addr.JoinHostPort(0))
+		},
+	}}
+	return client.Do(req)
 }
 
 // changed returns the flags the user set, as JSON fields (dashes become underscores).
@@ -144,7 +189,7 @@ func listFlags(c *cobra.Command) *cobra.Command {
 }
 
 func keysCommand() *cobra.Command {
-	keys := &cobra.Command{Use: "keys", Short: "Access keys"}
+	keys := commandGroup(&cobra.Command{Use: "keys", Short: "Access keys"})
 
 	create := subcommand("create --name <name>", "Creates an access key (or imports one with --api-key and --api-secret)", cobra.NoArgs,
 		func(cmd *cobra.Command, _ []string) error {
@@ -158,7 +203,7 @@ func keysCommand() *cobra.Command {
 	create.Flags().String("description", "", "description")
 	create.Flags().String("api-key", "", "import: the caller's existing AK")
 	create.Flags().String("api-secret", "", "import: the caller's existing SK")
-	create.Flags().String("expires-at", "", "RFC 3339 time after which the key is refused")
+	timeFlag(create.Flags(), "expires-at", "time after which the key is refused", false)
 
 	list := listFlags(subcommand("list", "Lists access keys", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
 		return adminCall(cmd, http.MethodGet, "/access-auth/keys"+query(cmd, "name", "enabled", "limit", "cursor"), nil)
@@ -167,38 +212,57 @@ func keysCommand() *cobra.Command {
 	list.Flags().String("enabled", "", "true or false")
 
 	update := subcommand("update <id>", "Changes an access key", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
-		return adminCall(cmd, http.MethodPatch, "/access-auth/keys/"+url.PathEscape(args[0]),
+		id, err := keyID(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		return adminCall(cmd, http.MethodPatch, keysPath+url.PathEscape(id),
 			changed(cmd, "name", "description", "enabled", "expires-at"))
 	})
 	update.Flags().String("name", "", "new name")
 	update.Flags().String("description", "", "new description")
 	update.Flags().Bool("enabled", true, "enable or disable the key")
-	update.Flags().String("expires-at", "", "RFC 3339 time, or never")
+	timeFlag(update.Flags(), "expires-at", "time after which the key is refused, or never", true)
 
 	reset := subcommand("reset <id>", "Issues a new secret", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
-		return adminCall(cmd, http.MethodPost, "/access-auth/keys/"+url.PathEscape(args[0])+"/reset", changed(cmd, "grace"))
+		id, err := keyID(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		return adminCall(cmd, http.MethodPost, keysPath+url.PathEscape(id)+"/reset", changed(cmd, "grace"))
 	})
 	reset.Flags().String("grace", "", "how long the old secret stays valid, e.g. 24h")
 
 	keys.AddCommand(create, list, update, reset,
-		byID("show", "Shows an access key", http.MethodGet, "/access-auth/keys/"),
-		byID("delete", "Deletes an access key", http.MethodDelete, "/access-auth/keys/"),
-		byID("groups", "Lists the groups a key may call", http.MethodGet, "/access-auth/keys/", "/groups"))
+		byID("show", "Shows an access key", http.MethodGet, keysPath),
+		byID("delete", "Deletes an access key", http.MethodDelete, keysPath),
+		byID("groups", "Lists the groups a key may call", http.MethodGet, keysPath, "/groups"))
 	return keys
 }
 
-// byID is a subcommand that sends method to prefix+<id>+suffix.
+// byID is a subcommand that sends method to prefix+<id>+suffix; an access
+// key may be given by its name.
 func byID(name, short, method, prefix string, suffix ...string) *cobra.Command {
 	return subcommand(name+" <id>", short, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
-		return adminCall(cmd, method, prefix+url.PathEscape(args[0])+strings.Join(suffix, ""), nil)
+		id := args[0]
+		if prefix == keysPath {
+			var err error
+			if id, err = keyID(cmd, id); err != nil {
+				return err
+			}
+		}
+		return adminCall(cmd, method, prefix+url.PathEscape(id)+strings.Join(suffix, ""), nil)
 	})
 }
 
 func authorizationsCommand() *cobra.Command {
-	auths := &cobra.Command{Use: "authorizations", Aliases: []string{"auth"}, Short: "Authorizations and their bindings"}
+	auths := commandGroup(&cobra.Command{Use: "authorizations", Aliases: []string{"auth"}, Short: "Authorizations and their bindings"})
 
 	create := subcommand("create (--access-key-id <id> | --api-key <key>)", "Authorizes an access key", cobra.NoArgs,
 		func(cmd *cobra.Command, _ []string) error {
+			if err := resolveKeyFlag(cmd, "access-key-id"); err != nil {
+				return err
+			}
 			body := changed(cmd, "access-key-id", "api-key", "description", "valid-from", "valid-until", "allowed-ips", "plan")
 			bindings, _ := cmd.Flags().GetStringSlice("bind")
 			if len(bindings) > 0 {
@@ -216,11 +280,11 @@ func authorizationsCommand() *cobra.Command {
 			}
 			return adminCall(cmd, http.MethodPost, "/access-auth/authorizations", body)
 		})
-	create.Flags().String("access-key-id", "", "ID of the access key")
+	create.Flags().String("access-key-id", "", "ID or name of the access key")
 	create.Flags().String("api-key", "", "APIKey of the access key")
 	create.Flags().String("description", "", "description")
-	create.Flags().String("valid-from", "", "RFC 3339 start of validity")
-	create.Flags().String("valid-until", "", "RFC 3339 end of validity")
+	timeFlag(create.Flags(), "valid-from", "start of validity", false)
+	timeFlag(create.Flags(), "valid-until", "end of validity", false)
 	create.Flags().StringSlice("allowed-ips", nil, "CIDRs the calls may come from")
 	create.Flags().StringSlice("bind", nil, "group[:environment[:plan]] to bind, repeatable")
 	create.Flags().String("plan", "", "usage plan of the authorization")
@@ -231,8 +295,8 @@ func authorizationsCommand() *cobra.Command {
 	})
 	update.Flags().String("description", "", "new description")
 	update.Flags().Bool("enabled", true, "enable or disable the authorization")
-	update.Flags().String("valid-from", "", "RFC 3339 start of validity")
-	update.Flags().String("valid-until", "", "RFC 3339 end of validity, or never")
+	timeFlag(update.Flags(), "valid-from", `start of validity, or "" (none)`, true)
+	timeFlag(update.Flags(), "valid-until", "end of validity, or never", true)
 	update.Flags().StringSlice("allowed-ips", nil, "CIDRs the calls may come from")
 	update.Flags().String("plan", "", `usage plan of the authorization ("" detaches it)`)
 
@@ -241,9 +305,12 @@ func authorizationsCommand() *cobra.Command {
 	bind.Flags().String("plan", "", "the binding's own usage plan for this group (default: none)")
 
 	list := listFlags(subcommand("list", "Lists authorizations", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		if err := resolveKeyFlag(cmd, "access-key-id"); err != nil {
+			return err
+		}
 		return adminCall(cmd, http.MethodGet, "/access-auth/authorizations"+query(cmd, "access-key-id", "group", "limit", "cursor"), nil)
 	}))
-	list.Flags().String("access-key-id", "", "only the authorization of this key")
+	list.Flags().String("access-key-id", "", "only the authorization of this key (ID or name)")
 	list.Flags().String("group", "", "only authorizations bound to this group")
 
 	auths.AddCommand(create, list, update, bind,
@@ -264,7 +331,7 @@ func bindingCommand(name, short, method, environmentUsage string) *cobra.Command
 }
 
 func groupsCommand() *cobra.Command {
-	groups := &cobra.Command{Use: "groups", Short: "API groups"}
+	groups := commandGroup(&cobra.Command{Use: "groups", Short: "API groups"})
 	create := subcommand("create <name>", "Creates an API group", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
 		body := changed(cmd, "description")
 		body["name"] = args[0]
@@ -328,6 +395,8 @@ func curlCommand() *cobra.Command {
 	c.Flags().StringP("data", "d", "", "request body; @file reads a file")
 	c.Flags().BoolP("include", "i", false, "print the status line and headers")
 	c.Flags().BoolP("verbose", "v", false, "print the canonical request and string to sign to stderr")
+	c.Flags().BoolP("insecure", "k", false, "do not verify the server's TLS certificate")
+	c.Flags().String("cacert", "", "PEM file of the CA certificates to verify the server's TLS certificate with")
 	return c
 }
 
@@ -423,7 +492,11 @@ func runCurl(cmd *cobra.Command, args []string) error {
 	if verbose {
 		printSignedForm(cmd.ErrOrStderr(), scheme, &signed)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client, err := curlClient(flags)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -434,8 +507,14 @@ func runCurl(cmd *cobra.Command, args []string) error {
 		_ = resp.Header.Write(out)
 		fmt.Fprintln(out)
 	}
-	_, err = io.Copy(out, resp.Body)
-	return err
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		// Like curl --fail, so scripts notice, but the body (the reason) is printed first.
+		return fmt.Errorf("the server answered %s", resp.Status)
+	}
+	return nil
 }
 
 // printSignedForm prints what curl signed, to diff against the

@@ -14,7 +14,7 @@ import (
 // <requests>/<per>, e.g. --rate 100/1m --quota 10000/month; "none" removes
 // one on update.
 func plansCommand() *cobra.Command {
-	plans := &cobra.Command{Use: "plans", Short: "Usage plans (rate limits and quotas)"}
+	plans := commandGroup(&cobra.Command{Use: "plans", Short: "Usage plans (rate limits and quotas)"})
 
 	create := subcommand("create <name>", "Creates a usage plan", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
 		body, err := planBody(cmd)
