@@ -17,15 +17,20 @@ import (
 // a signed request passes, an unsigned one is refused, a disabled key is refused.
 func TestQuickstart(t *testing.T) {
 	g := gatewaytest.Start(t, "gateway", "", "\trespond /healthz \"ok\"\n\thandle /api/* {\n\t\taccess_auth demo\n\t\trespond \"Hello {http.auth.user.id}\"\n\t}")
-	cli := func(args ...string) string {
-		t.Helper()
+	// run runs the CLI and returns its output and whether it exited 0.
+	run := func(args ...string) (string, bool) {
 		cmd := exec.Command(gatewaytest.Binary(t), append([]string{"access-auth", "--address", strings.TrimPrefix(g.Admin, "http://")}, args...)...)
 		cmd.Env = os.Environ()
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("caddy access-auth %s: %v\n%s", strings.Join(args, " "), err, out)
+		return string(out), err == nil
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		out, ok := run(args...)
+		if !ok {
+			t.Fatalf("caddy access-auth %s failed:\n%s", strings.Join(args, " "), out)
 		}
-		return string(out)
+		return out
 	}
 	g.WaitGroup("demo")
 
@@ -52,8 +57,9 @@ func TestQuickstart(t *testing.T) {
 	}
 
 	cli("keys", "update", key.ID, "--enabled=false")
-	out = cli("curl", "-i", "--key", key.APIKey, "--secret", key.APISecret, g.Site+"/api/hello")
-	if !strings.Contains(out, " 401 ") || !strings.Contains(out, `"invalid_key"`) {
-		t.Fatalf("disabled key:\n%s", out)
+	// Like curl --fail, the CLI exits non-zero on a 401, and still shows it.
+	out, ok := run("curl", "-i", "--key", key.APIKey, "--secret", key.APISecret, g.Site+"/api/hello")
+	if ok || !strings.Contains(out, " 401 ") || !strings.Contains(out, `"invalid_key"`) {
+		t.Fatalf("disabled key (exited 0: %v):\n%s", ok, out)
 	}
 }
