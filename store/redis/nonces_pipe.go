@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +16,9 @@ import (
 
 // noncePipe is Nonces' path to a standalone server: one connection of
 // its own, without go-redis's per-command objects, pool, hooks and
-// per-command deadlines. The SETs of concurrent calls are written as RESP
-// into one buffer and go as one batch while the previous batch's replies
-// are awaited (group commit). The connection has no reader goroutine: one
+// per-command deadlines. The nonces of concurrent calls gathered while the
+// previous batch's reply is awaited go as one command, the nonce script
+// (group commit). The connection has no reader goroutine: one
 // of the calls holds it, writes the gathered batch (its own among them),
 // reads the replies and answers the calls in order, then passes the hold
 // to a call gathered meanwhile. A lone call thus writes and reads itself,
@@ -33,10 +34,9 @@ type noncePipe struct {
 	// the watcher waits on the idle connection (watching).
 	busy, watching bool
 	idle           *time.Timer  // starts the watcher; reset when the pipe goes idle
-	out            []byte       // the commands of the next batch
-	next           []*nonceCall // their calls, in order
-	spareOut       []byte       // written buffers and answered call arrays, reused
-	spareCal       []*nonceCall
+	next     []*nonceCall // the calls of the next batch, in order
+	spareOut []byte       // the buffer of the last command written, reused
+	spareCal []*nonceCall // the array of the last batch answered, reused
 }
 
 // pipeConn is one connection and its reader. Only the holder uses it.
@@ -73,8 +73,8 @@ func newNoncePipe(client redis.UniversalClient) *noncePipe {
 	return p
 }
 
-// seen sends SET key 1 NX PX ttl in the next batch and reports whether the
-// key was set (fresh). ctx bounds the wait, but the batch is shared: a call
+// seen records the nonce in the next batch and reports whether it was
+// set (fresh). ctx bounds the wait, but the batch is shared: a call
 // that holds the connection waits for its batch's replies, as long as the
 // read timeout lets it, unless ctx's deadline comes first.
 func (p *noncePipe) seen(ctx context.Context, prefix, apiKey, nonce string, ttl time.Duration) (fresh bool, err error) {
@@ -85,7 +85,7 @@ func (p *noncePipe) seen(ctx context.Context, prefix, apiKey, nonce string, ttl 
 		nonceCalls.Put(call)
 		return false, redis.ErrClosed
 	}
-	p.out = appendSetNX(p.out, prefix, apiKey, nonce, ttl)
+	call.prefix, call.apiKey, call.nonce, call.ttl = prefix, apiKey, nonce, ttl
 	p.next = append(p.next, call)
 	hold := !p.busy
 	p.busy = true
@@ -187,10 +187,11 @@ func (p *noncePipe) write() (c *pipeConn, batch []*nonceCall, due time.Time) {
 		return nil, nil, due
 	}
 	p.conn = c
-	batch, out := p.next, p.out
-	p.next, p.out = p.spareCal, p.spareOut
+	batch, out := p.next, p.spareOut
+	p.next = p.spareCal
 	p.spareCal, p.spareOut = nil, nil
 	p.mu.Unlock()
+	out = appendNonceScript(out[:0], batch)
 
 	now := time.Now()
 	due = now.Add(p.opts.ReadTimeout)
@@ -219,14 +220,17 @@ func (p *noncePipe) write() (c *pipeConn, batch []*nonceCall, due time.Time) {
 // the hold to the first call gathered meanwhile that still waits (or to a
 // goroutine of its own when none does), or drops busy.
 func (p *noncePipe) read(c *pipeConn, batch []*nonceCall) {
-	for i, call := range batch {
-		fresh, err := readSetNXReply(c.r)
-		if err != nil && !isReplyError(err) {
-			answer(batch[i:], err)
+	if err := readNonceScriptReply(c.r, batch); err != nil {
+		if !isReplyError(err) {
+			answer(batch, err)
 			p.fail(c, err)
 			return
 		}
-		call.fresh, call.err = fresh, err
+		for _, call := range batch {
+			call.err = err
+		}
+	}
+	for _, call := range batch {
 		call.done <- false
 	}
 	clear(batch)
@@ -295,7 +299,7 @@ func (p *noncePipe) fail(c *pipeConn, err error) {
 		p.conn = nil
 	}
 	failed := p.next
-	p.next, p.out, p.busy = nil, p.out[:0], false
+	p.next, p.busy = nil, false
 	p.mu.Unlock()
 	answer(failed, err)
 }
@@ -366,22 +370,70 @@ func (p *noncePipe) dial() (*pipeConn, error) {
 	return c, nil
 }
 
-// appendSetNX appends SET <prefix><apiKey>:<nonce> 1 PX <ms> NX in RESP, a
-// ttl under a millisecond counting as one.
-func appendSetNX(b []byte, prefix, apiKey, nonce string, ttl time.Duration) []byte {
-	ms := max(ttl.Milliseconds(), 1)
-	b = append(b, "*6\r\n$3\r\nSET\r\n$"...)
-	b = strconv.AppendInt(b, int64(len(prefix)+len(apiKey)+1+len(nonce)), 10)
+// appendNonceScript appends, in RESP, the nonce script run on the keys
+// of batch's nonces with their ttls in milliseconds.
+func appendNonceScript(b []byte, batch []*nonceCall) []byte {
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(3+2*len(batch)), 10)
+	b = append(b, "\r\n$4\r\nEVAL\r\n$"...)
+	b = strconv.AppendInt(b, int64(len(nonceScriptSource)), 10)
 	b = append(b, "\r\n"...)
-	b = append(b, prefix...)
-	b = append(b, apiKey...)
-	b = append(b, ':')
-	b = append(b, nonce...)
-	b = append(b, "\r\n$1\r\n1\r\n$2\r\nPX\r\n$"...)
-	b = strconv.AppendInt(b, int64(len(strconv.AppendInt(nil, ms, 10))), 10)
+	b = append(b, nonceScriptSource...)
 	b = append(b, "\r\n"...)
-	b = strconv.AppendInt(b, ms, 10)
-	return append(b, "\r\n$2\r\nNX\r\n"...)
+	b = appendBulkInt(b, int64(len(batch)))
+	for _, c := range batch {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(c.prefix)+len(c.apiKey)+1+len(c.nonce)), 10)
+		b = append(b, "\r\n"...)
+		b = append(b, c.prefix...)
+		b = append(b, c.apiKey...)
+		b = append(b, ':')
+		b = append(b, c.nonce...)
+		b = append(b, "\r\n"...)
+	}
+	for _, c := range batch {
+		b = appendBulkInt(b, ttlMilliseconds(c.ttl))
+	}
+	return b
+}
+
+// appendBulkInt appends n as a RESP bulk string.
+func appendBulkInt(b []byte, n int64) []byte {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], n, 10)
+	b = append(b, '$')
+	b = strconv.AppendInt(b, int64(len(d)), 10)
+	b = append(b, "\r\n"...)
+	b = append(b, d...)
+	return append(b, "\r\n"...)
+}
+
+// readNonceScriptReply reads the nonce script's reply for batch into its
+// calls' fresh: an array of one integer a nonce, 1 for fresh. An error
+// reply is returned as a redisReplyError (the connection is still good).
+func readNonceScriptReply(r *bufio.Reader, batch []*nonceCall) error {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	var header [24]byte
+	if !bytes.Equal(line, append(strconv.AppendInt(append(header[:0], '*'), int64(len(batch)), 10), '\r', '\n')) {
+		return replyError(line)
+	}
+	for _, call := range batch {
+		if line, err = r.ReadSlice('\n'); err != nil {
+			return err
+		}
+		switch string(line) {
+		case ":1\r\n":
+			call.fresh = true
+		case ":0\r\n":
+			call.fresh = false
+		default:
+			return fmt.Errorf("%w %q", errPipeProtocol, line)
+		}
+	}
+	return nil
 }
 
 // appendCommand appends a command in RESP.
@@ -397,21 +449,6 @@ func appendCommand(b []byte, args ...string) []byte {
 		b = append(b, "\r\n"...)
 	}
 	return b
-}
-
-// readSetNXReply reads the reply of one SET NX: true for +OK, false for a
-// null (RESP2 $-1, RESP3 _), a redisReplyError for an error reply.
-func readSetNXReply(r *bufio.Reader) (bool, error) {
-	line, err := r.ReadSlice('\n')
-	switch {
-	case err != nil:
-		return false, err
-	case okReply(line):
-		return true, nil
-	case string(line) == "$-1\r\n" || string(line) == "_\r\n":
-		return false, nil
-	}
-	return false, replyError(line)
 }
 
 func okReply(line []byte) bool { return string(line) == "+OK\r\n" }

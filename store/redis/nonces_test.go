@@ -17,8 +17,9 @@ import (
 	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
-// Concurrent Seen calls share pipelines: every call still gets its own
-// answer, and the server runs one SET per call.
+// Concurrent Seen calls share commands: every call still gets its own
+// answer, the server runs one SET per call, and the calls are sent as
+// fewer scripts than there are calls.
 func TestRedisNoncesConcurrent(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
@@ -61,6 +62,9 @@ func TestRedisNoncesConcurrent(t *testing.T) {
 	}
 	if want := "cmdstat_set:calls=" + strconv.Itoa(2*workers*each) + ","; !strings.Contains(info, want) {
 		t.Fatalf("commandstats lack %q:\n%s", want, info)
+	}
+	if scripts := commandCalls(t, rdb)["eval"]; scripts == 0 || scripts >= 2*workers*each {
+		t.Fatalf("%d scripts for %d calls, want fewer (batches):\n%s", scripts, 2*workers*each, info)
 	}
 }
 
