@@ -139,8 +139,9 @@ func throughputRedis(b *testing.B, upstream string) {
 // a dedicated, saturated machine's wall-clock ratio would be; the latter as
 // the median of round pairs ("machine-cpu-ratio") and over all rounds
 // ("machine-cpu-ratio-all"). With Redis, the commands it ran per checked
-// request are counted too ("redis-cmds/req"). With BENCH_PPROF=<dir>, a
-// CPU profile of Caddy under the checked load is saved there afterwards.
+// request are counted too ("redis-cmds/req"). With BENCH_PPROF=<dir>, CPU
+// profiles of Caddy under each route's load are saved there afterwards
+// (compare them with go tool pprof -diff_base).
 func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credentials, rdb *redis.Client) {
 	openURL, checkedURL := c.Site+"/open/x", c.Site+"/checked/x"
 	client := loadgen.NewClient(loadWorkers)
@@ -229,7 +230,10 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	slices.Sort(openLatency)
 	slices.Sort(checkedLatency)
 	if dir := os.Getenv("BENCH_PPROF"); dir != "" {
-		profileUnderLoad(b, c, dir, func() { run(checkedURL, loadWorkers, profileLength, new(totals)) })
+		for route, url := range map[string]string{"open": openURL, "checked": checkedURL} {
+			profileUnderLoad(b, c, filepath.Join(dir, strings.TrimPrefix(b.Name(), "Benchmark")+"-"+route+".pprof"),
+				func() { run(url, loadWorkers, profileLength, new(totals)) })
+		}
 	}
 
 	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
@@ -267,10 +271,9 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 const profileLength = 10 * time.Second
 
 // profileUnderLoad saves a CPU profile of Caddy, taken from its admin
-// endpoint while load runs, as dir/<benchmark>.pprof.
-func profileUnderLoad(b *testing.B, c *gatewaytest.Node, dir string, load func()) {
+// endpoint while load runs, at path.
+func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, load func()) {
 	got := make(chan error, 1)
-	path := filepath.Join(dir, strings.TrimPrefix(b.Name(), "Benchmark")+".pprof")
 	go func() {
 		resp, err := http.Get(c.Admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(profileLength/time.Second)-1))
 		if err != nil {
