@@ -232,7 +232,7 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	if dir := os.Getenv("BENCH_PPROF"); dir != "" {
 		for route, url := range map[string]string{"open": openURL, "checked": checkedURL} {
 			profileUnderLoad(b, c, filepath.Join(dir, strings.TrimPrefix(b.Name(), "Benchmark")+"-"+route+".pprof"),
-				func() { run(url, loadWorkers, profileLength, new(totals)) })
+				func() int64 { return run(url, loadWorkers, profileLength, new(totals)).Requests })
 		}
 	}
 
@@ -271,8 +271,9 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 const profileLength = 10 * time.Second
 
 // profileUnderLoad saves a CPU profile of Caddy, taken from its admin
-// endpoint while load runs, at path.
-func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, load func()) {
+// endpoint while load runs, at path, and logs how many requests the load
+// sent (to read the profile per request).
+func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, load func() (requests int64)) {
 	got := make(chan error, 1)
 	go func() {
 		resp, err := http.Get(c.Admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(profileLength/time.Second)-1))
@@ -287,11 +288,11 @@ func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, load func(
 		}
 		got <- err
 	}()
-	load()
+	requests := load()
 	if err := <-got; err != nil {
 		b.Fatalf("profiling caddy: %v", err)
 	}
-	b.Logf("caddy's CPU profile under load: %s", path)
+	b.Logf("caddy's CPU profile under load: %s (%d requests in %v)", path, requests, profileLength)
 }
 
 // totals sums rounds of load: requests, wall-clock time, the CPU time of

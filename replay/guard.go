@@ -3,6 +3,18 @@
 // holds the node's own table (LocalNonces) with its file, the shared
 // store's combinator with that table as stand-in (Fallback), and the
 // replay_protection mode. It does not import Caddy; caddymodule wires it.
+//
+// With several nodes the nonces live in the shared store (a Seer: the
+// Redis engine's nonce client). The round trip is its cost, so the client
+// batches across concurrent requests: while one batch is on the wire the
+// next gathers, and goes as one command, a script that sets each nonce's
+// key with SET NX PX and answers for each (in a Redis Cluster one script
+// per group of hash-tagged keys, the tags spreading the nonces over the
+// masters). The guarantee does not depend on the batching: each nonce is
+// one key, set with NX where it lives, so of two requests with one nonce,
+// on one node or two, in one batch or two, only the first is fresh; a
+// batch that fails fails each of its calls, which Fallback then answers
+// from the node's table (docs/replay-protection.md).
 package replay
 
 import (
