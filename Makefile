@@ -26,7 +26,8 @@ test-interop: build
 	cd interop && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m .
 
 # The benchmarks of docs/operations.md (micro-benchmarks, then real Caddy and
-# redis-server under signed load) and its table with the measured values.
+# redis-server under signed load) and its table of ratios measured in one run,
+# also saved as bench/results/<date>T<time>Z.md (keep it: trends show).
 bench:
 	$(GO) run ./bench/table
 
