@@ -3,12 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/store"
+	"github.com/accessauth/caddy-access-auth/store/storetest"
 )
 
 // TestParseDesiredState: a file is read strictly, and a mistake is
@@ -90,7 +90,7 @@ func wantPath(t *testing.T, err error) {
 // an authorization bound to a group, to an empty embedded store; then the
 // same file again, which finds nothing to change.
 func BenchmarkApply1000Keys(b *testing.B) {
-	d := thousandKeys()
+	d := storetest.ManyKeys(1000)
 	ctx := context.Background()
 	actor := store.Actor{Name: "bench"}
 	b.Run("create", func(b *testing.B) {
@@ -115,14 +115,4 @@ func BenchmarkApply1000Keys(b *testing.B) {
 			}
 		}
 	})
-}
-
-func thousandKeys() store.DesiredState {
-	d := store.DesiredState{Groups: []store.DesiredGroup{{Name: "orders"}}}
-	for i := range 1000 {
-		name := fmt.Sprintf("caller-%04d", i)
-		d.Keys = append(d.Keys, store.DesiredKey{Name: name})
-		d.Authorizations = append(d.Authorizations, store.DesiredAuthorization{Key: name, Bindings: []store.Binding{{Group: "orders"}}})
-	}
-	return d
 }

@@ -302,3 +302,16 @@ func testApplyPrune(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	get(e.s.GetKey(e.ctx, stored.ID)).must(t)
 	wantDiff(t, e.apply(d, store.ApplyOptions{Prune: true}).Changes)
 }
+
+// ManyKeys is a desired state of n generated keys, each with an
+// authorization bound to the group orders: the load of the apply
+// benchmarks.
+func ManyKeys(n int) store.DesiredState {
+	d := store.DesiredState{Groups: []store.DesiredGroup{{Name: "orders"}}}
+	for i := range n {
+		name := fmt.Sprintf("caller-%04d", i)
+		d.Keys = append(d.Keys, store.DesiredKey{Name: name})
+		d.Authorizations = append(d.Authorizations, store.DesiredAuthorization{Key: name, Bindings: []store.Binding{{Group: "orders"}}})
+	}
+	return d
+}
