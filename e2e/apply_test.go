@@ -184,3 +184,18 @@ func TestApplyThousandKeys(t *testing.T) {
 	}
 	t.Logf("apply of 1,000 keys with their authorizations through the CLI: %v; again, unchanged: %v", first, second)
 }
+
+// TestApplyExample applies examples/apply.yaml as docs/apply.md shows it:
+// everything is created, the generated key's secret printed, and a second
+// run changes nothing.
+func TestApplyExample(t *testing.T) {
+	n := gatewaytest.Start(t, "apply-example", "", ordersSite)
+	runCLICases(t, n, []cliCase{
+		{"dry run", []string{"apply", "-f", "../examples/apply.yaml", "--dry-run"}, true,
+			[]string{"dry run: 6 to create, 0 to change, 0 to delete"}, nil},
+		{"apply", []string{"apply", "-f", "../examples/apply.yaml"}, true,
+			[]string{"+ group shop\n+ plan partner\n+ key shop-web\n+ key acme\n+ authorization shop-web\n+ authorization acme\n6 created",
+				"  shop-web  id=ak-"}, []string{"acme  id="}},
+		{"again", []string{"apply", "-f", "../examples/apply.yaml"}, true, []string{"no change"}, nil},
+	})
+}

@@ -13,7 +13,7 @@ import (
 // prunes.
 type DesiredState struct {
 	Groups         []DesiredGroup         `json:"groups"`
-	Plans          []DesiredPlan          `json:"plans"`
+	Plans          []NewPlan              `json:"plans"`
 	Keys           []DesiredKey           `json:"keys"`
 	Authorizations []DesiredAuthorization `json:"authorizations"`
 }
@@ -24,15 +24,6 @@ type DesiredGroup struct {
 	Name         string   `json:"name"`
 	Description  string   `json:"description"`
 	Environments []string `json:"environments"`
-}
-
-// DesiredPlan is a usage plan by name.
-type DesiredPlan struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Rate        *PlanRate  `json:"rate"`
-	Burst       int64      `json:"burst"`
-	Quota       *PlanQuota `json:"quota"`
 }
 
 // DesiredKey is an access key by name: imported when it gives APIKey and
@@ -50,16 +41,8 @@ type DesiredKey struct {
 // DesiredAuthorization is the authorization of one access key, named by
 // exactly one of Key (its name), AccessKeyID or APIKey.
 type DesiredAuthorization struct {
-	Key         string     `json:"key"`
-	AccessKeyID string     `json:"access_key_id"`
-	APIKey      string     `json:"api_key"`
-	Description string     `json:"description"`
-	Enabled     *bool      `json:"enabled"` // default true
-	ValidFrom   *time.Time `json:"valid_from"`
-	ValidUntil  *time.Time `json:"valid_until"`
-	AllowedIPs  []string   `json:"allowed_ips"`
-	Bindings    []Binding  `json:"bindings"`
-	Plan        PlanRef    `json:"plan"`
+	Key string `json:"key"`
+	NewAuthorization
 }
 
 // ApplyOptions tune Apply.

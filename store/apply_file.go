@@ -76,14 +76,15 @@ func decodeStrict(path string, value any, dst reflect.Value) error {
 		if !ok {
 			return invalid(orFile(path), "must be an object")
 		}
-		fields := jsonFields(t)
+		fields := make(map[string][]int)
+		jsonFields(t, nil, fields)
 		for _, name := range slices.Sorted(maps.Keys(object)) {
 			field := joinPath(path, name)
-			i, ok := fields[name]
+			index, ok := fields[name]
 			if !ok {
 				return invalid(field, "is not a field here (known: %s)", strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 			}
-			if err := decodeStrict(field, object[name], dst.Field(i)); err != nil {
+			if err := decodeStrict(field, object[name], dst.FieldByIndex(index)); err != nil {
 				return err
 			}
 		}
@@ -120,16 +121,21 @@ func expected(t reflect.Type) string {
 	return "a " + t.String()
 }
 
-// jsonFields maps the JSON names of a struct's fields to their indexes.
-func jsonFields(t reflect.Type) map[string]int {
-	fields := make(map[string]int, t.NumField())
+// jsonFields maps the JSON names of a struct's fields to their index
+// paths, the fields of an embedded struct among them, as encoding/json
+// does.
+func jsonFields(t reflect.Type, prefix []int, fields map[string][]int) {
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			fields[name] = i
+		f := t.Field(i)
+		index := append(slices.Clone(prefix), i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			jsonFields(f.Type, index, fields)
+		case name != "" && name != "-":
+			fields[name] = index
 		}
 	}
-	return fields
 }
 
 func joinPath(path, name string) string {

@@ -54,17 +54,11 @@ func checkDesiredState(d DesiredState) (*desiredState, error) {
 		if err := once(field+".name", "group", g.Name); err != nil {
 			return nil, err
 		}
-		if err := validateDescription(field+".description", g.Description); err != nil {
+		checked, err := checkGroupEntry(field, Group{Name: g.Name, Description: g.Description, Environments: g.Environments})
+		if err != nil {
 			return nil, err
 		}
-		var envs []string
-		for j, env := range g.Environments {
-			if err := validateEnvironment(fmt.Sprintf("%s.environments[%d]", field, j), env); err != nil {
-				return nil, err
-			}
-			envs, _ = addEnvironment(envs, env)
-		}
-		out.groups = append(out.groups, Group{Name: g.Name, Description: g.Description, Environments: envs})
+		out.groups = append(out.groups, checked)
 	}
 	for i, p := range d.Plans {
 		field := fmt.Sprintf("plans[%d]", i)

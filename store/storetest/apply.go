@@ -16,14 +16,14 @@ import (
 func applyFile() store.DesiredState {
 	return store.DesiredState{
 		Groups: []store.DesiredGroup{{Name: "orders", Description: "Orders", Environments: []string{"prod"}}},
-		Plans:  []store.DesiredPlan{{Name: "gold", Rate: rate(10, store.PerSecond)}},
+		Plans:  []store.NewPlan{{Name: "gold", Rate: rate(10, store.PerSecond)}},
 		Keys: []store.DesiredKey{
 			{Name: "alice", Description: "generated"},
 			{Name: "partner", APIKey: "PARTNER-AK", APISecret: "partner secret"},
 		},
 		Authorizations: []store.DesiredAuthorization{
-			{Key: "alice", Bindings: []store.Binding{{Group: "orders", Environment: "prod"}}, Plan: "gold"},
-			{APIKey: "PARTNER-AK", Bindings: []store.Binding{{Group: "orders"}}},
+			{Key: "alice", NewAuthorization: store.NewAuthorization{Bindings: []store.Binding{{Group: "orders", Environment: "prod"}}, Plan: "gold"}},
+			{NewAuthorization: store.NewAuthorization{APIKey: "PARTNER-AK", Bindings: []store.Binding{{Group: "orders"}}}},
 		},
 	}
 }
@@ -267,9 +267,9 @@ func testApplyPrune(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	stored := e.key("stored-key") // named by access_key_id only
 
 	d := applyFile()
-	d.Authorizations = append(d.Authorizations, store.DesiredAuthorization{
+	d.Authorizations = append(d.Authorizations, store.DesiredAuthorization{NewAuthorization: store.NewAuthorization{
 		AccessKeyID: stored.ID, Bindings: []store.Binding{{Group: "bound-group"}},
-	})
+	}})
 	res := e.apply(d, store.ApplyOptions{})
 	wantDiff(t, res.Changes, "+ authorization stored-key")
 
@@ -311,7 +311,7 @@ func ManyKeys(n int) store.DesiredState {
 	for i := range n {
 		name := fmt.Sprintf("caller-%04d", i)
 		d.Keys = append(d.Keys, store.DesiredKey{Name: name})
-		d.Authorizations = append(d.Authorizations, store.DesiredAuthorization{Key: name, Bindings: []store.Binding{{Group: "orders"}}})
+		d.Authorizations = append(d.Authorizations, store.DesiredAuthorization{Key: name, NewAuthorization: store.NewAuthorization{Bindings: []store.Binding{{Group: "orders"}}}})
 	}
 	return d
 }

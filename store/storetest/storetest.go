@@ -1381,7 +1381,7 @@ func testAtomicity(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 				Groups: []store.DesiredGroup{{Name: "applied"}},
 				Keys:   []store.DesiredKey{{Name: "k", Description: "applied"}, {Name: "new"}},
 				Authorizations: []store.DesiredAuthorization{
-					{Key: "new", Bindings: []store.Binding{{Group: "applied", Environment: "new-env"}}},
+					{Key: "new", NewAuthorization: store.NewAuthorization{Bindings: []store.Binding{{Group: "applied", Environment: "new-env"}}}},
 				},
 			}, store.ApplyOptions{Prune: true}, actor)
 			return err
