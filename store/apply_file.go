@@ -9,6 +9,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -138,7 +139,15 @@ func jsonFields(t reflect.Type, prefix []int, fields map[string][]int) {
 	}
 }
 
+// joinPath names a member of the object at path: path.name, or
+// path["name"] for a name that is empty or holds other characters than
+// letters, digits and _ (so a path is never empty and always readable).
 func joinPath(path, name string) string {
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		return path + "[" + strconv.Quote(name) + "]"
+	}
 	if path == "" {
 		return name
 	}

@@ -31,6 +31,8 @@ func TestParseDesiredState(t *testing.T) {
 	for _, tc := range []struct{ file, field, says string }{
 		{`{"authorizations":[{"key":"a"},{"key":"b","bindings":[{"gruop":"x"}]}]}`, "authorizations[1].bindings[0].gruop", "known: environment, group, plan"},
 		{`{"group":[]}`, "group", "not a field"},
+		{`{"":1}`, `[""]`, "not a field"},
+		{`{"keys":[{"na me":1}]}`, `keys[0]["na me"]`, "not a field"},
 		{`{"keys":{"name":"a"}}`, "keys", "must be a list"},
 		{`{"keys":["a"]}`, "keys[0]", "must be an object"},
 		{`{"keys":[{"name":1}]}`, "keys[0].name", "must be a string"},
