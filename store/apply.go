@@ -117,7 +117,10 @@ func (s *Store) Apply(ctx context.Context, d DesiredState, opts ApplyOptions, ac
 		if err != nil {
 			return err
 		}
-		result.Changes = plan.changes
+		result.Changes, result.Secrets = plan.changes, []GeneratedSecret{}
+		if len(plan.changes) == 0 {
+			return nil // another writer got there first
+		}
 		result.Secrets, err = w.apply(plan)
 		return err
 	})

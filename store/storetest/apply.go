@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/accessauth/caddy-access-auth/store"
@@ -301,6 +302,35 @@ func testApplyPrune(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	}
 	get(e.s.GetKey(e.ctx, stored.ID)).must(t)
 	wantDiff(t, e.apply(d, store.ApplyOptions{Prune: true}).Changes)
+}
+
+// testApplyConcurrent applies one file from several writers at once: one
+// of them creates the generated key and gets its secret, the others find
+// nothing left to do.
+func testApplyConcurrent(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	e := newEnv(t, newBackend)
+	const writers = 4
+	results := make([]store.ApplyResult, writers)
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() { results[i], errs[i] = e.s.Apply(e.ctx, applyFile(), store.ApplyOptions{}, actor) })
+	}
+	wg.Wait()
+	secrets, creators := 0, 0
+	for i := range writers {
+		noErr(t, errs[i])
+		secrets += len(results[i].Secrets)
+		if len(results[i].Changes) > 0 {
+			creators++
+		}
+	}
+	if secrets != 1 || creators != 1 {
+		t.Fatalf("%d writers answered secrets %d times and changes %d times, want once each", writers, secrets, creators)
+	}
+	if keys := page(e.s.ListKeys(e.ctx, store.KeyFilter{}, store.Page{})).must(t); len(keys) != 2 {
+		t.Fatalf("%d keys after concurrent applies, want 2", len(keys))
+	}
 }
 
 // ManyKeys is a desired state of n generated keys, each with an

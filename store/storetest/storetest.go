@@ -62,6 +62,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"ApplyChanges", testApplyChanges},
 		{"ApplyRefusesBadFiles", testApplyRefusesBadFiles},
 		{"ApplyPrune", testApplyPrune},
+		{"ApplyConcurrent", testApplyConcurrent},
 		{"Atomicity", testAtomicity},
 		{"ConcurrentCreate", testConcurrentCreate},
 	}
