@@ -137,6 +137,7 @@ func TestApply(t *testing.T) {
 			[]string{"- authorization stray\n- key stray\n0 created, 0 changed, 2 deleted"}, nil},
 		{"stray is gone", []string{"curl", "--key", stray.APIKey, "--secret", stray.APISecret, n.Site + "/"}, false, []string{"401"}, nil},
 		{"prune again", []string{"apply", "-f", file, "--prune"}, true, []string{"no change"}, nil},
+		{"--json", []string{"apply", "-f", file, "--json"}, true, []string{`"dry_run": false`, `"changes": []`, `"secrets": []`}, nil},
 	})
 }
 
