@@ -26,7 +26,8 @@ type Options struct {
 // handler there (Caddy's admin.api routes take a pattern prefix).
 const PathPrefix = "/access-auth/"
 
-// Body limits: a JSON request is small; an import carries the whole data set.
+// Body limits: a JSON request is small; an import or an apply file carries
+// the whole data set.
 const (
 	maxBodyBytes   = 1 << 20
 	maxImportBytes = 64 << 20
@@ -62,6 +63,7 @@ type storeAPI interface {
 	ListAudit(context.Context, store.Page) ([]store.AuditRecord, string, error)
 	Export(context.Context) (store.Export, error)
 	Import(context.Context, store.Export, store.Actor) error
+	Apply(context.Context, store.DesiredState, store.ApplyOptions, store.Actor) (store.ApplyResult, error)
 }
 
 var _ storeAPI = (*store.Store)(nil)
@@ -129,6 +131,7 @@ func (h *handler) routes() {
 	h.handle("GET /access-auth/audit", h.listAudit)
 	h.handle("GET /access-auth/export", h.export)
 	h.handleLimit("POST /access-auth/import", maxImportBytes, h.importData)
+	h.handleLimit("POST /access-auth/apply", maxImportBytes, h.apply)
 
 	h.handle("GET /access-auth/openapi.json", h.openAPI)
 }

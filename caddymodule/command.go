@@ -25,7 +25,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "access-auth",
-		Usage: "<keys|authorizations|groups|plans|export|import|gen-master-key|curl> [args]",
+		Usage: "<keys|authorizations|groups|plans|export|import|apply|gen-master-key|curl> [args]",
 		Short: "Manages access keys, authorizations and API groups, and sends signed requests",
 		Long: `
 Talks to the access_auth admin API on Caddy's admin endpoint (--address, or the
@@ -36,6 +36,9 @@ admin address of --config, or localhost:2019).
   groups create|list
   plans create|list|show|update|delete
   export > data.json, import data.json
+  apply -f state.yaml [--dry-run] [--prune]
+                            brings groups, plans, keys and authorizations to the
+                            file's state (JSON or YAML) and prints the diff
   gen-master-key            prints a new base64 master key for master_key
   curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] [-k] [--cacert F] URL
                             the secret: --secret-file, $ACCESS_AUTH_SECRET or --secret;
@@ -46,7 +49,7 @@ admin address of --config, or localhost:2019).
 			cmd.PersistentFlags().StringP("config", "c", "", "configuration file to read the admin address from")
 			cmd.PersistentFlags().StringP("adapter", "a", "", "name of the config adapter for --config")
 			cmd.AddCommand(keysCommand(), authorizationsCommand(), groupsCommand(), plansCommand(),
-				exportCommand(), importCommand(), genMasterKeyCommand(), curlCommand())
+				exportCommand(), importCommand(), applyCommand(), genMasterKeyCommand(), curlCommand())
 			commandGroup(cmd)
 		},
 	})

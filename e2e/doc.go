@@ -9,6 +9,7 @@
 //   - replay protection across nodes, restarts and a Redis outage, and against
 //     replays re-encoded on the wire,
 //   - moving from the embedded store to Redis with export and import,
+//   - declarative apply through the CLI (docs/apply.md),
 //   - the Redis connections across config reloads,
 //   - request bodies: tampered small bodies, refusals that do not wait for
 //     a body, the node's body buffer (these need no Redis).

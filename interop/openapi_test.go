@@ -222,6 +222,16 @@ func TestOpenAPITraffic(t *testing.T) {
 	c.call(http.MethodGet, "/access-auth/audit?limit=2", nil, http.StatusOK)
 	export := c.call(http.MethodGet, "/access-auth/export", nil, http.StatusOK)
 	c.call(http.MethodPost, "/access-auth/import", json.RawMessage(export), http.StatusOK)
+	applied := map[string]any{
+		"groups":         []map[string]any{{"name": "applied", "environments": []string{"prod"}}},
+		"plans":          []map[string]any{{"name": "applied", "quota": map[string]any{"requests": 10, "period": "day"}}},
+		"keys":           []map[string]any{{"name": "applied"}, {"name": "applied-imported", "api_key": gatewaytest.RandomAPIKey(t), "api_secret": "s"}},
+		"authorizations": []map[string]any{{"key": "applied", "plan": "applied", "bindings": []map[string]any{{"group": "applied", "environment": "prod"}}}},
+	}
+	c.call(http.MethodPost, "/access-auth/apply?dry_run=true&prune=false", applied, http.StatusOK)
+	c.call(http.MethodPost, "/access-auth/apply", applied, http.StatusOK)
+	c.call(http.MethodPost, "/access-auth/apply", applied, http.StatusOK)
+	c.refused(http.MethodPost, "/access-auth/apply", map[string]any{"authorizations": []map[string]any{{"key": "nobody"}}}, http.StatusBadRequest, "invalid_argument")
 
 	c.call(http.MethodDelete, "/access-auth/authorizations/"+auth.ID, nil, http.StatusNoContent)
 	c.call(http.MethodDelete, "/access-auth/keys/"+key.ID, nil, http.StatusNoContent)

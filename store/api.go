@@ -173,6 +173,7 @@ type Change struct {
 //	ListAudit(ctx, Page) ([]AuditRecord, string, error)          // newest first
 //	Export(ctx) (Export, error)
 //	Import(ctx, Export, Actor) error                             // atomic merge: same id/name replaced, rest kept; idempotent
+//	Apply(ctx, DesiredState, ApplyOptions, Actor) (ApplyResult, error) // one transaction; no write when nothing differs (docs/apply.md)
 //	LoadCredential(ctx, apiKey) (*Credential, error)             // one backend read; ErrNotFound; ErrUnsealable
 //	CheckMasterKeys(ctx) error                                   // at start: *MasterKeyMismatchError when secrets would be lost
 //	MarkUsed(ctx, map[string]time.Time) error                    // access key ID → last use; no audit, no change

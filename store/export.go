@@ -129,19 +129,31 @@ func (s *Store) checkImportedGroups(groups []Group) ([]Group, error) {
 			return nil, invalid(field+".name", "%s appears twice", g.Name)
 		}
 		seen[g.Name] = true
-		if err := validateDescription(field+".description", g.Description); err != nil {
+		checked, err := checkGroupEntry(field, g)
+		if err != nil {
 			return nil, err
 		}
-		var envs []string
-		for j, env := range g.Environments {
-			if err := validateEnvironment(fmt.Sprintf("%s.environments[%d]", field, j), env); err != nil {
-				return nil, err
-			}
-			envs, _ = addEnvironment(envs, env)
-		}
-		out = append(out, Group{Name: g.Name, Description: g.Description, Environments: envs, CreatedAt: g.CreatedAt.UTC()})
+		checked.CreatedAt = g.CreatedAt.UTC()
+		out = append(out, checked)
 	}
 	return out, nil
+}
+
+// checkGroupEntry checks the description and environments of a group
+// entry at field (of an export or an apply file) and returns its name,
+// description and environments, sorted.
+func checkGroupEntry(field string, g Group) (Group, error) {
+	if err := validateDescription(field+".description", g.Description); err != nil {
+		return Group{}, err
+	}
+	var envs []string
+	for j, env := range g.Environments {
+		if err := validateEnvironment(fmt.Sprintf("%s.environments[%d]", field, j), env); err != nil {
+			return Group{}, err
+		}
+		envs, _ = addEnvironment(envs, env)
+	}
+	return Group{Name: g.Name, Description: g.Description, Environments: envs}, nil
 }
 
 func (s *Store) checkImportedKeys(keys []ExportedKey) ([]ExportedKey, error) {

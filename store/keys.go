@@ -285,16 +285,25 @@ func (s *Store) DeleteKey(ctx context.Context, id string, actor Actor) error {
 		if authID != nil {
 			return fmt.Errorf("access key %s is named by authorization %s: %w", id, authID, ErrKeyInUse)
 		}
-		for _, del := range [][2]string{
-			{tblKeys, id}, {tblKeyNames, key.Name}, {tblAPIKeys, key.APIKey}, {tblCredentials, key.APIKey},
-		} {
-			if err := w.tx.Delete(del[0], del[1]); err != nil {
-				return err
-			}
+		if err := w.deleteKeyRecords(key); err != nil {
+			return err
 		}
-		w.announce(key.APIKey)
 		return w.audit("key.delete", id)
 	})
+}
+
+// deleteKeyRecords deletes a key no authorization names, with its indexes
+// and credential.
+func (w *writer) deleteKeyRecords(key ExportedKey) error {
+	for _, del := range [][2]string{
+		{tblKeys, key.ID}, {tblKeyNames, key.Name}, {tblAPIKeys, key.APIKey}, {tblCredentials, key.APIKey},
+	} {
+		if err := w.tx.Delete(del[0], del[1]); err != nil {
+			return err
+		}
+	}
+	w.announce(key.APIKey)
+	return nil
 }
 
 // KeyGroups returns the groups and environments the access key may call

@@ -241,6 +241,18 @@ func (e redisFnError) Error() string { return e.err.Error() }
 func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) error) error {
 	tx := &redisTx{ctx: ctx, b: b, conn: rtx, watch: rtx, watched: map[string]bool{}}
 	if err := fn(tx); err != nil {
+		// fn's reads are not a snapshot: one may have seen another node's
+		// write that landed after an earlier read, and fn failed on the
+		// mix (a name "taken" by the very key it planned to create). An
+		// EXEC fails when a watched table changed: then run fn again.
+		if len(tx.watched) > 0 {
+			if _, execErr := rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Ping(ctx)
+				return nil
+			}); errors.Is(execErr, redis.TxFailedErr) {
+				return execErr
+			}
+		}
 		return redisFnError{err}
 	}
 	if len(tx.writes) == 0 && len(tx.notify) == 0 {

@@ -58,6 +58,11 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"MarkUsed", testMarkUsed},
 		{"ChangeFeed", testChangeFeed},
 		{"ChangeCarriesCommitTime", testChangeCarriesCommitTime},
+		{"Apply", testApply},
+		{"ApplyChanges", testApplyChanges},
+		{"ApplyRefusesBadFiles", testApplyRefusesBadFiles},
+		{"ApplyPrune", testApplyPrune},
+		{"ApplyConcurrent", testApplyConcurrent},
 		{"Atomicity", testAtomicity},
 		{"ConcurrentCreate", testConcurrentCreate},
 	}
@@ -1371,6 +1376,16 @@ func testAtomicity(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 				exp.Keys[i].Description = "imported"
 			}
 			return e.s.Import(e.ctx, exp, actor)
+		}},
+		{"apply with prune", func(e *env, _ store.AccessKey, _ store.Authorization) error {
+			_, err := e.s.Apply(e.ctx, store.DesiredState{
+				Groups: []store.DesiredGroup{{Name: "applied"}},
+				Keys:   []store.DesiredKey{{Name: "k", Description: "applied"}, {Name: "new"}},
+				Authorizations: []store.DesiredAuthorization{
+					{Key: "new", NewAuthorization: store.NewAuthorization{Bindings: []store.Binding{{Group: "applied", Environment: "new-env"}}}},
+				},
+			}, store.ApplyOptions{Prune: true}, actor)
+			return err
 		}},
 	}
 	for _, w := range writes {
