@@ -177,7 +177,7 @@ func (x *explainer) date(cr *signature.Credentials, skew, maxSkew time.Duration,
 	if x == nil {
 		return
 	}
-	detail := fmt.Sprintf("signed at %s, %s from the gateway's clock (max_skew %s)",
+	detail := fmt.Sprintf("signed at %s, %s the gateway's clock (max_skew %s)",
 		cr.Date.UTC().Format(time.RFC3339), skewText(skew), maxSkew)
 	if !ok {
 		detail = "date_out_of_range: " + detail
@@ -187,8 +187,9 @@ func (x *explainer) date(cr *signature.Credentials, skew, maxSkew time.Duration,
 
 // skewText says how far a request's date is from the clock, and which way.
 func skewText(skew time.Duration) string {
+	skew = skew.Round(time.Millisecond)
 	if skew < 0 {
-		return (-skew).String() + " ahead"
+		return (-skew).String() + " ahead of"
 	}
 	return skew.String() + " behind"
 }
@@ -198,8 +199,10 @@ func (x *explainer) body(r *http.Request, payloadHash string, reason Reason) {
 	case x == nil:
 	case reason != Allowed:
 		x.note(StepBody, false, fmt.Sprintf("%s: %d-byte body", reason, r.ContentLength))
+	case r.ContentLength == 0 && payloadHash == "":
+		x.note(StepBody, true, "no body")
 	case payloadHash == "":
-		x.note(StepBody, true, fmt.Sprintf("%d-byte body, its parameters signed", r.ContentLength))
+		x.note(StepBody, true, fmt.Sprintf("%d-byte body, signed as the scheme signs bodies (Content-MD5, form parameters)", r.ContentLength))
 	default:
 		x.note(StepBody, true, fmt.Sprintf("%d-byte body, payload hash %s", r.ContentLength, payloadHash))
 	}
