@@ -20,45 +20,47 @@ type Explainer interface {
 	Explain(ctx context.Context, in enforcement.ExplainRequest) (enforcement.Explanation, error)
 }
 
-// explainInput is the body of POST /access-auth/explain.
-type explainInput struct {
+// ExplainInput is the body of POST /access-auth/explain (docs/explain.md).
+type ExplainInput struct {
 	Method      string              `json:"method"`
 	URL         string              `json:"url"`
-	Headers     map[string][]string `json:"headers"`
-	BodyBase64  string              `json:"body_base64"`
-	Group       string              `json:"group"`
-	Environment string              `json:"environment"`
-	ClientIP    string              `json:"client_ip"`
+	Headers     map[string][]string `json:"headers,omitempty"`
+	BodyBase64  string              `json:"body_base64,omitempty"`
+	Group       string              `json:"group,omitempty"`
+	Environment string              `json:"environment,omitempty"`
+	ClientIP    string              `json:"client_ip,omitempty"`
 }
 
-// explainAnswer is the answer of POST /access-auth/explain. canonical_request
+// ExplainAnswer is the answer of POST /access-auth/explain. canonical_request
 // and string_to_sign are the documented form's; forms_tried lists every
 // form the signature check hashed.
-type explainAnswer struct {
+type ExplainAnswer struct {
 	Decision         string        `json:"decision"`
 	Scheme           string        `json:"scheme"`
 	APIKey           string        `json:"api_key"`
 	AccessKeyID      string        `json:"access_key_id"`
-	Steps            []explainStep `json:"steps"`
+	Steps            []ExplainStep `json:"steps"`
 	CanonicalRequest string        `json:"canonical_request"`
 	StringToSign     string        `json:"string_to_sign"`
-	FormsTried       []explainForm `json:"forms_tried"`
+	FormsTried       []ExplainForm `json:"forms_tried"`
 }
 
-type explainStep struct {
+// ExplainStep is one step of the check: whether it passed, what it computed.
+type ExplainStep struct {
 	Step   string `json:"step"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
 }
 
-type explainForm struct {
+// ExplainForm is a canonical request and the string to sign made from it.
+type ExplainForm struct {
 	Form             string `json:"form"`
 	CanonicalRequest string `json:"canonical_request"`
 	StringToSign     string `json:"string_to_sign"`
 }
 
 func (h *handler) explain(r *http.Request) (int, any, error) {
-	var in explainInput
+	var in ExplainInput
 	if err := decode(r, &in, false); err != nil {
 		return 0, nil, err
 	}
@@ -79,7 +81,7 @@ func (h *handler) explain(r *http.Request) (int, any, error) {
 // request checks the input, naming the first bad field, and makes the
 // request to explain: the headers as a server reads them (canonical
 // names, Host taken out), the host from the Host header or the URL.
-func (in *explainInput) request() (enforcement.ExplainRequest, error) {
+func (in *ExplainInput) request() (enforcement.ExplainRequest, error) {
 	var out enforcement.ExplainRequest
 	if in.Method == "" || !httpguts.ValidHeaderFieldName(in.Method) {
 		return out, invalid("method: required, an HTTP method such as GET")
@@ -141,22 +143,22 @@ func (in *explainInput) request() (enforcement.ExplainRequest, error) {
 
 // answerOf is the JSON answer of an explanation. It never holds a secret
 // nor the expected signature: the explanation has neither.
-func answerOf(e enforcement.Explanation) explainAnswer {
-	a := explainAnswer{
+func answerOf(e enforcement.Explanation) ExplainAnswer {
+	a := ExplainAnswer{
 		Decision:    e.Decision.String(),
 		APIKey:      e.APIKey,
 		AccessKeyID: e.AccessKeyID,
-		Steps:       make([]explainStep, len(e.Steps)),
-		FormsTried:  make([]explainForm, len(e.Forms)),
+		Steps:       make([]ExplainStep, len(e.Steps)),
+		FormsTried:  make([]ExplainForm, len(e.Forms)),
 	}
 	if e.Scheme != 0 {
 		a.Scheme = e.Scheme.String()
 	}
 	for i, s := range e.Steps {
-		a.Steps[i] = explainStep{Step: s.Name, OK: s.OK, Detail: s.Detail}
+		a.Steps[i] = ExplainStep{Step: s.Name, OK: s.OK, Detail: s.Detail}
 	}
 	for i, f := range e.Forms {
-		a.FormsTried[i] = explainForm{Form: f.Name, CanonicalRequest: f.CanonicalRequest, StringToSign: f.StringToSign}
+		a.FormsTried[i] = ExplainForm{Form: f.Name, CanonicalRequest: f.CanonicalRequest, StringToSign: f.StringToSign}
 	}
 	if len(e.Forms) > 0 {
 		a.CanonicalRequest, a.StringToSign = e.Forms[0].CanonicalRequest, e.Forms[0].StringToSign

@@ -93,7 +93,7 @@ func TestExplainEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got explainAnswer
+			var got ExplainAnswer
 			// Twice: explaining records no nonce, so the answer is the same.
 			body := tt.request()
 			for range 2 {
@@ -155,13 +155,13 @@ func TestExplainEndpointWithoutExplainer(t *testing.T) {
 // the wire; header names canonical, values kept in order.
 func TestExplainRequestAsAServerReadsIt(t *testing.T) {
 	tests := []struct {
-		in       explainInput
+		in       ExplainInput
 		wantHost string
 		wantPath string
 	}{
-		{explainInput{Method: "GET", URL: "http://api.example.com/a%3Ab?x=1"}, "api.example.com", "/a%3Ab"},
-		{explainInput{Method: "GET", URL: "/v1/a:b", Headers: map[string][]string{"host": {"h.example"}}}, "h.example", "/v1/a:b"},
-		{explainInput{Method: "GET", URL: "http://u.example", Headers: map[string][]string{"Host": {"h.example"}}}, "h.example", "/"},
+		{ExplainInput{Method: "GET", URL: "http://api.example.com/a%3Ab?x=1"}, "api.example.com", "/a%3Ab"},
+		{ExplainInput{Method: "GET", URL: "/v1/a:b", Headers: map[string][]string{"host": {"h.example"}}}, "h.example", "/v1/a:b"},
+		{ExplainInput{Method: "GET", URL: "http://u.example", Headers: map[string][]string{"Host": {"h.example"}}}, "h.example", "/"},
 	}
 	for _, tt := range tests {
 		tt.in.Headers = mergeHeaders(tt.in.Headers, map[string][]string{"x-jdcloud-nonce": {"a", "b"}})

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,33 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/accessauth/caddy-access-auth/admin"
 )
-
-// explainAnswer is the answer of POST /access-auth/explain.
-type explainAnswer struct {
-	Decision         string        `json:"decision"`
-	Scheme           string        `json:"scheme"`
-	APIKey           string        `json:"api_key"`
-	AccessKeyID      string        `json:"access_key_id"`
-	Steps            []explainStep `json:"steps"`
-	CanonicalRequest string        `json:"canonical_request"`
-	StringToSign     string        `json:"string_to_sign"`
-	FormsTried       []signedForm  `json:"forms_tried"`
-}
-
-type explainStep struct {
-	Step   string `json:"step"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
-// signedForm is a canonical request and string to sign: one the gateway
-// tried, or the one the client signed.
-type signedForm struct {
-	Form             string `json:"form"`
-	CanonicalRequest string `json:"canonical_request"`
-	StringToSign     string `json:"string_to_sign"`
-}
 
 func explainCommand() *cobra.Command {
 	c := subcommand("explain [-X method] [-H 'name: value'] [-d body] <url> | --raw <file|->",
@@ -62,7 +39,7 @@ func runExplain(cmd *cobra.Command, args []string) error {
 	in.Group, _ = flags.GetString("group")
 	in.Environment, _ = flags.GetString("environment")
 	in.ClientIP, _ = flags.GetString("client-ip")
-	var client *signedForm
+	var client *admin.ExplainForm
 	if name, _ := flags.GetString("canonical"); name != "" {
 		data, err := readFileOrStdin(cmd, name)
 		if err != nil {
@@ -74,7 +51,7 @@ func runExplain(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	var answer explainAnswer
+	var answer admin.ExplainAnswer
 	if err := json.Unmarshal(raw, &answer); err != nil {
 		return fmt.Errorf("the admin API's answer is not an explanation: %v", err)
 	}
@@ -96,30 +73,30 @@ func runExplain(cmd *cobra.Command, args []string) error {
 
 // explainRequest is the request to explain: --raw's, or the one the
 // curl-like flags and the URL make.
-func explainRequest(cmd *cobra.Command, args []string) (explainInput, error) {
+func explainRequest(cmd *cobra.Command, args []string) (admin.ExplainInput, error) {
 	flags := cmd.Flags()
 	rawFile, _ := flags.GetString("raw")
 	switch {
 	case rawFile != "" && (len(args) > 0 || anyChanged(flags, "request", "header", "data")):
-		return explainInput{}, errors.New("--raw gives the whole request: leave out the URL, -X, -H and -d")
+		return admin.ExplainInput{}, errors.New("--raw gives the whole request: leave out the URL, -X, -H and -d")
 	case rawFile != "":
 		raw, err := readFileOrStdin(cmd, rawFile)
 		if err != nil {
-			return explainInput{}, fmt.Errorf("--raw: %w", err)
+			return admin.ExplainInput{}, fmt.Errorf("--raw: %w", err)
 		}
 		in, err := parseRawRequest(raw)
 		if err != nil {
-			return explainInput{}, fmt.Errorf("--raw %s: %w", rawFile, err)
+			return admin.ExplainInput{}, fmt.Errorf("--raw %s: %w", rawFile, err)
 		}
 		return in, nil
 	case len(args) == 0:
-		return explainInput{}, errors.New("give the request's URL (with -X, -H, -d as for curl) or --raw FILE")
+		return admin.ExplainInput{}, errors.New("give the request's URL (with -X, -H, -d as for curl) or --raw FILE")
 	}
 	method, header, body, err := readRequestFlags(flags)
 	if err != nil {
-		return explainInput{}, err
+		return admin.ExplainInput{}, err
 	}
-	return explainInput{Method: method, URL: args[0], Headers: header, BodyBase64: body}, nil
+	return admin.ExplainInput{Method: method, URL: args[0], Headers: header, BodyBase64: base64.StdEncoding.EncodeToString(body)}, nil
 }
 
 func anyChanged(flags *pflag.FlagSet, names ...string) bool {
@@ -141,19 +118,19 @@ func readFileOrStdin(cmd *cobra.Command, name string) ([]byte, error) {
 // parseSignedForm reads what the client signed: the output of
 // caddy access-auth curl --verbose (its canonical request and string to
 // sign), else the whole text as the canonical request.
-func parseSignedForm(text string) *signedForm {
+func parseSignedForm(text string) *admin.ExplainForm {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	start := strings.Index(text, canonicalMarker)
 	if start < 0 {
-		return &signedForm{Form: "yours", CanonicalRequest: strings.TrimSuffix(text, "\n")}
+		return &admin.ExplainForm{Form: "yours", CanonicalRequest: strings.TrimSuffix(text, "\n")}
 	}
 	rest := text[start:]
 	_, rest, _ = strings.Cut(rest, "\n") // the marker's line
 	canonical, sts, found := strings.Cut(rest, "\n"+stringToSignMarker+"\n")
 	if !found {
-		return &signedForm{Form: "yours", CanonicalRequest: strings.TrimSuffix(canonical, "\n")}
+		return &admin.ExplainForm{Form: "yours", CanonicalRequest: strings.TrimSuffix(canonical, "\n")}
 	}
-	return &signedForm{Form: "yours", CanonicalRequest: canonical, StringToSign: withoutCLIError(sts)}
+	return &admin.ExplainForm{Form: "yours", CanonicalRequest: canonical, StringToSign: withoutCLIError(sts)}
 }
 
 // withoutCLIError is curl --verbose's string to sign without the error

@@ -5,12 +5,14 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/accessauth/caddy-access-auth/admin"
 )
 
 // printExplanation prints an explanation for a person: the decision, each
 // step, and when the signature does not match, the gateway's canonical
 // forms, side by side with the client's when it is given.
-func printExplanation(w io.Writer, a *explainAnswer, noGroup bool, client *signedForm) {
+func printExplanation(w io.Writer, a *admin.ExplainAnswer, noGroup bool, client *admin.ExplainForm) {
 	fmt.Fprintf(w, "decision: %s\n", a.Decision)
 	if a.Scheme != "" {
 		fmt.Fprintf(w, "scheme %s, API key %s", a.Scheme, a.APIKey)
@@ -53,7 +55,7 @@ func printExplanation(w io.Writer, a *explainAnswer, noGroup bool, client *signe
 
 // printAgainstClient puts the client's canonical request beside the
 // gateway's form closest to it, and names the lines that differ.
-func printAgainstClient(w io.Writer, forms []signedForm, client *signedForm) {
+func printAgainstClient(w io.Writer, forms []admin.ExplainForm, client *admin.ExplainForm) {
 	best, bestDiff := forms[0], -1
 	for _, f := range forms {
 		if d := len(differingLines(f.CanonicalRequest, client.CanonicalRequest)); bestDiff < 0 || d < bestDiff {

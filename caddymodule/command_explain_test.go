@@ -2,10 +2,13 @@ package caddymodule
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/accessauth/caddy-access-auth/admin"
 )
 
 func TestParseRawRequest(t *testing.T) {
@@ -41,7 +44,7 @@ func TestParseRawRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if in.URL != tt.wantURL || strings.Join(in.Headers["Host"], ",") != tt.wantHost || string(in.BodyBase64) != tt.wantBody {
+			if in.URL != tt.wantURL || strings.Join(in.Headers["Host"], ",") != tt.wantHost || in.BodyBase64 != base64.StdEncoding.EncodeToString([]byte(tt.wantBody)) {
 				t.Fatalf("got %+v, want URL %q, host %q, body %q", in, tt.wantURL, tt.wantHost, tt.wantBody)
 			}
 		})
@@ -75,7 +78,7 @@ func FuzzParseRawRequest(f *testing.F) {
 			t.Fatalf("%q parsed to %+v, written out as %q, which fails: %v", raw, in, rawOf(in), err)
 		}
 		// The framing headers may change (rawOf writes a Content-Length).
-		for _, parsed := range []*explainInput{&in, &again} {
+		for _, parsed := range []*admin.ExplainInput{&in, &again} {
 			delete(parsed.Headers, "Content-Length")
 			delete(parsed.Headers, "Transfer-Encoding")
 		}
@@ -86,7 +89,7 @@ func FuzzParseRawRequest(f *testing.F) {
 }
 
 // rawOf writes in as a raw HTTP/1.1 request with a Content-Length body.
-func rawOf(in explainInput) []byte {
+func rawOf(in admin.ExplainInput) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", in.Method, in.URL)
 	names := make([]string, 0, len(in.Headers))
@@ -101,11 +104,12 @@ func rawOf(in explainInput) []byte {
 			fmt.Fprintf(&b, "%s: %s\r\n", name, v)
 		}
 	}
-	if len(in.BodyBase64) > 0 {
-		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(in.BodyBase64))
+	body, _ := base64.StdEncoding.DecodeString(in.BodyBase64)
+	if len(body) > 0 {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n")
-	b.Write(in.BodyBase64)
+	b.Write(body)
 	return b.Bytes()
 }
 
