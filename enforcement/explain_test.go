@@ -241,3 +241,26 @@ func stepNamed(e Explanation, name string) Step {
 	}
 	return Step{}
 }
+
+// TestExplainOverloaded checks that explain reads a body within the node's
+// budget as the check does, refuses as overloaded when it is spent, and
+// gives back what it took.
+func TestExplainOverloaded(t *testing.T) {
+	budget := NewBodyBudget(DefaultBodyBufferBytes, 1)
+	c := newTestChecker(t, testKeys(), func(c *Config) { c.Bodies = budget })
+	held := checkAllowed(t, c, signedPost(t, "x"))
+	explainBody := func() Reason {
+		r := signedPost(t, "y")
+		return c.Explain(context.Background(), ExplainRequest{Request: originalOf(r), Body: []byte("y"), Group: "orders"}).Decision
+	}
+	if got := explainBody(); got != Overloaded {
+		t.Fatalf("with the budget spent: %s, want overloaded", got)
+	}
+	held.Cleanup()
+	if got := explainBody(); got != Allowed {
+		t.Fatalf("with the budget free: %s, want allowed", got)
+	}
+	if bytes, bodies := budget.InUse(); bytes != 0 || bodies != 0 {
+		t.Fatalf("after explain: %d bytes and %d bodies in use", bytes, bodies)
+	}
+}
