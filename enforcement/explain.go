@@ -96,12 +96,13 @@ func (c *Checker) Explain(ctx context.Context, in ExplainRequest) Explanation {
 	}
 }
 
-// explainedRequest is the server request the check reads the body from.
+// explainedRequest is the server request the check reads the body from
+// (the signature is checked against in.Request).
 func explainedRequest(in ExplainRequest) *http.Request {
 	req := in.Request
 	r := &http.Request{
 		Method:        req.Method,
-		URL:           &url.URL{Path: req.Path, RawPath: req.Path, RawQuery: req.RawQuery},
+		URL:           &url.URL{RawQuery: req.RawQuery},
 		Host:          req.Host,
 		Header:        req.Header,
 		ContentLength: int64(len(in.Body)),
