@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
+	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
 // captureServer answers 200 to every request and keeps the last one as it
@@ -164,4 +165,41 @@ func TestExplainCLI(t *testing.T) {
 			t.Fatalf("the explained request, sent: %s", a)
 		}
 	})
+}
+
+// TestExplainAsksTheReplayStore: with the embedded store (the node's nonce
+// table) and with Redis (EXISTS on the shared nonces), a request explained
+// before it is sent is not recorded, so it passes; explained after, it
+// shows replayed_nonce.
+func TestExplainAsksTheReplayStore(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	for _, tc := range []struct{ name, options, wantRoute string }{
+		{"local", "", "replay protection local"},
+		{"redis", gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr), "replay protection store"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := gatewaytest.Start(t, "explain-replay-"+tc.name, tc.options, ordersSite)
+			n.WaitGroup("orders")
+			key := n.AuthorizedKey("alice", "orders")
+			req := n.SignedRequest("/x", key)
+			raw, err := httputil.DumpRequestOut(req, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rawFile := writeFile(t, "request.http", raw)
+			explain := func() (string, bool) { return cli(t, n, "explain", "--raw", rawFile, "--group", "orders") }
+
+			out, ok := explain()
+			if !ok || !strings.Contains(out, "the nonce is not recorded") || !strings.Contains(out, tc.wantRoute) {
+				t.Fatalf("before sending: exited zero = %v, want allowed with the nonce not recorded, %q:\n%s", ok, tc.wantRoute, out)
+			}
+			if a := n.Send(req); a.Status != http.StatusOK {
+				t.Fatalf("sent after explain: %s, want 200 (explain must record no nonce)", a)
+			}
+			out, ok = explain()
+			if ok || !strings.Contains(out, "decision: replayed_nonce") || !strings.Contains(out, "FAIL  replay") {
+				t.Fatalf("after sending: exited zero = %v, want replayed_nonce:\n%s", ok, out)
+			}
+		})
+	}
 }
