@@ -20,6 +20,8 @@ type Options struct {
 	Actor func(*http.Request) string
 	// Logger receives store failures (never secrets). Nil discards them.
 	Logger *zap.Logger
+	// Explainer answers POST /access-auth/explain. Nil: 503.
+	Explainer Explainer
 }
 
 // PathPrefix is the path every route of the admin API lies under; mount the
@@ -132,6 +134,8 @@ func (h *handler) routes() {
 	h.handle("GET /access-auth/export", h.export)
 	h.handleLimit("POST /access-auth/import", maxImportBytes, h.importData)
 	h.handleLimit("POST /access-auth/apply", maxImportBytes, h.apply)
+
+	h.handle("POST /access-auth/explain", h.explain)
 
 	h.handle("GET /access-auth/openapi.json", h.openAPI)
 }

@@ -34,6 +34,9 @@ func (e *Entry) Usable(now time.Time) bool {
 	return e.Enabled && (e.expiresAt == 0 || now.UnixNano() < e.expiresAt)
 }
 
+// ExpiresAt is when the key expires, the zero Time when it does not.
+func (e *Entry) ExpiresAt() time.Time { return timeOf(e.expiresAt) }
+
 // PreviousSecretAt returns the secret replaced by the last reset while its
 // grace lasts at now, else nil.
 func (e *Entry) PreviousSecretAt(now time.Time) *signature.Secret {
@@ -90,6 +93,11 @@ func (a *Authorization) ValidAt(now time.Time) bool {
 	return a.Enabled &&
 		(a.validFrom == 0 || t >= a.validFrom) &&
 		(a.validUntil == 0 || t < a.validUntil)
+}
+
+// Window is the authorization's validity window; a zero Time is no bound.
+func (a *Authorization) Window() (from, until time.Time) {
+	return timeOf(a.validFrom), timeOf(a.validUntil)
 }
 
 // Allows reports whether the authorization is bound to environment of
@@ -169,6 +177,14 @@ func compile(e *Entry, c *store.Credential) {
 
 // unixNanos maps the zero time to 0 and clamps times beyond the range of
 // Unix nanoseconds (years 1678..2262), which UnixNano leaves undefined.
+// timeOf is the time of a unixNanos value, the zero Time for 0.
+func timeOf(nanos int64) time.Time {
+	if nanos == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, nanos).UTC()
+}
+
 func unixNanos(t time.Time) int64 {
 	switch {
 	case t.IsZero():

@@ -114,6 +114,7 @@ func (a *App) adminHandler(actor string) (http.Handler, error) {
 	}
 	h := admin.New(st.store, admin.Options{
 		Configured: a.configured,
+		Explainer:  explainer{a},
 		Actor:      func(*http.Request) string { return actor },
 		Logger:     a.logger.Named("admin"),
 	})

@@ -84,6 +84,7 @@ type App struct {
 	routes   []routeGroup       // (group, environment) of every handler of this config
 	groupSet map[string]struct{}
 	admins   map[string]http.Handler // the admin API over state, by audit actor
+	handlers []*Handler              // every handler of this config, for explain
 }
 
 // StoreConfig selects and configures the store.

@@ -25,7 +25,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "access-auth",
-		Usage: "<keys|authorizations|groups|plans|export|import|apply|gen-master-key|curl> [args]",
+		Usage: "<keys|authorizations|groups|plans|export|import|apply|gen-master-key|curl|explain> [args]",
 		Short: "Manages access keys, authorizations and API groups, and sends signed requests",
 		Long: `
 Talks to the access_auth admin API on Caddy's admin endpoint (--address, or the
@@ -43,13 +43,16 @@ admin address of --config, or localhost:2019).
   curl --key K --secret-file F [--scheme jdcloud2] [-X M] [-H h:v] [-d body] [--verbose] [-k] [--cacert F] URL
                             the secret: --secret-file, $ACCESS_AUTH_SECRET or --secret;
                             --verbose prints what it signed to stderr
+  explain [-X M] [-H h:v] [-d body] URL | --raw FILE|-  [--group G] [--canonical FILE]
+                            what the gateway computes for a request, step by step;
+                            --canonical puts the client's canonical request beside it
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().String("address", "", "admin endpoint address (default: from --config, else localhost:2019)")
 			cmd.PersistentFlags().StringP("config", "c", "", "configuration file to read the admin address from")
 			cmd.PersistentFlags().StringP("adapter", "a", "", "name of the config adapter for --config")
 			cmd.AddCommand(keysCommand(), authorizationsCommand(), groupsCommand(), plansCommand(),
-				exportCommand(), importCommand(), applyCommand(), genMasterKeyCommand(), curlCommand())
+				exportCommand(), importCommand(), applyCommand(), genMasterKeyCommand(), curlCommand(), explainCommand())
 			commandGroup(cmd)
 		},
 	})
@@ -393,9 +396,7 @@ func curlCommand() *cobra.Command {
 	c.Flags().String("scheme", signature.DefaultScheme.String(), "signature scheme: "+signature.ExpectedSchemes())
 	c.Flags().String("region", "", "region of the credential scope")
 	c.Flags().String("service", "", "service of the credential scope")
-	c.Flags().StringP("request", "X", "", "method (default GET, or POST with -d)")
-	c.Flags().StringArrayP("header", "H", nil, "header 'Name: value', repeatable")
-	c.Flags().StringP("data", "d", "", "request body; @file reads a file")
+	requestFlags(c.Flags())
 	c.Flags().BoolP("include", "i", false, "print the status line and headers")
 	c.Flags().BoolP("verbose", "v", false, "print the canonical request and string to sign to stderr")
 	c.Flags().BoolP("insecure", "k", false, "do not verify the server's TLS certificate")
@@ -449,33 +450,16 @@ func runCurl(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	method, _ := flags.GetString("request")
-	data, _ := flags.GetString("data")
-	var body []byte
-	if strings.HasPrefix(data, "@") {
-		if body, err = os.ReadFile(data[1:]); err != nil {
-			return err
-		}
-	} else {
-		body = []byte(data)
-	}
-	if method == "" {
-		method = http.MethodGet
-		if flags.Changed("data") {
-			method = http.MethodPost
-		}
+	method, header, body, err := readRequestFlags(flags)
+	if err != nil {
+		return err
 	}
 	req, err := http.NewRequest(method, args[0], bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	headers, _ := flags.GetStringArray("header")
-	for _, h := range headers {
-		name, value, ok := strings.Cut(h, ":")
-		if !ok {
-			return fmt.Errorf("header %q: expected 'Name: value'", h)
-		}
-		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	for name, values := range header {
+		req.Header[name] = values
 	}
 	var opts []signature.Option
 	if region, _ := flags.GetString("region"); region != "" {
@@ -520,8 +504,51 @@ func runCurl(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// requestFlags are the flags that make a request like curl's: -X, -H, -d.
+func requestFlags(flags *pflag.FlagSet) {
+	flags.StringP("request", "X", "", "method (default GET, or POST with -d)")
+	flags.StringArrayP("header", "H", nil, "header 'Name: value', repeatable")
+	flags.StringP("data", "d", "", "request body; @file reads a file")
+}
+
+// readRequestFlags reads the method, headers and body of requestFlags.
+func readRequestFlags(flags *pflag.FlagSet) (method string, header http.Header, body []byte, err error) {
+	method, _ = flags.GetString("request")
+	data, _ := flags.GetString("data")
+	if strings.HasPrefix(data, "@") {
+		if body, err = os.ReadFile(data[1:]); err != nil {
+			return "", nil, nil, err
+		}
+	} else {
+		body = []byte(data)
+	}
+	if method == "" {
+		method = http.MethodGet
+		if flags.Changed("data") {
+			method = http.MethodPost
+		}
+	}
+	header = make(http.Header)
+	headers, _ := flags.GetStringArray("header")
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return "", nil, nil, fmt.Errorf("header %q: expected 'Name: value'", h)
+		}
+		header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	return method, header, body, nil
+}
+
+// The markers of printSignedForm's output, which explain --canonical reads.
+const (
+	canonicalMarker    = "* canonical request"
+	stringToSignMarker = "* string to sign:"
+)
+
 // printSignedForm prints what curl signed, to diff against the
-// canonicalRequest and stringToSign of a debug_signature answer.
+// canonicalRequest and stringToSign of a debug_signature answer, or to give
+// to explain --canonical.
 func printSignedForm(w io.Writer, scheme signature.Scheme, f *signature.Form) {
-	fmt.Fprintf(w, "* canonical request (%s):\n%s\n* string to sign:\n%s\n", scheme, f.CanonicalRequest, f.StringToSign)
+	fmt.Fprintf(w, "%s (%s):\n%s\n%s\n%s\n", canonicalMarker, scheme, f.CanonicalRequest, stringToSignMarker, f.StringToSign)
 }

@@ -157,6 +157,7 @@ func (h *Handler) provision(app *App) error {
 	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
 	h.metrics = newRouteMetrics(h.Group)
 	app.registerRoute(h.Group, h.Environment)
+	app.registerExplained(h)
 	return nil
 }
 
@@ -344,12 +345,7 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 		return nil, err
 	}
 	cfg := h.cfg
-	switch h.replay {
-	case replay.ModeStore:
-		cfg.Nonces = st.replay.shared
-	case replay.ModeLocal:
-		cfg.Nonces = st.replay.local
-	}
+	cfg.Nonces = st.replay.guard(h.replay)
 	c, err := enforcement.NewChecker(cfg, st.cache)
 	if err != nil {
 		return nil, err

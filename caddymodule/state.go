@@ -81,6 +81,17 @@ func openReplay(key string, a *App, b *sharedBackend) *replayState {
 	return r
 }
 
+// guard is replay protection in mode (never replay.ModeAuto), nil when off.
+func (r *replayState) guard(mode replay.Mode) replay.Guard {
+	switch mode {
+	case replay.ModeStore:
+		return r.shared
+	case replay.ModeLocal:
+		return r.local
+	}
+	return nil
+}
+
 // tables are the node's nonce tables: the routes' and, with Redis, its
 // stand-in.
 func (r *replayState) tables() []*replay.LocalNonces {

@@ -157,6 +157,13 @@ func (n meteredNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.
 	return seen, err
 }
 
+func (n meteredNonces) Recorded(ctx context.Context, apiKey, nonce string) (bool, error) {
+	start := time.Now()
+	seen, err := n.Seer.Recorded(ctx, apiKey, nonce)
+	n.errors.observe(opNonce, start, err)
+	return seen, err
+}
+
 // observePropagation passes the change feed on, observing for each change
 // how long after its commit it arrived. The returned channel closes when
 // feed does or ctx ends.

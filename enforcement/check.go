@@ -155,20 +155,31 @@ func (c *Checker) decide(ctx context.Context, r *http.Request, orig signature.Re
 		Identity:       Identity{Group: c.cfg.Group, Environment: c.cfg.Environment},
 		fallbackScheme: c.fallbackScheme,
 	}
-	sc := scratchPool.Get().(*checkScratch)
-	sc.req = orig
-	d.Reason = c.check(ctx, r, sc, remote, now, &d)
-	*sc = checkScratch{} // keep no request alive from the pool
-	scratchPool.Put(sc)
+	c.run(ctx, r, orig, remote, now, &d, nil)
 	return d
 }
 
-func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, remote netip.Addr, now time.Time, d *Decision) Reason {
+// run sets d.Reason to the check's decision on r; x, when not nil, notes
+// each step for Explain and has the replay step ask without recording.
+func (c *Checker) run(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr, now time.Time, d *Decision, x *explainer) {
+	sc := scratchPool.Get().(*checkScratch)
+	sc.req = orig
+	d.Reason = c.check(ctx, r, sc, remote, now, d, x)
+	*sc = checkScratch{} // keep no request alive from the pool
+	scratchPool.Put(sc)
+}
+
+// check is the request check; every step notes itself to x (a no-op when
+// x is nil), so that Explain reports what the check does, never a copy of it.
+func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, remote netip.Addr, now time.Time, d *Decision, x *explainer) Reason {
 	cr := &sc.creds
 	if err := signature.Parse(sc.req.Header, c.cfg.Schemes, cr); err != nil {
 		d.Identity.Scheme = signature.Sniff(sc.req.Header, c.cfg.Schemes)
-		return parseReason(err)
+		reason := parseReason(err)
+		x.credentials(d.Identity.Scheme, cr, reason)
+		return reason
 	}
+	x.credentials(cr.Scheme, cr, Allowed)
 	d.Identity.Scheme, d.Identity.APIKey = cr.Scheme, cr.APIKey
 
 	var entry *cache.Entry
@@ -179,19 +190,27 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		entry, err = c.keys.Get(ctx, cr.APIKey)
 	}
 	if err != nil {
+		reason := StoreUnavailable
 		if errors.Is(err, cache.ErrUnknownKey) {
-			return InvalidKey
+			reason = InvalidKey
 		}
-		return StoreUnavailable
+		x.key(cr.APIKey, nil, reason)
+		return reason
 	}
+	x.key(cr.APIKey, entry, Allowed)
 	d.Identity.APIKey, d.Identity.AccessKeyID = entry.APIKey, entry.AccessKeyID
 	if entry.Authorization != nil {
 		d.Identity.AuthorizationID = entry.Authorization.ID
 	}
-	if !entry.Usable(now) {
+	usable := entry.Usable(now)
+	x.keyUsable(entry, now, usable)
+	if !usable {
 		return InvalidKey
 	}
-	if skew := now.Sub(cr.Date); skew > c.cfg.MaxSkew || skew < -c.cfg.MaxSkew {
+	skew := now.Sub(cr.Date)
+	inRange := skew <= c.cfg.MaxSkew && skew >= -c.cfg.MaxSkew
+	x.date(cr, skew, c.cfg.MaxSkew, inRange)
+	if !inRange {
 		return DateOutOfRange
 	}
 
@@ -210,6 +229,7 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	}
 
 	payloadHash, reason := c.prepareBody(r, cr, &sc.req, d)
+	x.body(r, payloadHash, reason)
 	if reason != Allowed {
 		return reason
 	}
@@ -217,23 +237,36 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	// carries a signature that is not valid here: signature_mismatch,
 	// checked where the signature is, after the key and date, so that the
 	// answer tells nothing more about the key.
-	if !cr.InScope(c.cfg.Region, c.cfg.Service) || !verify(&sc.req, cr, entry, payloadHash, now) {
+	inScope := cr.InScope(c.cfg.Region, c.cfg.Service)
+	matches := inScope && verify(&sc.req, cr, entry, payloadHash, now)
+	x.signature(&sc.req, cr, payloadHash, inScope, matches)
+	if !matches {
 		if c.cfg.DebugSignature {
 			d.debugForm = documentedForm(&sc.req, cr, payloadHash)
 		}
 		return SignatureMismatch
 	}
-	if reason := verifySmallBody(r); reason != Allowed {
+	reason = verifySmallBody(r)
+	x.bodyHash(r, reason)
+	if reason != Allowed {
 		return reason
 	}
 
-	if c.cfg.Nonces != nil {
+	if c.cfg.Nonces == nil {
+		x.replayOff()
+	} else {
 		// A nonce is kept two skew windows from its request's date, not
 		// from its arrival: a replay, which carries the same signed date,
 		// is refused by the date check once the nonce expires, and its
 		// expiry is known before the table is asked (see replay.LocalNonces).
 		ttl := cr.Date.Add(c.nonceTTL).Sub(now)
-		switch c.cfg.Nonces.Record(ctx, ticket, cr.Date, now, ttl) {
+		var verdict replay.Verdict
+		if x == nil {
+			verdict = c.cfg.Nonces.Record(ctx, ticket, cr.Date, now, ttl)
+		} else {
+			verdict = x.peekNonce(ctx, c.cfg.Nonces, ticket, cr.Date, now, ttl)
+		}
+		switch verdict {
 		case replay.Replayed:
 			return ReplayedNonce
 		case replay.TooOld:
@@ -245,11 +278,26 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		}
 	}
 
+	if x.skipsAuthorization() {
+		return Allowed
+	}
 	a := entry.Authorization
-	if a == nil || !a.ValidAt(now) || !a.Allows(c.cfg.Group, c.cfg.Environment) {
+	valid := a != nil && a.ValidAt(now)
+	x.authorization(a, now, valid)
+	if !valid {
 		return NotAuthorized
 	}
-	if !a.AllowsIP(remote) {
+	bound := a.Allows(d.Identity.Group, d.Identity.Environment)
+	x.binding(d.Identity.Group, d.Identity.Environment, bound)
+	if !bound {
+		return NotAuthorized
+	}
+	if x.skipsClientIP() {
+		return Allowed
+	}
+	allowed := a.AllowsIP(remote)
+	x.clientIP(a, remote, allowed)
+	if !allowed {
 		return IPNotAllowed
 	}
 	return Allowed

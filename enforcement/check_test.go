@@ -137,22 +137,25 @@ func check(c *Checker, r *http.Request, remote string) Decision {
 	return c.Check(context.Background(), r, originalOf(r), netip.MustParseAddr(remote))
 }
 
-// TestCheckReasons has one row per reason of docs/request-check.md (store_unavailable
-// has its own test) and the situations that lead to it.
-func TestCheckReasons(t *testing.T) {
-	tests := []struct {
-		name    string
-		apiKey  string           // default GOOD
-		scheme  signature.Scheme // default JDCloud2
-		secret  string           // default the key's
-		opts    []signature.Option
-		mutate  func(r *http.Request)
-		config  func(*Config)
-		nonces  bool // replay protection on, the request sent once before
-		remote  string
-		want    Reason
-		wantAKI string // the access key ID the decision names
-	}{
+// reasonCase is a request and the check's reason for it.
+type reasonCase struct {
+	name    string
+	apiKey  string           // default GOOD
+	scheme  signature.Scheme // default JDCloud2
+	secret  string           // default the key's
+	opts    []signature.Option
+	mutate  func(r *http.Request)
+	config  func(*Config)
+	nonces  bool // replay protection on, the request sent once before
+	remote  string
+	want    Reason
+	wantAKI string // the access key ID the decision names
+}
+
+// reasonCases has one row per reason of docs/request-check.md
+// (store_unavailable has its own test) and the situations that lead to it.
+func reasonCases() []reasonCase {
+	return []reasonCase{
 		{name: "allowed", want: Allowed, wantAKI: "ak-good"},
 		{name: "allowed in any environment", apiKey: "ANYENV", want: Allowed, wantAKI: "ak-anyenv"},
 		{name: "allowed from an allowed IP", apiKey: "IPS", remote: "10.1.2.3", want: Allowed},
@@ -204,33 +207,48 @@ func TestCheckReasons(t *testing.T) {
 		{name: "IP not allowed", apiKey: "IPS", remote: "192.0.2.1", want: IPNotAllowed},
 		{name: "body too large", config: func(c *Config) { c.MaxBody = 10 }, mutate: func(r *http.Request) { r.ContentLength = 11 }, want: BodyTooLarge},
 	}
+}
+
+// setUp makes the case's check and request, with the key, scheme, secret
+// and client address of the case (or their defaults).
+func (tt reasonCase) setUp(t *testing.T, keys Keys) (c *Checker, r *http.Request, apiKey, remote string) {
+	t.Helper()
+	apiKey, secret, remote := tt.apiKey, tt.secret, tt.remote
+	if apiKey == "" {
+		apiKey = "GOOD"
+	}
+	if secret == "" {
+		secret = secretOf(apiKey)
+	}
+	if remote == "" {
+		remote = "203.0.113.5"
+	}
+	config := tt.config
+	if tt.nonces {
+		nonces := replay.NewLocalNonces(replay.WithNonceClock(func() time.Time { return testNow }))
+		config = func(c *Config) { c.Nonces = nonces }
+	}
+	c = newTestChecker(t, keys, config)
+	r = signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders/1?b=2&a=1", "", apiKey, secret, tt.schemeOrDefault(), tt.opts...)
+	if tt.mutate != nil {
+		tt.mutate(r)
+	}
+	return c, r, apiKey, remote
+}
+
+func (tt reasonCase) schemeOrDefault() signature.Scheme {
+	if tt.scheme == 0 {
+		return signature.JDCloud2
+	}
+	return tt.scheme
+}
+
+func TestCheckReasons(t *testing.T) {
 	keys := testKeys()
-	for _, tt := range tests {
+	for _, tt := range reasonCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			apiKey, secret, remote := tt.apiKey, tt.secret, tt.remote
-			if apiKey == "" {
-				apiKey = "GOOD"
-			}
-			if secret == "" {
-				secret = secretOf(apiKey)
-			}
-			if remote == "" {
-				remote = "203.0.113.5"
-			}
-			scheme := tt.scheme
-			if scheme == 0 {
-				scheme = signature.JDCloud2
-			}
-			config := tt.config
-			if tt.nonces {
-				nonces := replay.NewLocalNonces(replay.WithNonceClock(func() time.Time { return testNow }))
-				config = func(c *Config) { c.Nonces = nonces }
-			}
-			c := newTestChecker(t, keys, config)
-			r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders/1?b=2&a=1", "", apiKey, secret, scheme, tt.opts...)
-			if tt.mutate != nil {
-				tt.mutate(r)
-			}
+			c, r, apiKey, remote := tt.setUp(t, keys)
+			scheme := tt.schemeOrDefault()
 			if tt.nonces {
 				if d := check(c, r, remote); d.Reason != Allowed {
 					t.Fatalf("first request: %s, want allowed", d.Reason)
@@ -292,6 +310,10 @@ func (failingNonces) Prepare(apiKey, nonce string) replay.Ticket {
 }
 
 func (failingNonces) Record(context.Context, replay.Ticket, time.Time, time.Time, time.Duration) replay.Verdict {
+	return replay.Unavailable
+}
+
+func (failingNonces) Peek(context.Context, replay.Ticket, time.Time, time.Time, time.Duration) replay.Verdict {
 	return replay.Unavailable
 }
 

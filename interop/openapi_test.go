@@ -14,6 +14,7 @@ import (
 	validationerrors "github.com/pb33f/libopenapi-validator/errors"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
+	"github.com/accessauth/caddy-access-auth/signature"
 )
 
 // The document is validated with pb33f's libopenapi-validator: it reads
@@ -190,9 +191,20 @@ func TestOpenAPITraffic(t *testing.T) {
 	c.call(http.MethodGet, "/access-auth/plans/gold", nil, http.StatusOK)
 
 	var key struct {
-		ID string `json:"id"`
+		ID        string `json:"id"`
+		APIKey    string `json:"api_key"`
+		APISecret string `json:"api_secret"`
 	}
 	c.decode(c.call(http.MethodPost, "/access-auth/keys", map[string]any{"name": "alice", "description": "Alice's app"}, http.StatusCreated), &key)
+	signed, err := http.NewRequest(http.MethodPost, "http://api.example.com/v1/orders", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signature.Sign(signed, signature.SigV4, key.APIKey, key.APISecret); err != nil {
+		t.Fatal(err)
+	}
+	c.call(http.MethodPost, "/access-auth/explain", map[string]any{"method": signed.Method, "url": signed.URL.String(),
+		"headers": signed.Header, "body_base64": "e30="}, http.StatusOK)
 	c.call(http.MethodPost, "/access-auth/keys", map[string]any{"name": "imported", "kind": "imported",
 		"api_key": gatewaytest.RandomAPIKey(t), "api_secret": strings.Repeat("s", 32)}, http.StatusCreated)
 	c.call(http.MethodGet, "/access-auth/keys?name=alice&enabled=true", nil, http.StatusOK)
@@ -218,6 +230,11 @@ func TestOpenAPITraffic(t *testing.T) {
 	c.call(http.MethodGet, "/access-auth/groups/shop/authorizations", nil, http.StatusOK)
 	c.call(http.MethodDelete, "/access-auth/keys/"+key.ID, nil, http.StatusConflict)
 	c.call(http.MethodDelete, "/access-auth/authorizations/"+auth.ID+"/bindings/shop?environment=prod", nil, http.StatusNoContent)
+
+	c.call(http.MethodPost, "/access-auth/explain", map[string]any{"method": "GET", "url": "http://api.example.com/v1/orders?page=1",
+		"headers": map[string][]string{"X-Jdcloud-Date": {"20260101T000000Z"}}, "body_base64": "e30=", "group": "shop",
+		"environment": "prod", "client_ip": "192.0.2.1"}, http.StatusOK)
+	c.refused(http.MethodPost, "/access-auth/explain", map[string]any{"method": "GET"}, http.StatusBadRequest, "invalid_argument")
 
 	c.call(http.MethodGet, "/access-auth/audit?limit=2", nil, http.StatusOK)
 	export := c.call(http.MethodGet, "/access-auth/export", nil, http.StatusOK)

@@ -52,6 +52,17 @@ func (n *Fallback) Record(ctx context.Context, t Ticket, _, now time.Time, ttl t
 	return verdict(seenHere)
 }
 
+// Peek is Record's verdict for t at now, recording nothing: the store's
+// answer, or the stand-in's where Record would take it.
+func (n *Fallback) Peek(ctx context.Context, t Ticket, _, now time.Time, ttl time.Duration) Verdict {
+	seen, err := n.shared.Recorded(ctx, t.APIKey, t.Nonce)
+	seenHere := n.standIn.visit(n.standIn.locate(t.APIKey, t.Nonce), now, ttl, false) != Fresh
+	if err != nil || (!seen && now.UnixNano() < n.checkLocalUntil.Load()) {
+		return verdict(seenHere)
+	}
+	return verdict(seen)
+}
+
 // raise64 raises v to until unless it is later already.
 func raise64(v *atomic.Int64, until int64) {
 	for old := v.Load(); old < until && !v.CompareAndSwap(old, until); old = v.Load() {
@@ -66,4 +77,9 @@ func verdict(seen bool) Verdict {
 }
 
 // Interface guards
-var _ Guard = (*Fallback)(nil)
+var (
+	_ Guard  = (*Fallback)(nil)
+	_ Peeker = (*Fallback)(nil)
+	_ Peeker = (*LocalNonces)(nil)
+	_ Seer   = (*LocalNonces)(nil)
+)

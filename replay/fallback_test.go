@@ -24,6 +24,13 @@ func (f *fakeSharedNonces) Seen(_ context.Context, apiKey, nonce string, _ time.
 	return was, nil
 }
 
+func (f *fakeSharedNonces) Recorded(_ context.Context, apiKey, nonce string) (bool, error) {
+	if f.down {
+		return false, errors.New("connection refused")
+	}
+	return f.seen[apiKey+":"+nonce], nil
+}
+
 func TestFallbackNonces(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
@@ -53,6 +60,11 @@ func TestFallbackNonces(t *testing.T) {
 		shared.down = s.down
 		now = now.Add(s.advance)
 		want := verdict(s.wantSeen)
+		// Peek says what Record will, and records nothing: Record then
+		// still says it.
+		if got := n.Peek(context.Background(), n.Prepare("KEY", s.nonce), now, now, ttl); got != want {
+			t.Errorf("%s: Peek %v, want %v", s.name, got, want)
+		}
 		if got := n.Record(context.Background(), n.Prepare("KEY", s.nonce), now, now, ttl); got != want {
 			t.Errorf("%s: %v, want %v", s.name, got, want)
 		}
@@ -66,6 +78,8 @@ type freshNonces struct{}
 func (freshNonces) Seen(context.Context, string, string, time.Duration) (bool, error) {
 	return false, nil
 }
+
+func (freshNonces) Recorded(context.Context, string, string) (bool, error) { return false, nil }
 
 // BenchmarkFallbackNonces is what replay protection in the store adds to
 // the store's round trip on this node: recording the nonce in the node's

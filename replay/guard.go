@@ -38,6 +38,15 @@ type Guard interface {
 	Record(ctx context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict
 }
 
+// Peeker is a Guard that can tell what Record would say without recording
+// anything, for explaining a request (docs/explain.md): an explained
+// request must not spend the nonce its real retry will carry.
+type Peeker interface {
+	// Peek is Record's verdict for t at now, with nothing recorded:
+	// Fresh when the nonce is not recorded.
+	Peek(ctx context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict
+}
+
 // Ticket is a nonce as Prepare located it.
 type Ticket struct {
 	APIKey, Nonce string
@@ -62,4 +71,7 @@ const (
 // had been recorded before.
 type Seer interface {
 	Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error)
+	// Recorded reports whether apiKey's nonce is recorded (and unexpired),
+	// recording nothing.
+	Recorded(ctx context.Context, apiKey, nonce string) (bool, error)
 }

@@ -23,3 +23,13 @@ func ParseMode(s string) (Mode, error) {
 	}
 	return m, nil
 }
+
+// String is the mode's name in the replay_protection option.
+func (m Mode) String() string {
+	for name, mode := range modes {
+		if mode == m && name != "" {
+			return name
+		}
+	}
+	return fmt.Sprintf("mode(%d)", uint8(m))
+}

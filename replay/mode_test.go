@@ -20,5 +20,8 @@ func TestParseMode(t *testing.T) {
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("ParseMode(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 		}
+		if tc.in != "" && !tc.wantErr && got.String() != tc.in {
+			t.Errorf("ParseMode(%q).String() = %q", tc.in, got.String())
+		}
 	}
 }

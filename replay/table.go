@@ -177,12 +177,26 @@ func (l *LocalNonces) Record(_ context.Context, t Ticket, date, now time.Time, t
 	return l.record(t.place, now, ttl)
 }
 
+// Peek is Record's verdict for t at now, recording nothing.
+func (l *LocalNonces) Peek(_ context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict {
+	if !l.VouchesFor(date) {
+		return TooOld
+	}
+	return l.visit(l.locate(t.APIKey, t.Nonce), now, ttl, false)
+}
+
 // Seen records apiKey's nonce for ttl from the table's clock and reports
 // whether it was recorded (and not expired) already. A nonce the table
 // cannot vouch for (it expires no later than one it had to drop) counts
 // as seen. It never fails.
 func (l *LocalNonces) Seen(_ context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
 	return l.record(l.locate(apiKey, nonce), l.now(), ttl) != Fresh, nil
+}
+
+// Recorded reports whether apiKey's nonce is recorded and unexpired by the
+// table's clock, recording nothing.
+func (l *LocalNonces) Recorded(_ context.Context, apiKey, nonce string) (bool, error) {
+	return l.visit(l.locate(apiKey, nonce), l.now(), 0, false) == Replayed, nil
 }
 
 // Displaced returns how many nonces the table has dropped before they
@@ -221,6 +235,12 @@ type noncePlace struct {
 // record records the nonce at p for ttl from at unless it was recorded
 // (and is unexpired) already or expires by the horizon.
 func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) Verdict {
+	return l.visit(p, at, ttl, true)
+}
+
+// visit is record's verdict for the nonce at p; it records the nonce only
+// when told to (Peek is the same verdict with nothing recorded).
+func (l *LocalNonces) visit(p noncePlace, at time.Time, ttl time.Duration, record bool) Verdict {
 	since := l.since(at)
 	now := seconds(since)
 	expiry := seconds(since + ttl + time.Second - 1) // rounded up: never forgotten early
@@ -234,7 +254,9 @@ func (l *LocalNonces) record(p noncePlace, at time.Time, ttl time.Duration) Verd
 	case expiry <= l.horizons[uint8(p.fingerprint)].Load():
 		return TooOld
 	}
-	l.take(b, slot, p.fingerprint, expiry, now)
+	if record {
+		l.take(b, slot, p.fingerprint, expiry, now)
+	}
 	return Fresh
 }
 

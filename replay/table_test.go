@@ -547,3 +547,39 @@ func halfFullNonces(apiKey string) *LocalNonces {
 
 // testNow is the tables' clock in tests.
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// TestLocalNoncesPeek checks that Peek gives Record's verdict without
+// recording: a fresh nonce peeked twice is still fresh for Record, then
+// peeks as replayed; a request older than the table vouches for is TooOld.
+func TestLocalNoncesPeek(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	n := NewLocalNonces(WithNonceClock(func() time.Time { return now }), WithVouchesFrom(now.Add(-time.Minute)))
+	ctx := context.Background()
+	ticket := n.Prepare("KEY", "nonce")
+	for _, tc := range []struct {
+		name   string
+		date   time.Time
+		record bool
+		want   Verdict
+	}{
+		{"fresh", now, false, Fresh},
+		{"still fresh after a peek", now, true, Fresh},
+		{"recorded", now, false, Replayed},
+		{"before the table vouches", now.Add(-2 * time.Minute), false, TooOld},
+	} {
+		if got := n.Peek(ctx, ticket, tc.date, now, time.Minute); got != tc.want {
+			t.Errorf("%s: Peek %v, want %v", tc.name, got, tc.want)
+		}
+		if tc.record {
+			if got := n.Record(ctx, ticket, tc.date, now, time.Minute); got != tc.want {
+				t.Errorf("%s: Record %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	}
+	if seen, _ := n.Recorded(ctx, "KEY", "nonce"); !seen {
+		t.Errorf("Recorded of a recorded nonce: false")
+	}
+	if seen, _ := n.Recorded(ctx, "KEY", "other"); seen {
+		t.Errorf("Recorded of a fresh nonce: true")
+	}
+}

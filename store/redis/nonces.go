@@ -157,6 +157,16 @@ func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Durati
 	return !fresh, nil
 }
 
+// Recorded reports whether apiKey+nonce is recorded (EXISTS), recording
+// nothing: explaining a request must not spend its nonce.
+func (n *Nonces) Recorded(ctx context.Context, apiKey, nonce string) (bool, error) {
+	count, err := n.client.Exists(ctx, n.prefix+apiKey+":"+nonce).Result()
+	if err != nil {
+		return false, redisUnavailable(err)
+	}
+	return count > 0, nil
+}
+
 // flush sends the queued calls (own among them) in one pipeline and
 // answers them, then hands the sending to the first call queued meanwhile,
 // or ends the flushing.

@@ -275,3 +275,40 @@ func TestRedisNoncesGivenUpCalls(t *testing.T) {
 		t.Fatalf("Seen after the given-up calls = %v, %v; want a fresh nonce", seen, err)
 	}
 }
+
+// Recorded tells a recorded nonce from a fresh one and records nothing: a
+// nonce asked about stays fresh for Seen.
+func TestRedisNoncesRecorded(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		record bool
+		want   bool
+	}{
+		{"fresh", false, false},
+		{"recorded", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.record {
+				if _, err := n.Seen(ctx, "K", tc.name, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 2 {
+				got, err := n.Recorded(ctx, "K", tc.name)
+				if err != nil || got != tc.want {
+					t.Fatalf("Recorded = %v, %v; want %v", got, err, tc.want)
+				}
+			}
+			if seen, err := n.Seen(ctx, "K", tc.name, time.Minute); err != nil || seen != tc.want {
+				t.Fatalf("Seen after Recorded = %v, %v; want %v (Recorded must record nothing)", seen, err, tc.want)
+			}
+		})
+	}
+	srv.Stop()
+	if _, err := n.Recorded(ctx, "K", "x"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Recorded with the server down: %v, want store.ErrUnavailable", err)
+	}
+}
