@@ -270,6 +270,27 @@ func (t *boltTx) Scan(table, after string, limit int) ([]store.Record, error) {
 	return records, nil
 }
 
+func (t *boltTx) ScanReverse(table, before string, limit int) ([]store.Record, error) {
+	bucket := t.tx.Bucket([]byte(table))
+	if bucket == nil {
+		return nil, nil
+	}
+	var records []store.Record
+	c := bucket.Cursor()
+	var k, v []byte
+	if before == "" {
+		k, v = c.Last()
+	} else if k, v = c.Seek([]byte(before)); k == nil {
+		k, v = c.Last() // every id sorts before it
+	} else {
+		k, v = c.Prev() // Seek stopped at the first id >= before
+	}
+	for ; k != nil && (limit <= 0 || len(records) < limit); k, v = c.Prev() {
+		records = append(records, store.Record{ID: string(k), Value: append([]byte(nil), v...)})
+	}
+	return records, nil
+}
+
 func (t *boltTx) Notify(apiKeys ...string) {
 	if !t.writable {
 		return
