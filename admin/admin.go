@@ -62,6 +62,7 @@ type storeAPI interface {
 	ListAudit(context.Context, store.Page) ([]store.AuditRecord, string, error)
 	Export(context.Context) (store.Export, error)
 	Import(context.Context, store.Export, store.Actor) error
+	Counts(context.Context, []string) ([]int64, error)
 }
 
 var _ storeAPI = (*store.Store)(nil)
@@ -105,6 +106,7 @@ func (h *handler) routes() {
 	h.handle("DELETE /access-auth/keys/{id}", h.deleteKey)
 	h.handle("POST /access-auth/keys/{id}/reset", h.resetKey)
 	h.handle("GET /access-auth/keys/{id}/groups", h.keyGroups)
+	h.handle("GET /access-auth/keys/{id}/usage", h.keyUsage)
 
 	h.handle("POST /access-auth/authorizations", h.createAuthorization)
 	h.handle("GET /access-auth/authorizations", h.listAuthorizations)

@@ -215,6 +215,7 @@ func TestOpenAPITraffic(t *testing.T) {
 	c.call(http.MethodGet, "/access-auth/authorizations?access_key_id="+key.ID+"&group=shop", nil, http.StatusOK)
 	c.call(http.MethodGet, "/access-auth/authorizations/"+auth.ID, nil, http.StatusOK)
 	c.call(http.MethodGet, "/access-auth/keys/"+key.ID+"/groups", nil, http.StatusOK)
+	c.call(http.MethodGet, "/access-auth/keys/"+key.ID+"/usage", nil, http.StatusOK) // a group budget of gold's quota
 	c.call(http.MethodGet, "/access-auth/groups/shop/authorizations", nil, http.StatusOK)
 	c.call(http.MethodDelete, "/access-auth/keys/"+key.ID, nil, http.StatusConflict)
 	c.call(http.MethodDelete, "/access-auth/authorizations/"+auth.ID+"/bindings/shop?environment=prod", nil, http.StatusNoContent)
@@ -230,6 +231,7 @@ func TestOpenAPITraffic(t *testing.T) {
 
 	// Errors.
 	c.call(http.MethodGet, "/access-auth/keys/none-such", nil, http.StatusNotFound)
+	c.refused(http.MethodGet, "/access-auth/keys/none-such/usage", nil, http.StatusNotFound, "not_found")
 	c.refused(http.MethodGet, "/access-auth/keys?limit=0", nil, http.StatusBadRequest, "invalid_argument")
 	c.refused(http.MethodPost, "/access-auth/groups", map[string]any{"name": "x", "unknown": 1}, http.StatusBadRequest, "invalid_argument")
 	c.refused(http.MethodPost, "/access-auth/groups", map[string]any{"name": strings.Repeat("x", 2<<20)}, http.StatusRequestEntityTooLarge, "body_too_large")
