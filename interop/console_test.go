@@ -130,13 +130,34 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("request signed with the key made in the console: %s", a)
 	}
 
-	// The key's page shows its authorization and the groups it may call.
+	// A plan with a quota on the authorization, and the request counted:
+	// the key's page draws its budget as a gauge and its days as a chart.
+	node.AdminJSON(http.MethodPost, "/access-auth/plans", map[string]any{"name": "metered", "quota": map[string]any{"requests": 100, "period": "day"}}, http.StatusCreated, nil)
+	var auths struct{ Items []struct{ ID string } }
+	node.AdminJSON(http.MethodGet, "/access-auth/authorizations?access_key_id="+key.ID, nil, http.StatusOK, &auths)
+	if len(auths.Items) != 1 {
+		t.Fatalf("the key's authorizations: %+v", auths.Items)
+	}
+	node.AdminJSON(http.MethodPatch, "/access-auth/authorizations/"+auths.Items[0].ID, map[string]any{"plan": "metered"}, http.StatusOK, nil)
+	gatewaytest.Eventually(t, 10*time.Second, "the request in the key's daily usage", func() error {
+		var usage struct{ Daily []struct{ Allowed int } }
+		node.AdminJSON(http.MethodGet, "/access-auth/keys/"+key.ID+"/usage", nil, http.StatusOK, &usage)
+		if len(usage.Daily) == 0 {
+			return fmt.Errorf("no daily counts yet")
+		}
+		return nil
+	})
+
+	// The key's page shows its authorization, the groups it may call, its usage.
 	p.do("open the key's page", chromedp.Click(chromedp.Search(`//*[@id="authorizations-list"]//a[text()="console-key"]`)), chromedp.WaitVisible(chromedp.ID("key-authorization")))
 	p.waitText("#key-groups", group+" · every environment")
 	p.waitText("#key-authorization", group+" · *")
-	if hidden := evaluate[bool](p, `document.getElementById("key-usage").hidden`); !hidden {
-		t.Error("the usage section shows although this API has no usage endpoint")
+	p.do("wait for the usage", chromedp.WaitVisible(chromedp.ID("key-usage")), chromedp.WaitVisible(chromedp.ID("usage-chart")))
+	p.waitText("#key-usage", "of 100 requests this day used")
+	if chart := evaluate[string](p, `document.getElementById("usage-chart").getAttribute("aria-label")`); !strings.Contains(chart, "1 allowed") {
+		t.Errorf("the usage chart reads %q, want the one allowed request", chart)
 	}
+	p.screenshot("usage")
 
 	// Unbinding (confirmed) refuses the key's next request.
 	p.do("unbind on the key's page", chromedp.Click(chromedp.CSS(`#key-authorization button[aria-label="Unbind shop * from the authorization of key console-key"]`)))
