@@ -1,6 +1,9 @@
 package store
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // KeyScanBudget is how many keys one page of a filtered key list (query,
 // enabled, kind) examines at most. Such a page may therefore end before it
@@ -39,4 +42,28 @@ func containsFold(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// mayMatch reports whether a key's JSON record could pass the query,
+// before it is decoded: the name, ID and APIKey stand in the record as
+// they are unless JSON escapes a character of the query, so a record
+// without the query anywhere (ignoring case) cannot match. It spares a
+// search the decoding of the keys it passes over.
+func (f KeyFilter) mayMatch(record []byte) bool {
+	if f.Query == "" || strings.ContainsFunc(f.Query, jsonMayEscape) {
+		return true
+	}
+	sub := f.Query
+	for i := 0; i+len(sub) <= len(record); i++ {
+		if bytes.EqualFold(record[i:i+len(sub)], []byte(sub)) {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonMayEscape reports whether encoding/json may write r otherwise than
+// as itself.
+func jsonMayEscape(r rune) bool {
+	return r < 0x20 || r >= 0x7f || r == '"' || r == '\\' || r == '<' || r == '>' || r == '&'
 }

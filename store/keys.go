@@ -161,6 +161,9 @@ func (s *Store) ListKeys(ctx context.Context, filter KeyFilter, page Page) ([]Ac
 		}
 		var err error
 		items, next, err = scanPageNewestFirst(tx, tblKeys, page, budget, func(r Record) (AccessKey, bool, error) {
+			if !filter.mayMatch(r.Value) {
+				return AccessKey{}, false, nil
+			}
 			var key ExportedKey
 			if err := json.Unmarshal(r.Value, &key); err != nil {
 				return AccessKey{}, false, err
