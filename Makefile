@@ -10,8 +10,9 @@ export GOFLAGS   := -buildvcs=false
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
 
+# The console's URL and sign-in token are printed first (scripts/run.sh).
 run: build
-	$(BIN) run --config Caddyfile.example --adapter caddyfile
+	CADDY=$(BIN) ./scripts/run.sh
 
 tools:
 	./scripts/ensure-test-tools.sh

@@ -66,6 +66,7 @@ type storeAPI interface {
 	Export(context.Context) (store.Export, error)
 	Import(context.Context, store.Export, store.Actor) error
 	Apply(context.Context, store.DesiredState, store.ApplyOptions, store.Actor) (store.ApplyResult, error)
+	Counts(context.Context, []string) ([]int64, error)
 }
 
 var _ storeAPI = (*store.Store)(nil)
@@ -109,6 +110,7 @@ func (h *handler) routes() {
 	h.handle("DELETE /access-auth/keys/{id}", h.deleteKey)
 	h.handle("POST /access-auth/keys/{id}/reset", h.resetKey)
 	h.handle("GET /access-auth/keys/{id}/groups", h.keyGroups)
+	h.handle("GET /access-auth/keys/{id}/usage", h.keyUsage)
 
 	h.handle("POST /access-auth/authorizations", h.createAuthorization)
 	h.handle("GET /access-auth/authorizations", h.listAuthorizations)

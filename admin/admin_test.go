@@ -416,6 +416,37 @@ func TestPagination(t *testing.T) {
 	}
 }
 
+// TestKeyListFilters: the list's query parameters reach the store's filter.
+func TestKeyListFilters(t *testing.T) {
+	c, _ := newClient(t, Options{})
+	xavier, wyatt := c.createKey("Xavier"), c.createKey("wyatt")
+	var imported store.AccessKey
+	c.call("POST", "/access-auth/keys", `{"name":"zoe","kind":"imported","api_key":"CAROL-AK","api_secret":"s"}`, http.StatusCreated, &imported)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"zoe", "wyatt", "Xavier"}},
+		{"?q=XAV", []string{"Xavier"}},
+		{"?q=" + wyatt.ID[5:15], []string{"wyatt"}},
+		{"?q=" + strings.ToLower(xavier.APIKey[3:12]), []string{"Xavier"}},
+		{"?api_key=CAROL-AK", []string{"zoe"}},
+		{"?kind=imported", []string{"zoe"}},
+		{"?kind=generated&q=y", []string{"wyatt"}},
+		{"?enabled=true&name=wyatt", []string{"wyatt"}},
+	} {
+		var l keyList
+		c.call("GET", "/access-auth/keys"+tc.query, "", http.StatusOK, &l)
+		var got []string
+		for _, k := range l.Items {
+			got = append(got, k.Name)
+		}
+		if !slices.Equal(got, tc.want) || l.NextCursor != "" {
+			t.Errorf("GET keys%s: %v (next %q), want %v", tc.query, got, l.NextCursor, tc.want)
+		}
+	}
+}
+
 func TestEmptyListsAreArrays(t *testing.T) {
 	c, _ := newClient(t, Options{})
 	for _, path := range []string{"/access-auth/keys", "/access-auth/authorizations", "/access-auth/groups"} {
@@ -550,6 +581,8 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/access-auth/groups?limit=ten", "", 400, "invalid_argument"},
 		{"GET", "/access-auth/audit?limit=-1", "", 400, "invalid_argument"},
 		{"GET", "/access-auth/keys?enabled=maybe", "", 400, "invalid_argument"},
+		{"GET", "/access-auth/keys?kind=stolen", "", 400, "invalid_argument"},
+		{"GET", "/access-auth/keys?q=" + strings.Repeat("a", 257), "", 400, "invalid_argument"},
 		{"GET", "/access-auth/nothing", "", 404, "not_found"},
 		{"GET", "/access-auth/", "", 404, "not_found"},
 		{"GET", "/", "", 404, "not_found"},

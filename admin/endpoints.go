@@ -27,7 +27,13 @@ func (h *handler) listKeys(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	filter := store.KeyFilter{Name: q.Get("name")}
+	filter := store.KeyFilter{Name: q.Get("name"), APIKey: q.Get("api_key"), Query: q.Get("q"), Kind: q.Get("kind")}
+	if len(filter.Query) > maxKeyQuery {
+		return 0, nil, invalid("q must be at most %d bytes", maxKeyQuery)
+	}
+	if k := filter.Kind; k != "" && k != store.KindGenerated && k != store.KindImported {
+		return 0, nil, invalid("kind must be %s or %s", store.KindGenerated, store.KindImported)
+	}
 	if s := q.Get("enabled"); s != "" {
 		enabled, err := strconv.ParseBool(s)
 		if err != nil {
@@ -41,6 +47,10 @@ func (h *handler) listKeys(r *http.Request) (int, any, error) {
 	}
 	return list(keys, next, err)
 }
+
+// maxKeyQuery bounds ?q= of the key list: longer than any name, ID or
+// APIKey it could be found in.
+const maxKeyQuery = 256
 
 func (h *handler) getKey(r *http.Request) (int, any, error) {
 	return ok(withoutSecret(h.store.GetKey(r.Context(), r.PathValue("id"))))

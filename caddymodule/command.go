@@ -31,7 +31,7 @@ func init() {
 Talks to the access_auth admin API on Caddy's admin endpoint (--address, or the
 admin address of --config, or localhost:2019).
 
-  keys create|list|show|update|reset|delete
+  keys create|list|show|update|reset|delete|usage
   authorizations create|list|show|update|bind|unbind|delete
   groups create|list
   plans create|list|show|update|delete
@@ -242,7 +242,8 @@ func keysCommand() *cobra.Command {
 	keys.AddCommand(create, list, update, reset,
 		byID("show", "Shows an access key", http.MethodGet, keysPath),
 		byID("delete", "Deletes an access key", http.MethodDelete, keysPath),
-		byID("groups", "Lists the groups a key may call", http.MethodGet, keysPath, "/groups"))
+		byID("groups", "Lists the groups a key may call", http.MethodGet, keysPath, "/groups"),
+		keyUsageCommand())
 	return keys
 }
 

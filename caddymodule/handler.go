@@ -18,6 +18,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 	"github.com/accessauth/caddy-access-auth/store"
+	dailyusage "github.com/accessauth/caddy-access-auth/usage"
 )
 
 func init() {
@@ -87,7 +88,8 @@ type Handler struct {
 	metrics *routeMetrics
 
 	mu      sync.Mutex
-	usage   *usage // set before checker
+	usage   *usage               // set before checker
+	daily   *dailyusage.Recorder // set before checker
 	checker atomic.Pointer[enforcement.Checker]
 }
 
@@ -235,6 +237,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.metrics.observe(decision.Reason, time.Since(start))
 	if decision.Reason != enforcement.Allowed {
 		h.deny(w, r, repl, decision, nil)
+		// A plan's refusal is the key's usage too: a provider bills on
+		// what was let through and shows what was held back.
+		if decision.Reason.HTTPStatus() == http.StatusTooManyRequests && decision.Identity.AccessKeyID != "" {
+			h.daily.Record(decision.Identity.AccessKeyID, h.Group, true, start)
+		}
 		return nil
 	}
 	id := decision.Identity
@@ -290,6 +297,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return nil
 		}
 	}
+	h.daily.Record(id.AccessKeyID, h.Group, false, start)
 	return err
 }
 
@@ -350,7 +358,7 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.usage = st.usage
+	h.usage, h.daily = st.usage, st.daily
 	h.checker.Store(c)
 	return c, nil
 }

@@ -123,41 +123,49 @@ func TestAppDefaultsAndStateKey(t *testing.T) {
 	}
 }
 
-// BenchmarkServeHTTP is the handler around the check: a cached key,
-// jdcloud2, no body, replay protection off (the nonce of a re-sent request
-// would be refused), identity forwarded.
-func BenchmarkServeHTTP(b *testing.B) {
+// servingHandler is a started file-store app with the group "orders", a
+// key bound to it, and a handler of that group without replay protection
+// (a re-sent request would be refused).
+func servingHandler(tb testing.TB) (*Handler, *sharedState, store.AccessKey) {
+	tb.Helper()
 	app := new(App)
-	if err := json.Unmarshal([]byte(`{"store":{"type":"file","path":"`+filepath.Join(b.TempDir(), "store.db")+`"}}`), app); err != nil {
-		b.Fatal(err)
+	if err := json.Unmarshal([]byte(`{"store":{"type":"file","path":"`+filepath.Join(tb.TempDir(), "store.db")+`"}}`), app); err != nil {
+		tb.Fatal(err)
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
+	tb.Cleanup(cancel)
 	if err := app.Provision(ctx); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := app.Start(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer app.Stop()
+	tb.Cleanup(func() { app.Stop() })
 	st, _ := app.acquire()
 	actor := store.Actor{Name: "bench"}
 	if _, err := st.store.CreateGroup(ctx, store.Group{Name: "orders"}, actor); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	key, err := st.store.CreateKey(ctx, store.NewKey{Name: "bench"}, actor)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if _, err := st.store.CreateAuthorization(ctx, store.NewAuthorization{
 		AccessKeyID: key.ID, Bindings: []store.Binding{{Group: "orders", Environment: "*"}},
 	}, actor); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	h := &Handler{Group: "orders", ReplayProtection: "off", logger: zap.NewNop()}
 	if err := h.provision(app); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return h, st, key
+}
+
+// BenchmarkServeHTTP is the handler around the check: a cached key,
+// jdcloud2, no body, replay protection off, identity forwarded.
+func BenchmarkServeHTTP(b *testing.B) {
+	h, _, key := servingHandler(b)
 
 	r := httptest.NewRequest("GET", "http://api.example.com/orders/1?x=y", nil)
 	if err := signature.Sign(r, signature.JDCloud2, key.APIKey, key.APISecret); err != nil {

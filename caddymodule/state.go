@@ -18,6 +18,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/store"
 	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
 	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
+	dailyusage "github.com/accessauth/caddy-access-auth/usage"
 )
 
 // Three pools keep the app's resources alive across config reloads.
@@ -129,18 +130,20 @@ type sharedState struct {
 	store      *store.Store
 	cache      *cache.Cache
 	usage      *usage // when keys were let through, for last_used_at
+	daily      *dailyusage.Recorder
 	stopFollow context.CancelFunc
 	followDone chan struct{}
 	usageDone  chan struct{}
 }
 
-// Destruct stops the change feed and writes the last uses of keys, closes
-// the cache, then releases the backend (the store is only rules over it:
+// Destruct stops the change feed and writes the last uses of keys and the
+// daily usage, closes the cache, then releases the backend (the store is only rules over it:
 // closing the store would close the backend that another state may share).
 func (s *sharedState) Destruct() error {
 	s.stopFollow()
 	<-s.followDone
 	<-s.usageDone
+	s.daily.Close()
 	s.cache.Close()
 	_, replayErr := replays.Delete(s.replay.key)
 	_, err := backends.Delete(s.backendKey)
@@ -221,8 +224,10 @@ func openState(a *App) (*sharedState, error) {
 	}()
 	used, usageDone := newUsage(), make(chan struct{})
 	go flushUsage(ctx, st, used, a.logger, usageDone)
+	daily := dailyusage.New(st, a.logger)
+	daily.Start(dailyusage.FlushInterval)
 	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, replay: replay, store: st, cache: c, usage: used,
-		stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
+		daily: daily, stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
 }
 
 // openBackend connects the configured backend. Opening Redis makes no

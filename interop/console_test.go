@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,13 +32,14 @@ func consoleRoutes(group string, protected bool) string {
 	return routes
 }
 
-// TestConsoleInChromium drives the web console in headless Chromium against
-// the real Caddy binary: it signs in (a wrong token first), creates a group,
-// a key (reading the secret shown once), an authorization and a binding, and
-// checks that a request signed with the key passes a route of the group;
-// then it disables the key in the console and the next request is refused.
-// A key named like markup must show as text. Set CONSOLE_SCREENSHOT_DIR to
-// keep screenshots of the pages.
+// TestConsoleInChromium walks the console's whole flow in headless Chromium
+// against the real Caddy binary, as a new user would: sign in (a wrong
+// token first), create a group, create a key and land on its page with the
+// secret shown once, copy the access key ID there, create an authorization
+// by pasting that ID into the picker, bind the group in an environment
+// chosen from the list, sign a request with the key (200), unbind (403).
+// Markup in names stays text. On failure a screenshot is written (the path
+// is logged); CONSOLE_SCREENSHOT_DIR keeps screenshots of every step.
 func TestConsoleInChromium(t *testing.T) {
 	browser := chromiumPath(t)
 	const group = "shop"
@@ -56,13 +58,15 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Error("the OpenAPI link is hidden after sign-in")
 	}
 
-	p.do("open the groups", chromedp.Click(chromedp.CSS(`[data-tab=groups]`)), chromedp.WaitVisible(chromedp.ID("view-groups")))
+	p.tab("groups")
 	p.dialog("#group-create", map[string]string{"name": group, "description": "the shop API"}, "")
 	p.waitText("#groups-list", "the shop API")
 
-	p.do("open the keys", chromedp.Click(chromedp.CSS(`[data-tab=keys]`)), chromedp.WaitVisible(chromedp.ID("view-keys")))
+	// A new key lands on its page: the secret card above its details.
+	p.tab("keys")
 	p.dialog("#key-create", map[string]string{"name": "console-key", "description": "made in the browser"}, "")
-	p.do("wait for the secret", chromedp.WaitVisible(chromedp.ID("once-api-secret")))
+	p.do("wait for the key's page", chromedp.WaitVisible(chromedp.ID("view-key")), chromedp.WaitVisible(chromedp.ID("once-api-secret")))
+	p.waitText("#key-details", "console-key")
 	key := gatewaytest.Credentials{
 		ID:        p.value("#once-id"),
 		APIKey:    p.value("#once-api-key"),
@@ -71,25 +75,52 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.HasPrefix(key.ID, "ak-") || len(key.APIKey) != 32 || len(key.APISecret) < 32 {
 		t.Fatalf("the secret shown once: %+v", key)
 	}
+	if hash := evaluate[string](p, `location.hash`); hash != "#key/"+key.ID {
+		t.Errorf("a new key lands on %q, want its page #key/%s", hash, key.ID)
+	}
 	p.waitText("#secret-once", "will not be shown again")
-	p.screenshot("secret")
-	p.waitText("#keys-list", key.APIKey)
+	p.screenshot("key-details")
+	// The details page shows what the caller hands over.
+	copiedID := evaluate[string](p, `document.querySelector("#key-details dl.details dd code").textContent`)
+	if copiedID != key.ID {
+		t.Fatalf("the details page's access key ID %q, want %s", copiedID, key.ID)
+	}
+	for _, want := range []string{key.APIKey, "generated", "enabled", "never rotated", "No authorization yet"} {
+		p.waitText("#key-details", want)
+	}
 	if status, raw := node.Request(http.MethodGet, "/access-auth/keys/"+key.ID, nil); status != http.StatusOK || strings.Contains(string(raw), key.APISecret) {
 		t.Fatalf("the key as the API shows it: %d %s", status, raw)
 	}
 
-	// Authorize the key without bindings, then bind the group in its row.
-	p.rowButton("#keys-list", "console-key", "Authorize")
-	p.do("wait for the keys to choose from", chromedp.WaitVisible(chromedp.CSS(`#dialog select[name=access_key_id]`)))
-	if chosen := p.value(`#dialog select[name=access_key_id]`); chosen != key.ID {
-		t.Errorf("authorizing from the key's row chose %q, want %s", chosen, key.ID)
+	// Leaving the secret asks first; staying keeps it.
+	p.do("leave for the authorizations", chromedp.Click(chromedp.CSS(`[data-tab=authorizations]`)))
+	p.waitText("#dialog-title", "Leave without the secret?")
+	p.do("stay", chromedp.Click(chromedp.ID("dialog-cancel")))
+	if still := evaluate[bool](p, `!!document.getElementById("once-api-secret") && location.hash.startsWith("#key/") && !document.getElementById("view-key").hidden`); !still {
+		t.Fatal("staying lost the secret or the key's page")
+	}
+	p.do("dismiss the secret", chromedp.Click(chromedp.Search(`//button[text()="I have saved the secret"]`)), chromedp.WaitNotPresent(chromedp.ID("once-api-secret")))
+
+	// Authorize by pasting the access key ID: the picker names the key.
+	p.tab("authorizations")
+	p.do("open the new authorization", chromedp.Click(chromedp.ID("auth-create")), chromedp.WaitVisible(chromedp.CSS(`#dialog [name=key_search]`)))
+	p.do("paste the access key ID", chromedp.SendKeys(chromedp.CSS(`#dialog [name=key_search]`), key.ID))
+	p.waitText("#key-picked", "console-key")
+	p.waitText("#key-picked", key.ID)
+	p.do("choose the group", chromedp.SetValue(chromedp.CSS(`#dialog [name=binding_group]`), group))
+	evaluate[chromedp.Void](p, `document.querySelector("#dialog [name=binding_group]").dispatchEvent(new Event("change"))`)
+	if env := p.value(`#dialog .binding-row [name=environment]`); env != "*" {
+		t.Errorf("the binding's environment defaults to %q, want *", env)
 	}
 	p.dialog("", map[string]string{"description": "console e2e"}, "")
 	p.waitText("#authorizations-list", "console e2e")
-	p.rowButton("#authorizations-list", key.APIKey, "+ Bind")
-	p.do("wait for the groups to choose from", chromedp.WaitVisible(chromedp.CSS(`#dialog select[name=group]`)))
-	p.dialog("", map[string]string{"group": group, "environment": "*"}, "")
 	p.waitText("#authorizations-list", group+" · *")
+	// Its row names the key and its state.
+	row := evaluate[string](p, `[...document.querySelectorAll("#authorizations-list tbody tr")].map(r => r.textContent).find(t => t.includes("console e2e")) || ""`)
+	if !strings.Contains(row, "console-key") || !strings.Contains(row, "key enabled") {
+		t.Errorf("the authorization's row %q: want the key's name and state", row)
+	}
+	p.screenshot("authorizations")
 
 	// The protected route starts after the group exists (a route registers
 	// its group itself, so the console's create would race it).
@@ -98,38 +129,65 @@ func TestConsoleInChromium(t *testing.T) {
 	if a := signedCall(); a.Status != http.StatusOK || a.Body != "upstream reached" {
 		t.Fatalf("request signed with the key made in the console: %s", a)
 	}
-	p.do("open the groups again", chromedp.Click(chromedp.CSS(`[data-tab=groups]`)))
-	p.waitText("#groups-list", "enforced")
-	p.screenshot("groups")
+
+	// A plan with a quota on the authorization, and the request counted:
+	// the key's page draws its budget as a gauge and its days as a chart.
+	node.AdminJSON(http.MethodPost, "/access-auth/plans", map[string]any{"name": "metered", "quota": map[string]any{"requests": 100, "period": "day"}}, http.StatusCreated, nil)
+	var auths struct{ Items []struct{ ID string } }
+	node.AdminJSON(http.MethodGet, "/access-auth/authorizations?access_key_id="+key.ID, nil, http.StatusOK, &auths)
+	if len(auths.Items) != 1 {
+		t.Fatalf("the key's authorizations: %+v", auths.Items)
+	}
+	node.AdminJSON(http.MethodPatch, "/access-auth/authorizations/"+auths.Items[0].ID, map[string]any{"plan": "metered"}, http.StatusOK, nil)
+	gatewaytest.Eventually(t, 10*time.Second, "the request in the key's daily usage", func() error {
+		var usage struct{ Daily []struct{ Allowed int } }
+		node.AdminJSON(http.MethodGet, "/access-auth/keys/"+key.ID+"/usage", nil, http.StatusOK, &usage)
+		if len(usage.Daily) == 0 {
+			return fmt.Errorf("no daily counts yet")
+		}
+		return nil
+	})
+
+	// The key's page shows its authorization, the groups it may call, its usage.
+	p.do("open the key's page", chromedp.Click(chromedp.Search(`//*[@id="authorizations-list"]//a[text()="console-key"]`)), chromedp.WaitVisible(chromedp.ID("key-authorization")))
+	p.waitText("#key-groups", group+" · every environment")
+	p.waitText("#key-authorization", group+" · *")
+	p.do("wait for the usage", chromedp.WaitVisible(chromedp.ID("key-usage")), chromedp.WaitVisible(chromedp.ID("usage-chart")))
+	p.waitText("#key-usage", "of 100 requests this day used")
+	if chart := evaluate[string](p, `document.getElementById("usage-chart").getAttribute("aria-label")`); !strings.Contains(chart, "1 allowed") {
+		t.Errorf("the usage chart reads %q, want the one allowed request", chart)
+	}
+	p.screenshot("usage")
+
+	// Unbinding (confirmed) refuses the key's next request.
+	p.do("unbind on the key's page", chromedp.Click(chromedp.CSS(`#key-authorization button[aria-label="Unbind shop * from the authorization of key console-key"]`)))
+	p.waitText("#dialog-title", "Unbind shop?")
+	p.do("confirm", chromedp.Click(chromedp.ID("dialog-submit")))
+	p.waitText("#notices", "Unbound shop (*)")
+	gatewaytest.WantAnswer(t, "request after the console unbound the group", signedCall(), http.StatusForbidden, "not_authorized")
+	p.waitText("#key-groups", "None.")
 
 	// Markup in a name is text: no element made of it, no script run.
-	p.do("open the keys again", chromedp.Click(chromedp.CSS(`[data-tab=keys]`)), chromedp.WaitVisible(chromedp.ID("view-keys")))
+	p.tab("keys")
 	const markup = `<img src=x onerror=alert(1)>`
 	p.dialog("#key-create", map[string]string{"name": markup, "description": `<script>alert(2)</script><b>bold</b>`}, "")
-	p.waitText("#keys-list", markup)
-	p.waitText("#keys-list", `<script>alert(2)</script><b>bold</b>`)
-	if n := evaluate[int](p, `document.querySelectorAll("#keys-list img, #keys-list script, #keys-list b, #secret-once img").length`); n != 0 {
+	p.waitText("#key-details", markup)
+	p.waitText("#key-details", `<script>alert(2)</script><b>bold</b>`)
+	if n := evaluate[int](p, `document.querySelectorAll("#key-details img, #key-details script, #key-details b, #secret-once img").length`); n != 0 {
 		t.Errorf("markup in a key's name became %d elements", n)
 	}
 	p.do("close the secret", chromedp.Click(chromedp.Search(`//button[text()="I have saved the secret"]`)), chromedp.WaitNotPresent(chromedp.ID("once-api-secret")))
-	p.screenshot("keys")
-
-	// Disabling the key in the console refuses its next request.
-	p.rowButton("#keys-list", "console-key", "Disable")
-	p.waitText("#notices", "Key console-key disabled.")
-	gatewaytest.WantAnswer(t, "request after the console disabled the key", signedCall(), http.StatusUnauthorized, "invalid_key")
 
 	// A key with an authorization cannot be deleted: the 409 reads as such.
+	p.tab("keys")
 	p.rowButton("#keys-list", "console-key", "Delete")
 	p.do("confirm", chromedp.Click(chromedp.ID("dialog-submit")))
 	p.waitText("#dialog-error", "delete that authorization first")
+	p.waitText("#dialog-error", "Server says")
 	p.waitText("#dialog-error", "key_in_use, HTTP 409")
 	p.do("cancel", chromedp.Click(chromedp.ID("dialog-cancel")))
 
-	p.do("open the authorizations", chromedp.Click(chromedp.CSS(`[data-tab=authorizations]`)))
-	p.waitText("#authorizations-list", group+" · *")
-	p.screenshot("authorizations")
-	p.do("open the audit log", chromedp.Click(chromedp.CSS(`[data-tab=audit]`)))
+	p.tab("audit")
 	p.waitText("#audit-list", "remote-admin")
 
 	// A token the server stops accepting ends the session with a message.
@@ -137,11 +195,168 @@ func TestConsoleInChromium(t *testing.T) {
 	p.waitText("#sign-in-error", "no longer accepts your token")
 	p.signIn()
 	p.do("sign out", chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("sign-in")))
-	if stored := evaluate[int](p, `sessionStorage.length + document.querySelectorAll("#keys-list tr").length`); stored != 0 {
-		t.Errorf("signing out left %d stored items and rows", stored)
+	if stored := evaluate[int](p, `sessionStorage.length + document.querySelectorAll("#keys-list tr, #key-details *").length`); stored != 0 {
+		t.Errorf("signing out left %d stored items and rendered nodes", stored)
 	}
-	p.screenshot("sign-in")
 	p.checkConsole()
+}
+
+// TestConsoleChecks checks in headless Chromium what a user finds hard
+// otherwise: finding keys (newest first, search, filters, the picker by
+// search or pasted APIKey), safe steps (confirmations, no reset for imported
+// keys, environments from the group's list, errors worded by their source),
+// plans (create, edit, attach, delete refused while in use), and access
+// (accessible names with the row, aria-current, 760 and 1400 px, keyboard).
+func TestConsoleChecks(t *testing.T) {
+	browser := chromiumPath(t)
+	node := gatewaytest.Start(t, "console-checks", "", consoleRoutes("shop", false))
+	node.AdminJSON(http.MethodPost, "/access-auth/groups", map[string]any{"name": "catalog", "environments": []string{"online", "staging"}}, http.StatusCreated, nil)
+	alpha := node.CreateKey("alpha-one")
+	beta := node.CreateKey("beta-two")
+	node.ImportKey("gamma-imp", "GAMMA-ACCOUNT-AK", "gamma-secret")
+	p := openConsole(t, browser, node.Site+"/access-auth/console/")
+	p.signIn()
+
+	// Newest first, the current page marked.
+	p.waitText("#keys-list", "gamma-imp")
+	names := func() []string {
+		return evaluate[[]string](p, `[...document.querySelectorAll("#keys-list tbody tr strong")].map(s => s.textContent)`)
+	}
+	if got := names(); len(got) != 3 || got[0] != "gamma-imp" || got[2] != "alpha-one" {
+		t.Errorf("keys listed %q, want newest first", got)
+	}
+	if current := evaluate[string](p, `[...document.querySelectorAll("[aria-current=page]")].map(a => a.dataset.tab).join()`); current != "keys" {
+		t.Errorf("aria-current marks %q, want keys", current)
+	}
+
+	// Search as one types (part of a name, or of an APIKey); filter by kind.
+	for _, tc := range []struct{ field, value, want string }{
+		{"q", "ta-tw", "beta-two"},
+		{"q", strings.ToLower(alpha.APIKey[5:17]), "alpha-one"},
+		{"kind", "imported", "gamma-imp"},
+	} {
+		evaluate[chromedp.Void](p, `(() => { const f = document.getElementById("key-filter").elements; f.q.value = ""; f.kind.value = ""; })()`)
+		if tc.field == "q" {
+			p.do("type "+tc.value, chromedp.SendKeys(chromedp.CSS(`#key-filter [name=q]`), tc.value))
+		} else {
+			p.do("choose "+tc.value, chromedp.SetValue(chromedp.CSS(`#key-filter [name=`+tc.field+`]`), tc.value))
+			evaluate[chromedp.Void](p, `document.querySelector("#key-filter [name=`+tc.field+`]").dispatchEvent(new Event("change"))`)
+		}
+		only := fmt.Sprintf(`(() => { const s = [...document.querySelectorAll("#keys-list tbody tr strong")]; return s.length === 1 && s[0].textContent === %s; })()`, jsString(tc.want))
+		if _, err := tryRun(p, chromedp.Poll[chromedp.Void](only, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+			t.Errorf("%s=%s lists %q, want only %s", tc.field, tc.value, names(), tc.want)
+		}
+	}
+	evaluate[chromedp.Void](p, `(() => { const f = document.getElementById("key-filter").elements; f.q.value = ""; f.kind.value = ""; document.getElementById("key-filter").requestSubmit(); })()`)
+	p.waitText("#keys-list", "alpha-one")
+
+	// Row actions: each names its row; an imported key offers no reset.
+	unnamed := evaluate[[]string](p, `[...document.querySelectorAll("#keys-list tbody tr")].flatMap(r => {
+		const name = r.querySelector("strong").textContent;
+		return [...r.querySelectorAll("button")].map(b => b.getAttribute("aria-label") || b.textContent).filter(n => !n.includes(name));
+	})`)
+	if len(unnamed) > 0 {
+		t.Errorf("row buttons whose accessible name lacks their row: %q", unnamed)
+	}
+	resets := evaluate[[]string](p, `[...document.querySelectorAll("#keys-list button")].filter(b => b.textContent === "Reset secret").map(b => b.getAttribute("aria-label"))`)
+	if len(resets) != 2 || slices.ContainsFunc(resets, func(n string) bool { return strings.Contains(n, "gamma-imp") }) {
+		t.Errorf("reset offered as %q, want for the two generated keys only", resets)
+	}
+
+	// Disabling asks first: cancelled, the key stays enabled.
+	p.rowButton("#keys-list", "beta-two", "Disable")
+	p.waitText("#dialog-title", "Disable key beta-two?")
+	p.do("cancel", chromedp.Click(chromedp.ID("dialog-cancel")))
+	var k struct{ Enabled bool }
+	node.AdminJSON(http.MethodGet, "/access-auth/keys/"+beta.ID, nil, http.StatusOK, &k)
+	if !k.Enabled {
+		t.Error("a cancelled Disable disabled the key")
+	}
+
+	// Errors say where they come from.
+	p.dialog("#key-create", map[string]string{"name": "alpha-one"}, "Server says")
+	p.dialog("#key-create", map[string]string{"name": "  "}, "Check the form")
+
+	// The picker searches as one types and takes a pasted APIKey.
+	p.tab("authorizations")
+	p.do("open the new authorization", chromedp.Click(chromedp.ID("auth-create")), chromedp.WaitVisible(chromedp.CSS(`#dialog [name=key_search]`)))
+	p.do("type part of a name", chromedp.SendKeys(chromedp.CSS(`#dialog [name=key_search]`), "alp"))
+	p.waitText("#key-matches", alpha.ID)
+	p.do("choose the match", chromedp.Click(chromedp.CSS(`#key-matches button.match`)))
+	p.waitText("#key-picked", alpha.ID)
+	evaluate[chromedp.Void](p, `document.querySelector("#dialog [name=key_search]").value = ""`)
+	p.do("paste an APIKey", chromedp.SendKeys(chromedp.CSS(`#dialog [name=key_search]`), beta.APIKey))
+	p.waitText("#key-picked", "beta-two")
+	p.waitText("#key-picked", beta.ID)
+
+	// Environments come from the group's list plus *; a new one is explicit.
+	p.do("choose catalog", chromedp.SetValue(chromedp.CSS(`#dialog [name=binding_group]`), "catalog"))
+	evaluate[chromedp.Void](p, `document.querySelector("#dialog [name=binding_group]").dispatchEvent(new Event("change"))`)
+	envs := evaluate[[]string](p, `[...document.querySelectorAll("#dialog .binding-row select[name=environment] option")].map(o => o.value)`)
+	if !slices.Equal(envs, []string{"*", "online", "staging"}) {
+		t.Errorf("environments offered %q, want * online staging", envs)
+	}
+	if n := evaluate[int](p, `document.querySelectorAll("#dialog .binding-row input").length`); n != 0 {
+		t.Errorf("%d free-text environment fields before Add environment", n)
+	}
+	p.do("add an environment", chromedp.Click(chromedp.CSS(`#dialog .binding-row button[aria-label="Add a new environment"]`)))
+	p.do("name it", chromedp.SendKeys(chromedp.CSS(`#dialog [name=new_environment]`), "canary"))
+	p.do("submit", chromedp.Click(chromedp.ID("dialog-submit")))
+	p.waitText("#authorizations-list", "catalog · canary")
+	p.waitText("#authorizations-list", "beta-two")
+
+	// Plans: create, edit, attach, and a delete refused while in use.
+	p.tab("plans")
+	p.dialog("#plan-create", map[string]string{"name": "gold", "description": "paying", "rate_requests": "10", "rate_per": "1s", "quota_requests": "1000", "quota_period": "day"}, "")
+	p.waitText("#plans-list", "10 per second")
+	p.waitText("#plans-list", "1000 per day")
+	p.dialog("#plan-create", map[string]string{"name": "empty"}, "Check the form: a plan needs a rate, a quota or both")
+	p.rowButton("#plans-list", "gold", "Edit")
+	p.dialog("", map[string]string{"quota_requests": "2000", "quota_period": "month"}, "")
+	p.waitText("#plans-list", "2000 per month")
+	p.tab("authorizations")
+	p.rowButton("#authorizations-list", "beta-two", "Edit")
+	p.dialog("", map[string]string{"plan": "gold"}, "")
+	var auths struct{ Items []struct{ Plan *string } }
+	node.AdminJSON(http.MethodGet, "/access-auth/authorizations?access_key_id="+beta.ID, nil, http.StatusOK, &auths)
+	if len(auths.Items) != 1 || auths.Items[0].Plan == nil || *auths.Items[0].Plan != "gold" {
+		t.Errorf("the plan chosen in the console: %+v", auths.Items)
+	}
+	p.rowButton("#authorizations-list", "beta-two", "+ Bind")
+	p.do("the bind dialog offers plans", chromedp.WaitReady(chromedp.CSS(`#dialog select[name=plan] option[value=gold]`)))
+	p.dialog("", map[string]string{"plan": "gold"}, "Check the form: choose a group")
+	p.tab("plans")
+	p.rowButton("#plans-list", "gold", "Delete")
+	p.do("confirm", chromedp.Click(chromedp.ID("dialog-submit")))
+	p.waitText("#dialog-error", "still names this plan")
+	p.waitText("#dialog-error", "plan_in_use, HTTP 409")
+	p.do("cancel", chromedp.Click(chromedp.ID("dialog-cancel")))
+
+	// Keyboard: a page link takes Enter.
+	p.do("focus the groups link", chromedp.Focus(chromedp.CSS(`[data-tab=groups]`)), chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.ID("view-groups")))
+
+	// At 760 px every row action stays on screen; at 1400 px too.
+	for _, width := range []int64{760, 1400} {
+		p.do(fmt.Sprintf("resize to %d px", width), chromedp.EmulateViewport(width, 900))
+		for _, tab := range []string{"keys", "authorizations"} {
+			p.tab(tab)
+			p.waitText("#"+tab+"-list", "beta-two")
+			off := evaluate[[]string](p, `[...document.querySelectorAll("#`+tab+`-list .row-actions button")].filter(b => b.getBoundingClientRect().right > window.innerWidth).map(b => b.getAttribute("aria-label"))`)
+			if len(off) > 0 {
+				t.Errorf("at %d px on %s these are off screen: %q", width, tab, off)
+			}
+			if scroll := evaluate[bool](p, `document.documentElement.scrollWidth > window.innerWidth`); scroll {
+				t.Errorf("at %d px %s scrolls sideways", width, tab)
+			}
+		}
+		p.screenshot(fmt.Sprintf("keys-%d", width))
+	}
+
+	// A server that stops answering is a network error, not the server's word.
+	p.checkConsole()
+	node.Stop()
+	p.tab("keys")
+	p.waitText("#keys-list", "Network error")
 }
 
 // TestConsoleStoreUnavailable: with the store down every view says so and
@@ -322,18 +537,36 @@ func (p *consolePage) dialog(opener string, fields map[string]string, wantError 
 }
 
 // screenshot saves the visible page to $CONSOLE_SCREENSHOT_DIR, when set.
+// The failure screenshot is always written: there, or into a temporary
+// folder that outlives the test (its path is logged).
 func (p *consolePage) screenshot(name string) {
 	dir := os.Getenv("CONSOLE_SCREENSHOT_DIR")
-	if dir == "" {
+	if dir == "" && name != "failure" {
 		return
 	}
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "console-screenshots-"); err != nil {
+			p.t.Errorf("screenshot %s: %v", name, err)
+			return
+		}
+	}
 	png, err := tryRun(p, chromedp.CaptureScreenshot())
+	path := filepath.Join(dir, "console-"+strings.ReplaceAll(p.t.Name(), "/", "_")+"-"+name+".png")
 	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "console-"+name+".png"), png, 0o644)
+		err = os.WriteFile(path, png, 0o644)
 	}
 	if err != nil {
 		p.t.Errorf("screenshot %s: %v", name, err)
+		return
 	}
+	p.t.Logf("screenshot: %s", path)
+}
+
+// tab opens a page of the console by its link in the top bar.
+func (p *consolePage) tab(name string) {
+	p.t.Helper()
+	p.do("open the "+name, chromedp.Click(chromedp.CSS(`[data-tab=`+name+`]`)), chromedp.WaitVisible(chromedp.ID("view-"+name)))
 }
 
 // checkConsole fails the test on what the page must never log: an uncaught

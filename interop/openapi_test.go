@@ -208,6 +208,8 @@ func TestOpenAPITraffic(t *testing.T) {
 	c.call(http.MethodPost, "/access-auth/keys", map[string]any{"name": "imported", "kind": "imported",
 		"api_key": gatewaytest.RandomAPIKey(t), "api_secret": strings.Repeat("s", 32)}, http.StatusCreated)
 	c.call(http.MethodGet, "/access-auth/keys?name=alice&enabled=true", nil, http.StatusOK)
+	c.call(http.MethodGet, "/access-auth/keys?q=ALI&kind=generated&enabled=true&limit=10", nil, http.StatusOK)
+	c.call(http.MethodGet, "/access-auth/keys?api_key=NONE-SUCH", nil, http.StatusOK)
 	c.call(http.MethodGet, "/access-auth/keys/"+key.ID, nil, http.StatusOK)
 	c.call(http.MethodPatch, "/access-auth/keys/"+key.ID, map[string]any{"description": "renamed", "expires_at": "2099-01-01T00:00:00Z"}, http.StatusOK)
 	c.call(http.MethodPost, "/access-auth/keys/"+key.ID+"/reset", map[string]any{"grace": "1h"}, http.StatusOK)
@@ -227,6 +229,7 @@ func TestOpenAPITraffic(t *testing.T) {
 	c.call(http.MethodGet, "/access-auth/authorizations?access_key_id="+key.ID+"&group=shop", nil, http.StatusOK)
 	c.call(http.MethodGet, "/access-auth/authorizations/"+auth.ID, nil, http.StatusOK)
 	c.call(http.MethodGet, "/access-auth/keys/"+key.ID+"/groups", nil, http.StatusOK)
+	c.call(http.MethodGet, "/access-auth/keys/"+key.ID+"/usage", nil, http.StatusOK) // a group budget of gold's quota
 	c.call(http.MethodGet, "/access-auth/groups/shop/authorizations", nil, http.StatusOK)
 	c.call(http.MethodDelete, "/access-auth/keys/"+key.ID, nil, http.StatusConflict)
 	c.call(http.MethodDelete, "/access-auth/authorizations/"+auth.ID+"/bindings/shop?environment=prod", nil, http.StatusNoContent)
@@ -257,7 +260,9 @@ func TestOpenAPITraffic(t *testing.T) {
 
 	// Errors.
 	c.call(http.MethodGet, "/access-auth/keys/none-such", nil, http.StatusNotFound)
+	c.refused(http.MethodGet, "/access-auth/keys/none-such/usage", nil, http.StatusNotFound, "not_found")
 	c.refused(http.MethodGet, "/access-auth/keys?limit=0", nil, http.StatusBadRequest, "invalid_argument")
+	c.refused(http.MethodGet, "/access-auth/keys?kind=stolen", nil, http.StatusBadRequest, "invalid_argument")
 	c.refused(http.MethodPost, "/access-auth/groups", map[string]any{"name": "x", "unknown": 1}, http.StatusBadRequest, "invalid_argument")
 	c.refused(http.MethodPost, "/access-auth/groups", map[string]any{"name": strings.Repeat("x", 2<<20)}, http.StatusRequestEntityTooLarge, "body_too_large")
 	c.refused(http.MethodPut, "/access-auth/keys/none-such", nil, http.StatusMethodNotAllowed, "method_not_allowed")

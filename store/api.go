@@ -49,10 +49,15 @@ type KeyPatch struct {
 	ExpiresAt   Optional[time.Time] `json:"expires_at"`
 }
 
-// KeyFilter narrows GET /access-auth/keys.
+// KeyFilter narrows GET /access-auth/keys. Name and APIKey are exact
+// lookups in an index (one read); Query, Enabled and Kind are checked on
+// each key, so a page of them examines at most KeyScanBudget keys.
 type KeyFilter struct {
 	Name    string // exact
+	APIKey  string // exact
+	Query   string // substring of the name, ID or APIKey, ignoring case
 	Enabled *bool
+	Kind    string // KindGenerated or KindImported
 }
 
 // NewAuthorization is the body of POST /access-auth/authorizations.

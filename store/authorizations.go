@@ -219,7 +219,7 @@ func (s *Store) ListAuthorizations(ctx context.Context, filter AuthorizationFilt
 		case filter.AccessKeyID != "":
 			items = []Authorization{}
 			authID, err := tx.Get(tblKeyAuthorizations, filter.AccessKeyID)
-			if err != nil || authID == nil || string(authID) <= page.Cursor {
+			if err != nil || authID == nil || page.Cursor != "" { // the one match was on the first page
 				return err
 			}
 			var auth Authorization
@@ -232,7 +232,7 @@ func (s *Store) ListAuthorizations(ctx context.Context, filter AuthorizationFilt
 		case filter.Group != "":
 			items, next, err = groupAuthorizations(tx, filter.Group, page)
 		default:
-			items, next, err = scanPage(tx, tblAuthorizations, page, func(r Record) (Authorization, bool, error) {
+			items, next, err = scanPageNewestFirst(tx, tblAuthorizations, page, 0, func(r Record) (Authorization, bool, error) {
 				var auth Authorization
 				return auth, true, json.Unmarshal(r.Value, &auth)
 			})
@@ -243,11 +243,16 @@ func (s *Store) ListAuthorizations(ctx context.Context, filter AuthorizationFilt
 }
 
 // groupAuthorizations pages through the authorizations bound to a group,
-// in ID order, with the group index.
+// newest first, with the group index.
 func groupAuthorizations(tx Tx, group string, page Page) ([]Authorization, string, error) {
 	limit := clampLimit(page.Limit)
 	prefix := indexID(group, "")
-	records, err := tx.Scan(tblGroupAuthorizations, prefix+page.Cursor, limit+1)
+	// IDs are ASCII: after the group's last entry when there is no cursor.
+	before := prefix + "\xff"
+	if page.Cursor != "" {
+		before = prefix + page.Cursor
+	}
+	records, err := tx.ScanReverse(tblGroupAuthorizations, before, limit+1)
 	if err != nil {
 		return nil, "", err
 	}

@@ -46,6 +46,10 @@ type Tx interface {
 	// Scan returns up to limit records of a table in ascending id order,
 	// starting after the id after ("" = from the start). limit <= 0 means all.
 	Scan(table, after string, limit int) ([]Record, error)
+	// ScanReverse is Scan in descending id order, starting before the id
+	// before ("" = from the end): lists newest first, since IDs begin with
+	// their creation time.
+	ScanReverse(table, before string, limit int) ([]Record, error)
 	// Notify announces, once the transaction commits, that the compiled
 	// credentials of these API keys changed.
 	Notify(apiKeys ...string)

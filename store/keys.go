@@ -133,17 +133,21 @@ func mustGetKey(tx Tx, id string, key *ExportedKey) error {
 // ListKeys returns a page of access keys in creation order and the cursor
 // of the next page ("" when done).
 func (s *Store) ListKeys(ctx context.Context, filter KeyFilter, page Page) ([]AccessKey, string, error) {
-	keep := func(key AccessKey) bool {
-		return (filter.Name == "" || key.Name == filter.Name) &&
-			(filter.Enabled == nil || key.Enabled == *filter.Enabled)
+	keep := filter.matches
+	budget := 0
+	if filter.Query != "" || filter.Enabled != nil || filter.Kind != "" {
+		budget = KeyScanBudget
 	}
 	var items []AccessKey
 	var next string
 	err := s.backend.View(ctx, func(tx Tx) error {
-		if filter.Name != "" {
+		if index, value := filter.exact(); index != "" {
 			items = []AccessKey{}
-			id, err := tx.Get(tblKeyNames, filter.Name)
-			if err != nil || id == nil || string(id) <= page.Cursor {
+			if page.Cursor != "" { // the one match was on the first page
+				return nil
+			}
+			id, err := tx.Get(index, value)
+			if err != nil || id == nil {
 				return err
 			}
 			var key ExportedKey
@@ -156,7 +160,10 @@ func (s *Store) ListKeys(ctx context.Context, filter KeyFilter, page Page) ([]Ac
 			return nil
 		}
 		var err error
-		items, next, err = scanPage(tx, tblKeys, page, func(r Record) (AccessKey, bool, error) {
+		items, next, err = scanPageNewestFirst(tx, tblKeys, page, budget, func(r Record) (AccessKey, bool, error) {
+			if !filter.mayMatch(r.Value) {
+				return AccessKey{}, false, nil
+			}
 			var key ExportedKey
 			if err := json.Unmarshal(r.Value, &key); err != nil {
 				return AccessKey{}, false, err

@@ -394,19 +394,45 @@ func clampLimit(limit int) int {
 	return limit
 }
 
-// scanPage reads one page of a table after page.Cursor, keeping the
-// records decode accepts. The next cursor is "" when nothing follows.
+// scanPage reads one page of a table after page.Cursor, in ascending ID
+// order, keeping the records decode accepts. The next cursor is "" when
+// nothing follows.
 func scanPage[T any](tx Tx, table string, page Page, decode func(Record) (T, bool, error)) ([]T, string, error) {
+	return collectPage(tx.Scan, table, page, 0, decode)
+}
+
+// scanPageNewestFirst is scanPage in descending ID order, which is newest
+// first for the tables keyed by newID. A page examines at most budget
+// records (0: no bound), so a filter that few records pass costs a bounded
+// scan: when the budget runs out the page ends early, maybe empty, with a
+// cursor to go on from.
+func scanPageNewestFirst[T any](tx Tx, table string, page Page, budget int, decode func(Record) (T, bool, error)) ([]T, string, error) {
+	return collectPage(tx.ScanReverse, table, page, budget, decode)
+}
+
+// filteredScanBatch is how many records a bounded scan reads at a time.
+const filteredScanBatch = 1000
+
+func collectPage[T any](scan func(table, from string, limit int) ([]Record, error), table string, page Page, budget int,
+	decode func(Record) (T, bool, error)) ([]T, string, error) {
 	limit := clampLimit(page.Limit)
+	batch := limit + 1
+	if budget > 0 {
+		batch = max(batch, min(budget, filteredScanBatch))
+	}
 	items := make([]T, 0, min(limit, 64))
-	after, last := page.Cursor, ""
+	from, last, examined := page.Cursor, "", 0
 	for {
-		records, err := tx.Scan(table, after, limit+1)
+		records, err := scan(table, from, batch)
 		if err != nil {
 			return nil, "", err
 		}
 		for _, r := range records {
-			after = r.ID
+			if budget > 0 && examined == budget {
+				return items, from, nil
+			}
+			examined++
+			from = r.ID
 			item, ok, err := decode(r)
 			if err != nil {
 				return nil, "", err
@@ -420,7 +446,7 @@ func scanPage[T any](tx Tx, table string, page Page, decode func(Record) (T, boo
 			items = append(items, item)
 			last = r.ID
 		}
-		if len(records) <= limit {
+		if len(records) < batch {
 			return items, "", nil
 		}
 	}

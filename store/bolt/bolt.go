@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -44,6 +45,10 @@ type Backend struct {
 	// revisions in order; it also guards subs.
 	mu   sync.Mutex
 	subs map[*boltSubscriber]struct{}
+
+	// countersSwept is when AddCounts last swept the expired counters
+	// (Unix nanoseconds).
+	countersSwept atomic.Int64
 }
 
 type boltSubscriber struct {
@@ -265,6 +270,27 @@ func (t *boltTx) Scan(table, after string, limit int) ([]store.Record, error) {
 		k, v = c.Next()
 	}
 	for ; k != nil && (limit <= 0 || len(records) < limit); k, v = c.Next() {
+		records = append(records, store.Record{ID: string(k), Value: append([]byte(nil), v...)})
+	}
+	return records, nil
+}
+
+func (t *boltTx) ScanReverse(table, before string, limit int) ([]store.Record, error) {
+	bucket := t.tx.Bucket([]byte(table))
+	if bucket == nil {
+		return nil, nil
+	}
+	var records []store.Record
+	c := bucket.Cursor()
+	var k, v []byte
+	if before == "" {
+		k, v = c.Last()
+	} else if k, v = c.Seek([]byte(before)); k == nil {
+		k, v = c.Last() // every id sorts before it
+	} else {
+		k, v = c.Prev() // Seek stopped at the first id >= before
+	}
+	for ; k != nil && (limit <= 0 || len(records) < limit); k, v = c.Prev() {
 		records = append(records, store.Record{ID: string(k), Value: append([]byte(nil), v...)})
 	}
 	return records, nil

@@ -304,3 +304,50 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// BenchmarkBoltKeyListPages measures one page of the key list among
+// 100,000 keys: newest first (a backwards walk of one page), and a search
+// that matches nothing, which examines its whole budget of
+// store.KeyScanBudget keys (the cost docs/admin-api.md states).
+func BenchmarkBoltKeyListPages(b *testing.B) {
+	ctx := context.Background()
+	backend := newBolt(b)
+	s, err := store.Open(backend, store.Options{MasterKeys: [][]byte{testMasterKey}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Bare records of the "keys" table: what the list reads.
+	const keys, batch = 100_000, 10_000
+	for start := 0; start < keys; start += batch {
+		err := backend.Update(ctx, func(tx store.Tx) error {
+			for i := start; i < start+batch; i++ {
+				id := fmt.Sprintf("ak-%026d", i)
+				rec, _ := json.Marshal(store.AccessKey{ID: id, Name: "key-" + id, Kind: store.KindGenerated,
+					APIKey: fmt.Sprintf("%032X", i), Enabled: true, CreatedAt: time.Now()})
+				if err := tx.Put("keys", id, rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name   string
+		filter store.KeyFilter
+	}{
+		{"newest-first", store.KeyFilter{}},
+		{"search-budget", store.KeyFilter{Query: "no-such-key"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := s.ListKeys(ctx, bc.filter, store.Page{Limit: 50}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -301,7 +301,15 @@ return rev`
 // the lexicographic range starting at ARGV[1], as id, value, id, value…
 var redisScanScript = redis.NewScript(`
 local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
+` + redisScanValues)
+
+// redisScanReverseScript is redisScanScript downwards from ARGV[1].
+var redisScanReverseScript = redis.NewScript(`
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
+` + redisScanValues)
+
+// redisScanValues ends both scan scripts: the values of the IDs found.
+const redisScanValues = `local out = {}
 for _, id in ipairs(ids) do
 	local v = redis.call('HGET', KEYS[2], id)
 	if v then
@@ -309,7 +317,7 @@ for _, id in ipairs(ids) do
 		out[#out + 1] = v
 	end
 end
-return out`)
+return out`
 
 // Interface guard
 var _ store.Backend = (*Backend)(nil)

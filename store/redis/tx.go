@@ -90,13 +90,18 @@ func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
 // Scan reads the committed records; it does not see this transaction's
 // own writes (store.Backend allows that).
 func (t *redisTx) Scan(table, after string, limit int) ([]store.Record, error) {
-	k := t.b.keys(table)
-	if err := t.watchTable(k); err != nil {
-		return nil, err
-	}
 	start := "-"
 	if after != "" {
 		start = "(" + after
+	}
+	return t.scan(redisScanScript, table, start, limit)
+}
+
+// scan runs one of the scan scripts from start, a ZRANGEBYLEX bound.
+func (t *redisTx) scan(script *redis.Script, table, start string, limit int) ([]store.Record, error) {
+	k := t.b.keys(table)
+	if err := t.watchTable(k); err != nil {
+		return nil, err
 	}
 	if limit <= 0 {
 		limit = -1
@@ -105,7 +110,7 @@ func (t *redisTx) Scan(table, after string, limit int) ([]store.Record, error) {
 	if t.watch != nil {
 		scripter = t.watch
 	}
-	res, err := redisScanScript.Run(t.ctx, scripter, []string{k.index, k.records}, start, limit).Slice()
+	res, err := script.Run(t.ctx, scripter, []string{k.index, k.records}, start, limit).Slice()
 	if err != nil {
 		return nil, redisUnavailable(err)
 	}
@@ -116,6 +121,15 @@ func (t *redisTx) Scan(table, after string, limit int) ([]store.Record, error) {
 		records = append(records, store.Record{ID: id, Value: []byte(v)})
 	}
 	return records, nil
+}
+
+// ScanReverse is Scan in descending ID order.
+func (t *redisTx) ScanReverse(table, before string, limit int) ([]store.Record, error) {
+	start := "+"
+	if before != "" {
+		start = "(" + before
+	}
+	return t.scan(redisScanReverseScript, table, start, limit)
 }
 
 // Notify is ignored in View, which cannot commit.

@@ -50,6 +50,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"Audit", testAudit},
 		{"Paging", testPaging},
 		{"ListFilters", testListFilters},
+		{"KeySearch", testKeySearch},
 		{"ExportImport", testExportImport},
 		{"ImportConflicts", testImportConflicts},
 		{"SecretsSealedAtRest", testSecretsSealedAtRest},
@@ -65,6 +66,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"ApplyConcurrent", testApplyConcurrent},
 		{"Atomicity", testAtomicity},
 		{"ConcurrentCreate", testConcurrentCreate},
+		{"Counters", testCounters},
+		{"ConcurrentCounts", testConcurrentCounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newBackend) })
@@ -641,8 +644,8 @@ func testDeleteGroup(t *testing.T, newBackend func(t *testing.T) store.Backend) 
 	_, err := e.s.GetGroup(e.ctx, "orders")
 	wantErr(t, err, store.ErrNotFound)
 	got := page(e.s.GroupAuthorizations(e.ctx, "orders-v2", store.Page{})).must(t)
-	if len(got) != 2 || got[0].ID != a1.ID || got[1].ID != a3.ID {
-		t.Errorf("orders-v2 authorizations %v", got)
+	if len(got) != 2 || got[0].ID != a3.ID || got[1].ID != a1.ID {
+		t.Errorf("orders-v2 authorizations %v, want newest first", got)
 	}
 	e.group("orders") // recreated empty
 	if got := page(e.s.GroupAuthorizations(e.ctx, "orders", store.Page{})).must(t); len(got) != 0 {
@@ -836,11 +839,12 @@ func testPaging(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	if err != nil || len(items) != 1 || next != "" {
 		t.Errorf("last page: %d items, next %q, %v", len(items), next, err)
 	}
-	// Keys come in creation order.
+	// Keys come newest first.
 	var ids []string
 	for i := range 5 {
 		ids = append(ids, e.key(fmt.Sprintf("k%d", i)).ID)
 	}
+	slices.Reverse(ids)
 	page1, next, err := e.s.ListKeys(e.ctx, store.KeyFilter{}, store.Page{Limit: 3})
 	if err != nil || len(page1) != 3 || next == "" {
 		t.Fatalf("keys page 1: %d, %q, %v", len(page1), next, err)
@@ -854,7 +858,7 @@ func testPaging(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		got = append(got, k.ID)
 	}
 	if !slices.Equal(got, ids) {
-		t.Errorf("keys %v, want creation order %v", got, ids)
+		t.Errorf("keys %v, want newest first %v", got, ids)
 	}
 }
 
@@ -886,11 +890,11 @@ func testListFilters(t *testing.T, newBackend func(t *testing.T) store.Backend) 
 		t.Errorf("unknown name %#v", got)
 	}
 	disabled, next, err := e.s.ListKeys(e.ctx, store.KeyFilter{Enabled: ptr(false)}, store.Page{Limit: 2})
-	if err != nil || len(disabled) != 2 || disabled[0].ID != keys[1].ID || disabled[1].ID != keys[3].ID || next != keys[3].ID {
+	if err != nil || len(disabled) != 2 || disabled[0].ID != keys[5].ID || disabled[1].ID != keys[3].ID || next != keys[3].ID {
 		t.Fatalf("disabled page 1 %v %q %v", disabled, next, err)
 	}
 	disabled, next, err = e.s.ListKeys(e.ctx, store.KeyFilter{Enabled: ptr(false)}, store.Page{Limit: 2, Cursor: next})
-	if err != nil || len(disabled) != 1 || disabled[0].ID != keys[5].ID || next != "" {
+	if err != nil || len(disabled) != 1 || disabled[0].ID != keys[1].ID || next != "" {
 		t.Fatalf("disabled page 2 %v %q %v", disabled, next, err)
 	}
 	if got := page(e.s.ListAuthorizations(e.ctx, store.AuthorizationFilter{AccessKeyID: keys[2].ID}, store.Page{})).must(t); len(got) != 1 || got[0].ID != auths[2].ID {
@@ -911,15 +915,87 @@ func testListFilters(t *testing.T, newBackend func(t *testing.T) store.Backend) 
 	for _, a := range append(inG, rest...) {
 		ids = append(ids, a.ID)
 	}
-	if want := []string{auths[0].ID, auths[1].ID, auths[2].ID, auths[3].ID}; !slices.Equal(ids, want) {
-		t.Errorf("group g lists %v, want %v", ids, want)
+	if want := []string{auths[3].ID, auths[2].ID, auths[1].ID, auths[0].ID}; !slices.Equal(ids, want) {
+		t.Errorf("group g lists %v, want newest first %v", ids, want)
 	}
 	viaGroup := page(e.s.GroupAuthorizations(e.ctx, "h", store.Page{})).must(t)
-	if len(viaGroup) != 2 || viaGroup[0].ID != auths[4].ID {
+	if len(viaGroup) != 2 || viaGroup[0].ID != auths[5].ID {
 		t.Errorf("GroupAuthorizations(h) %v", viaGroup)
 	}
-	if all := page(e.s.ListAuthorizations(e.ctx, store.AuthorizationFilter{}, store.Page{})).must(t); len(all) != 6 {
-		t.Errorf("all authorizations: %d", len(all))
+	all := page(e.s.ListAuthorizations(e.ctx, store.AuthorizationFilter{}, store.Page{})).must(t)
+	var allIDs []string
+	for _, a := range all {
+		allIDs = append(allIDs, a.ID)
+	}
+	var newestFirst []string
+	for _, a := range slices.Backward(auths) {
+		newestFirst = append(newestFirst, a.ID)
+	}
+	if !slices.Equal(allIDs, newestFirst) {
+		t.Errorf("all authorizations %v, want newest first %v", allIDs, newestFirst)
+	}
+}
+
+// testKeySearch: ?q= finds a substring of the name, ID or APIKey whatever
+// its case; api_key and kind filter exactly; a filtered page examines at
+// most store.KeyScanBudget keys and then hands out a cursor to go on.
+func testKeySearch(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	e := newEnv(t, newBackend)
+	alice, bob := e.key("Alice-Prod"), e.key("bob")
+	imported := get(e.s.CreateKey(e.ctx, store.NewKey{Name: "carol", Kind: store.KindImported, APIKey: "CarolAK123", APISecret: "s3cret"}, actor)).must(t)
+	names := func(f store.KeyFilter) []string {
+		t.Helper()
+		var out []string
+		for _, k := range page(e.s.ListKeys(e.ctx, f, store.Page{})).must(t) {
+			out = append(out, k.Name)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name   string
+		filter store.KeyFilter
+		want   []string
+	}{
+		{"name substring, other case", store.KeyFilter{Query: "alice-p"}, []string{"Alice-Prod"}},
+		{"shared substring, newest first", store.KeyFilter{Query: "o"}, []string{"carol", "bob", "Alice-Prod"}},
+		{"ID substring", store.KeyFilter{Query: strings.ToUpper(bob.ID[3:20])}, []string{"bob"}},
+		{"APIKey substring", store.KeyFilter{Query: strings.ToLower(alice.APIKey[4:14])}, []string{"Alice-Prod"}},
+		{"no match", store.KeyFilter{Query: "zzz"}, nil},
+		{"api_key exact", store.KeyFilter{APIKey: imported.APIKey}, []string{"carol"}},
+		{"api_key is not a substring search", store.KeyFilter{APIKey: "CarolAK"}, nil},
+		{"kind imported", store.KeyFilter{Kind: store.KindImported}, []string{"carol"}},
+		{"kind generated", store.KeyFilter{Kind: store.KindGenerated}, []string{"bob", "Alice-Prod"}},
+		{"query and kind", store.KeyFilter{Query: "o", Kind: store.KindGenerated}, []string{"bob", "Alice-Prod"}},
+	} {
+		if got := names(tt.filter); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got, next, err := e.s.ListKeys(e.ctx, store.KeyFilter{APIKey: imported.APIKey}, store.Page{Cursor: imported.ID}); err != nil || len(got) != 0 || next != "" {
+		t.Errorf("an exact lookup's second page: %v %q %v", got, next, err)
+	}
+
+	// Past the budget of non-matching keys, a search answers a short page
+	// that goes on; following the cursors finds the oldest key.
+	// The fillers are written as bare records of the "keys" table (see
+	// store.Backend): the list reads nothing else.
+	noErr(t, e.s.Backend().Update(e.ctx, func(tx store.Tx) error {
+		for i := range store.KeyScanBudget + 10 {
+			id := fmt.Sprintf("ak-zz%08d", i) // newer than every key made above
+			filler, _ := json.Marshal(store.AccessKey{ID: id, Name: "filler-" + id, Kind: store.KindImported, APIKey: "FILLER" + id, Enabled: true})
+			if err := tx.Put("keys", id, filler); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	items, next, err := e.s.ListKeys(e.ctx, store.KeyFilter{Query: "alice"}, store.Page{})
+	if err != nil || len(items) != 0 || next == "" {
+		t.Fatalf("search past the budget: %v, next %q, %v; want an empty page that goes on", items, next, err)
+	}
+	items, next, err = e.s.ListKeys(e.ctx, store.KeyFilter{Query: "alice"}, store.Page{Cursor: next})
+	if err != nil || len(items) != 1 || items[0].ID != alice.ID || next != "" {
+		t.Errorf("the search's next page: %v, next %q, %v", items, next, err)
 	}
 }
 
