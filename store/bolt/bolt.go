@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -44,6 +45,10 @@ type Backend struct {
 	// revisions in order; it also guards subs.
 	mu   sync.Mutex
 	subs map[*boltSubscriber]struct{}
+
+	// countersSwept is when AddCounts last swept the expired counters
+	// (Unix nanoseconds).
+	countersSwept atomic.Int64
 }
 
 type boltSubscriber struct {

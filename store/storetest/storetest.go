@@ -60,6 +60,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"ChangeCarriesCommitTime", testChangeCarriesCommitTime},
 		{"Atomicity", testAtomicity},
 		{"ConcurrentCreate", testConcurrentCreate},
+		{"Counters", testCounters},
+		{"ConcurrentCounts", testConcurrentCounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newBackend) })
