@@ -20,6 +20,7 @@ const (
 	opView   = "view"   // a read transaction (admin API)
 	opUpdate = "update" // a write transaction (admin API, route registration)
 	opNonce  = "nonce"  // replay protection in the store
+	opCount  = "count"  // counters: quota budgets and daily usage
 )
 
 var (
@@ -27,7 +28,7 @@ var (
 		Namespace: "caddy",
 		Subsystem: "access_auth",
 		Name:      "store_requests_total",
-		Help:      "Requests to the store by operation (get, view, update, nonce) and result (ok, error: the store failed or could not be reached).",
+		Help:      "Requests to the store by operation (get, view, update, nonce, count) and result (ok, error: the store failed or could not be reached).",
 	}, []string{"op", "result"})
 
 	storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -55,7 +56,7 @@ type storeOpMetrics struct {
 
 var storeOps = func() map[string]*storeOpMetrics {
 	m := make(map[string]*storeOpMetrics)
-	for _, op := range []string{opGet, opView, opUpdate, opNonce} {
+	for _, op := range []string{opGet, opView, opUpdate, opNonce, opCount} {
 		m[op] = &storeOpMetrics{
 			ok:       storeRequests.WithLabelValues(op, "ok"),
 			failed:   storeRequests.WithLabelValues(op, "error"),
@@ -142,6 +143,31 @@ func (b meteredBackend) Get(ctx context.Context, table, id string) ([]byte, erro
 	v, err := b.Backend.Get(ctx, table, id)
 	b.errors.observe(opGet, start, err)
 	return v, err
+}
+
+// AddCounts passes store.Counters on, metered; a backend without them
+// answers store.ErrNoCounters.
+func (b meteredBackend) AddCounts(ctx context.Context, deltas []store.CountDelta) error {
+	c, ok := b.Backend.(store.Counters)
+	if !ok {
+		return store.ErrNoCounters
+	}
+	start := time.Now()
+	err := c.AddCounts(ctx, deltas)
+	b.errors.observe(opCount, start, err)
+	return err
+}
+
+// Counts passes store.Counters on, metered.
+func (b meteredBackend) Counts(ctx context.Context, names []string) ([]int64, error) {
+	c, ok := b.Backend.(store.Counters)
+	if !ok {
+		return nil, store.ErrNoCounters
+	}
+	start := time.Now()
+	values, err := c.Counts(ctx, names)
+	b.errors.observe(opCount, start, err)
+	return values, err
 }
 
 // meteredNonces counts and times replay checks in the store.

@@ -98,3 +98,50 @@ func metricValue(t *testing.T, c prometheus.Metric) *dto.Metric {
 	}
 	return &m
 }
+
+// countingBackend keeps counters in memory; the rest of Backend is unused.
+type countingBackend struct {
+	store.Backend
+	counts map[string]int64
+}
+
+func (b countingBackend) AddCounts(_ context.Context, deltas []store.CountDelta) error {
+	for _, d := range deltas {
+		b.counts[d.Name] += d.Delta
+	}
+	return nil
+}
+
+func (b countingBackend) Counts(_ context.Context, names []string) ([]int64, error) {
+	values := make([]int64, len(names))
+	for i, n := range names {
+		values[i] = b.counts[n]
+	}
+	return values, nil
+}
+
+// TestMeteredBackendPassesCountersOn: the Store over a metered backend
+// keeps the counters of the backend under it, metered as op count, and
+// says so when that backend has none.
+func TestMeteredBackendPassesCountersOn(t *testing.T) {
+	ctx := context.Background()
+	ok := storeOps[opCount].ok
+	before := metricValue(t, ok).GetCounter().GetValue()
+	m := meteredBackend{countingBackend{counts: map[string]int64{}}, new(storeErrorLog)}
+	if err := m.AddCounts(ctx, []store.CountDelta{{Name: "a", Delta: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Counts(ctx, []string{"a", "b"}); err != nil || got[0] != 2 || got[1] != 0 {
+		t.Errorf("Counts = %v, %v; want [2 0]", got, err)
+	}
+	if got := metricValue(t, ok).GetCounter().GetValue() - before; got != 2 {
+		t.Errorf("count ops grew by %v, want 2", got)
+	}
+	none := meteredBackend{failingBackend{}, new(storeErrorLog)}
+	if err := none.AddCounts(ctx, nil); !errors.Is(err, store.ErrNoCounters) {
+		t.Errorf("AddCounts over a backend without counters = %v", err)
+	}
+	if _, err := none.Counts(ctx, []string{"a"}); !errors.Is(err, store.ErrNoCounters) {
+		t.Errorf("Counts over a backend without counters = %v", err)
+	}
+}
