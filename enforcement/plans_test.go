@@ -145,7 +145,9 @@ func TestCheckWithoutPlanAllocatesNothingMore(t *testing.T) {
 
 type noPlans struct{}
 
-func (noPlans) GetPlan(context.Context, string) (store.Plan, error) { return store.Plan{}, store.ErrNotFound }
+func (noPlans) GetPlan(context.Context, string) (store.Plan, error) {
+	return store.Plan{}, store.ErrNotFound
+}
 
 // BenchmarkCheckWithPlan is the cached check of a key whose authorization
 // names a plan (rate and quota): the plan's cost beside
