@@ -338,6 +338,9 @@ func TestPlansWhileRedisIsDown(t *testing.T) {
 		}
 		return nil
 	})
+	// The node that announced itself first learns of the second at its
+	// next heartbeat.
+	time.Sleep(6 * time.Second)
 	for _, n := range []*gatewaytest.Node{a, b} {
 		for range 10 {
 			gatewaytest.WantAnswer(t, "before the outage", n.Call(key), http.StatusOK, "")
