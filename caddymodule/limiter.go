@@ -43,32 +43,6 @@ func newNodeID() string {
 	return hex.EncodeToString(b)
 }
 
-// tellLimiter passes the change feed on, telling lim of every change so it
-// reads the plans it holds again.
-func tellLimiter(ctx context.Context, feed <-chan store.Change, lim *limits.Limiter) <-chan store.Change {
-	out := make(chan store.Change)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case c, ok := <-feed:
-				if !ok {
-					return
-				}
-				lim.Changed()
-				select {
-				case out <- c:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
-}
-
 // closeLimiter writes the counts lim has not flushed yet.
 func closeLimiter(lim *limits.Limiter) {
 	ctx, cancel := context.WithTimeout(context.Background(), limiterCloseTimeout)

@@ -214,7 +214,7 @@ func openState(a *App) (*sharedState, error) {
 	// Subscribe before the first request can fill the cache, so no change
 	// committed after a fill goes unseen.
 	ctx, cancel := context.WithCancel(context.Background())
-	feed := tellLimiter(ctx, observePropagation(ctx, st.Subscribe(ctx)), lim)
+	feed := observePropagation(ctx, st.Subscribe(ctx), lim.Changed)
 	limiterRan := make(chan struct{})
 	go func() {
 		defer close(limiterRan)

@@ -75,11 +75,14 @@ func (f *fakeStore) AddCounts(_ context.Context, deltas []store.CountDelta) erro
 	return nil
 }
 
-func (f *fakeStore) Counts(_ context.Context, names []string) ([]int64, error) {
+func (f *fakeStore) Counts(ctx context.Context, names []string) ([]int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
 		return nil, errDown
+	}
+	if err := ctx.Err(); err != nil { // as a real client gives up
+		return nil, err
 	}
 	out := make([]int64, len(names))
 	for i, n := range names {
@@ -88,12 +91,15 @@ func (f *fakeStore) Counts(_ context.Context, names []string) ([]int64, error) {
 	return out, nil
 }
 
-func (f *fakeStore) Lease(_ context.Context, name string, want, limit int64, _ time.Time) (int64, int64, error) {
+func (f *fakeStore) Lease(ctx context.Context, name string, want, limit int64, _ time.Time) (int64, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.leases++
 	if f.down {
 		return 0, 0, errDown
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
 	}
 	used := f.counts[name]
 	granted := max(0, min(want, limit-used))

@@ -13,6 +13,10 @@ const (
 	leaseSlow      = 2 * time.Second        // a block that lasted longer: the next one halves
 	exhaustedRetry = time.Second            // a spent counter is asked again after this
 	outageRetry    = time.Second            // a failed lease is tried again after this
+	// storeTimeout bounds a store request made on a request's path: an
+	// unreachable Redis must cost a request little, and a request that
+	// ends must not end the store's answer (it would read as an outage).
+	storeTimeout = 250 * time.Millisecond
 )
 
 // pool is this node's part of one counter: a quota's in one period, or (on
@@ -46,12 +50,7 @@ func newPool(owner *budget, name string, limit int64, endsAt, expiresAt time.Tim
 func (p *pool) ready(ctx context.Context, l *Limiter, now time.Time) bool {
 	if l.shared == nil {
 		if !p.loaded {
-			p.loaded = true
-			if l.counts != nil {
-				if counts, err := l.counts.Counts(ctx, []string{p.name}); err == nil && len(counts) == 1 {
-					p.used += counts[0]
-				}
-			}
+			p.load(ctx, l)
 		}
 		return p.used < p.limit
 	}
@@ -63,6 +62,28 @@ func (p *pool) ready(ctx context.Context, l *Limiter, now time.Time) bool {
 	}
 	p.lease(ctx, l, now)
 	return p.held+p.own > 0
+}
+
+// load adds the store's count to what this node counted; on failure the
+// next request tries again.
+func (p *pool) load(ctx context.Context, l *Limiter) {
+	if l.counts == nil {
+		p.loaded = true
+		return
+	}
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
+	counts, err := l.counts.Counts(ctx, []string{p.name})
+	if err != nil || len(counts) != 1 {
+		l.failed("counts", err)
+		return
+	}
+	p.used += counts[0]
+	p.loaded = true
+}
+
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 }
 
 // spend takes the token ready found.
@@ -98,9 +119,12 @@ func (p *pool) remaining() int64 { return max(0, p.limit-p.used+p.held+p.own) }
 func (p *pool) lease(ctx context.Context, l *Limiter, now time.Time) {
 	nodes := l.nodes.Load()
 	want := p.nextSize(now, nodes)
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
 	granted, used, err := l.shared.Lease(ctx, p.name, want, p.limit, p.expiresAt)
 	l.storeRequests(1)
 	if err != nil {
+		l.failed("lease", err)
 		if !p.outage {
 			p.outage = true
 			p.own = shareOf(p.limit-p.used, nodes)

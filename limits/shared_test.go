@@ -143,3 +143,48 @@ func TestSharedOutage(t *testing.T) {
 		})
 	}
 }
+
+// A request that ends while its budget is read from the store is no
+// outage: the store's answer still counts.
+func TestStoreRequestsOutliveTheRequest(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	now := newClock().t
+	b := Budget{AuthorizationID: "a", Plan: "p"}
+	for _, tc := range []struct {
+		name   string
+		shared bool
+	}{{"one node", false}, {"several", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFakeStore(quotaPlan("p", 10, store.PeriodDay))
+			fs.counts["quota/a/day/2026-03-10"] = 10
+			cfg := Config{Plans: fs, Counts: fs}
+			if tc.shared {
+				cfg.Shared = fs
+			}
+			l := New(cfg)
+			l.plans.get(context.Background(), "p", now)
+			if r := l.Take(ctx, b, now); r.Verdict != QuotaExceeded {
+				t.Errorf("a spent quota read for an ended request: %v, want quota_exceeded", r.Verdict)
+			}
+		})
+	}
+}
+
+// A count the embedded store could not give is asked again by the next
+// request, not taken as 0.
+func TestCountReadAgainAfterAFailure(t *testing.T) {
+	ctx := context.Background()
+	now := newClock().t
+	fs := newFakeStore(quotaPlan("p", 10, store.PeriodDay))
+	fs.counts["quota/a/day/2026-03-10"] = 9
+	l := New(Config{Plans: fs, Counts: fs})
+	b := Budget{AuthorizationID: "a", Plan: "p"}
+	l.plans.get(ctx, "p", now)
+	fs.setDown(true)
+	l.Take(ctx, b, now) // counted locally: 1
+	fs.setDown(false)
+	if r := l.Take(ctx, b, now); r.Verdict != QuotaExceeded {
+		t.Errorf("after the store answered 9 and 1 was counted here: %v, want quota_exceeded", r.Verdict)
+	}
+}
