@@ -32,7 +32,7 @@ func main() {
 		what string
 		args []string
 	}{
-		{"the request check on a cached key", []string{"-bench", "^BenchmarkCheckCachedJDCloud2$", "-benchmem", "-count", strconv.Itoa(*count), "./enforcement/"}},
+		{"the request check on a cached key", []string{"-bench", "^BenchmarkCheck(CachedJDCloud2|WithPlan)$", "-benchmem", "-count", strconv.Itoa(*count), "./enforcement/"}},
 		{"signature verification per scheme", []string{"-bench", "^(BenchmarkVerify(JDCloud2|SigV4|Aliyun)|BenchmarkParseJDCloud2)$", "-benchmem", "-count", strconv.Itoa(*count), "./signature/"}},
 		{"cache hits", []string{"-bench", "^(BenchmarkGetHit|BenchmarkGetAtHit)$", "-benchmem", "-count", strconv.Itoa(*count), "./cache/"}},
 		{"memory per cached key", []string{"-run", "^TestEntrySize$", "-v", "./cache/"}},
@@ -168,6 +168,11 @@ func (r results) print(w io.Writer, count int, took time.Duration) {
 		ns, measured := micro(s.bench)
 		add("  signature Parse+Verify, "+s.scheme, "(part of the above)", measured, ns <= 1500 && v(s.bench, "allocs/op") <= 2, has(s.bench, "ns/op"))
 	}
+	if has("BenchmarkCheckWithPlan", "ns/op") {
+		ns, measured := micro("BenchmarkCheckWithPlan")
+		add("  the same with a usage plan (rate and quota) on the key", "(plan: docs/usage-plans.md)", measured,
+			v("BenchmarkCheckWithPlan", "allocs/op") <= 2, ns > 0)
+	}
 	if has("BenchmarkGetAtHit", "ns/op") {
 		add("  cache hit (GetAt)", "(part of the above)", fmt.Sprintf("%.0f ns/op, %.0f allocs/op", v("BenchmarkGetAtHit", "ns/op"), v("BenchmarkGetAtHit", "allocs/op")),
 			true, true)
@@ -182,6 +187,7 @@ func (r results) print(w io.Writer, count int, took time.Duration) {
 		{"throughput with the check / without, local replay protection, route answering itself (respond)", "BenchmarkThroughputLocalReplay", 0.95, false},
 		{"throughput with the check / without, local replay protection, route proxying to an upstream (reverse_proxy)", "BenchmarkThroughputLocalReplayProxied", 0.95, true},
 		{"throughput with the check / without, replay protection in Redis, route answering itself (respond)", "BenchmarkThroughputRedisReplay", 0.80, false},
+		{"the same with a usage plan (rate and quota) on the key, local replay protection (respond)", "BenchmarkThroughputLocalReplayPlan", 0.95, false},
 	} {
 		b := t.bench
 		ratio := v(b, "machine-cpu-ratio")
@@ -210,6 +216,12 @@ func (r results) print(w io.Writer, count int, took time.Duration) {
 		fmt.Sprintf("%.2f Redis commands per miss; 64 concurrent misses: %.2f commands; miss p50 %.0f µs, p99 %.0f µs",
 			perMiss, shared, v(miss, "miss-p50-µs"), v(miss, "miss-p99-µs")),
 		perMiss <= 1.05 && shared <= 1.5, has(miss, "redis-cmds/miss"))
+
+	// Plans' Redis commands.
+	const planCmds = "BenchmarkPlanRedisCommands"
+	add("Redis commands per request for usage plans (leases, flushes, heartbeats), under load", "≤ 0.1",
+		fmt.Sprintf("%.4f over %.0f requests", v(planCmds, "plan-redis-cmds/req"), v(planCmds, "requests")),
+		v(planCmds, "plan-redis-cmds/req") <= 0.1, has(planCmds, "plan-redis-cmds/req"))
 
 	// 4. Propagation.
 	const prop = "BenchmarkPropagation"
