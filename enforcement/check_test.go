@@ -355,15 +355,26 @@ func TestNewCheckerValidates(t *testing.T) {
 // BenchmarkCheckCachedJDCloud2 is the first figure of docs/operations.md: the whole check
 // of a cached key, jdcloud2, no body, replay protection off.
 func BenchmarkCheckCachedJDCloud2(b *testing.B) {
-	keys, err := cache.New(cache.Config{MaxEntries: 1000}, testCredentials())
+	benchmarkCachedCheck(b, testCredentials(), "GOOD", nil)
+}
+
+// benchmarkCachedCheck times the whole check of apiKey, cached in a real
+// cache over creds, on a route that mod configures.
+func benchmarkCachedCheck(b *testing.B, creds credentialLoader, apiKey string, mod func(*Config)) {
+	keys, err := cache.New(cache.Config{MaxEntries: 1000}, creds)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer keys.Close()
 	// The wall clock, as in production: the check and the cache share one
 	// reading per request.
-	c := newTestChecker(b, keys, func(c *Config) { c.Now = nil })
-	r := signedRequest(b, http.MethodGet, "http://api.example.com/v1/orders/1?b=2&a=1", "", "GOOD", secretOf("GOOD"), signature.JDCloud2,
+	c := newTestChecker(b, keys, func(c *Config) {
+		c.Now = nil
+		if mod != nil {
+			mod(c)
+		}
+	})
+	r := signedRequest(b, http.MethodGet, "http://api.example.com/v1/orders/1?b=2&a=1", "", apiKey, secretOf(apiKey), signature.JDCloud2,
 		signature.WithTime(time.Now()))
 	r.Header.Set("User-Agent", "JdcloudSdkGo/1.64.0 orders/1.0")
 	r.Header.Set("Accept", "application/json")
@@ -371,7 +382,7 @@ func BenchmarkCheckCachedJDCloud2(b *testing.B) {
 	remote := netip.MustParseAddr("203.0.113.5")
 	ctx := context.Background()
 	for keys.Stats().Hits == 0 { // ristretto stores asynchronously
-		keys.Get(ctx, "GOOD")
+		keys.Get(ctx, apiKey)
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportAllocs()

@@ -149,23 +149,21 @@ func (noPlans) GetPlan(context.Context, string) (store.Plan, error) {
 	return store.Plan{}, store.ErrNotFound
 }
 
-// BenchmarkCheckWithPlan is the cached check of a key whose authorization
-// names a plan (rate and quota): the plan's cost beside
-// BenchmarkCheckCachedJDCloud2.
+// BenchmarkCheckWithPlan is BenchmarkCheckCachedJDCloud2 for a key whose
+// authorization names a plan (a rate and a quota never reached): the
+// plan's cost is the difference.
 func BenchmarkCheckWithPlan(b *testing.B) {
 	plan := store.Plan{Name: "gold", Rate: &store.PlanRate{Requests: 1 << 40, Per: store.PerSecond},
 		Quota: &store.PlanQuota{Requests: 1 << 60, Period: store.PeriodMonth}}
+	creds := testCredentials()
+	withPlan := *creds["GOOD"]
+	withPlan.APIKey, withPlan.Secret = "PLANNED", secretOf("PLANNED")
+	a := *withPlan.Authorization
+	a.Plan = "gold"
+	withPlan.Authorization = &a
+	creds["PLANNED"] = &withPlan
 	lim := limits.New(limits.Config{Plans: onePlan{plan}})
-	c := newTestChecker(b, planKeys(), func(c *Config) { c.Limits = lim; c.Now = nil })
-	r := signedRequest(b, http.MethodGet, "http://api.example.com/v1/orders/1", "", "AUTHPLAN", secretOf("AUTHPLAN"), signature.JDCloud2,
-		signature.WithTime(time.Now()))
-	orig, remote, ctx := originalOf(r), netip.MustParseAddr("203.0.113.5"), context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if d := c.Check(ctx, r, orig, remote); d.Reason != Allowed {
-			b.Fatal(d.Reason)
-		}
-	}
+	benchmarkCachedCheck(b, creds, "PLANNED", func(c *Config) { c.Limits = lim })
 }
 
 type onePlan struct{ plan store.Plan }
