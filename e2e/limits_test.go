@@ -89,19 +89,13 @@ func TestPlansOnOneNode(t *testing.T) {
 		for i := range reqs {
 			reqs[i] = n.SignedRequest("/x", key)
 		}
-		answers := make([]planAnswer, len(reqs))
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i, req := range reqs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				answers[i] = sendPlanned(t, req)
-			}()
-		}
-		close(start)
-		wg.Wait()
+		// "At once": 20 connections opened beforehand (unsigned requests,
+		// refused before the plan), so the signed ones leave together.
+		sendAtOnce(t, make([]*http.Request, len(reqs)), func(int) *http.Request {
+			req, _ := http.NewRequest(http.MethodGet, n.Site+"/x", nil)
+			return req
+		})
+		answers := sendAtOnce(t, reqs, nil)
 		allowed := 0
 		for _, a := range answers {
 			switch {
@@ -167,6 +161,29 @@ func TestPlansOnOneNode(t *testing.T) {
 	if got := n.Metric("caddy_access_auth_plan_decisions_total", `group="orders",result="quota_exceeded"`); got < 1 {
 		t.Errorf("plan_decisions_total{result=quota_exceeded} = %v, want ≥ 1", got)
 	}
+}
+
+// sendAtOnce sends every request (or, where nil, build's) from its own
+// goroutine, released together, and returns the answers in order.
+func sendAtOnce(t *testing.T, reqs []*http.Request, build func(int) *http.Request) []planAnswer {
+	t.Helper()
+	answers := make([]planAnswer, len(reqs))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, req := range reqs {
+		if req == nil {
+			req = build(i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			answers[i] = sendPlanned(t, req)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return answers
 }
 
 func wantQuotaExceeded(t *testing.T, step string, a planAnswer) {
@@ -297,6 +314,7 @@ func TestPlansAcrossNodes(t *testing.T) {
 		scripts, metric := scriptCalls(t, rdb), limitRequests()
 		counts := planLoad(t, nodes, key, 3000, 0, 0)
 		allowed := counts["200 "]
+		t.Logf("quota of 1000, 3000 requests over two nodes: %v", counts)
 		if allowed < 1000 || allowed > 1010 || allowed+counts["429 quota_exceeded"] != 3000 {
 			t.Errorf("answers %v: want 1000..1010 allowed, the rest 429 quota_exceeded", counts)
 		}
@@ -316,7 +334,7 @@ func TestPlansAcrossNodes(t *testing.T) {
 			total += n
 		}
 		allowed := counts["200 "]
-		t.Logf("offered %d requests in 10 s (%d/s)", total, total/10)
+		t.Logf("rate of 200/s, offered %d requests in 10 s (%d/s): %v", total, total/10, counts)
 		if allowed < 1800 || allowed > 2200 || allowed+counts["429 rate_limited"] != total {
 			t.Errorf("answers %v: want 1800..2200 allowed, the rest 429 rate_limited", counts)
 		}
@@ -349,6 +367,7 @@ func TestPlansWhileRedisIsDown(t *testing.T) {
 	srv.Stop()
 	counts := planLoad(t, []*gatewaytest.Node{a}, key, 150, 0, 0)
 	allowed := counts["200 "]
+	t.Logf("150 requests to one of two nodes while Redis is down: %v", counts)
 	if allowed+counts["429 quota_exceeded"] != 150 {
 		t.Errorf("answers while Redis is down %v, want only 200 and 429 quota_exceeded", counts)
 	}
