@@ -123,13 +123,18 @@ func (l *Limiter) heartbeat(ctx context.Context) {
 }
 
 // sweep drops the budgets unused for idleBudget whose counts are all in
-// the store.
+// the store, giving back the quota tokens they hold (the next flush).
 func (l *Limiter) sweep(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k, bu := range l.budgets {
 		bu.mu.Lock()
-		idle := now.Sub(bu.usedAt) > idleBudget && (bu.quota == nil || bu.quota.pending == 0 && bu.quota.held == 0)
+		q := bu.quota
+		idle := now.Sub(bu.usedAt) > idleBudget && (q == nil || q.pending == 0)
+		if idle && q != nil && q.held > 0 {
+			l.retire(store.CountDelta{Name: q.name, Delta: -q.held, ExpiresAt: q.expiresAt})
+			q.held = 0
+		}
 		bu.mu.Unlock()
 		if idle {
 			delete(l.budgets, k)

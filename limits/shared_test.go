@@ -188,3 +188,17 @@ func TestCountReadAgainAfterAFailure(t *testing.T) {
 		t.Errorf("after the store answered 9 and 1 was counted here: %v, want quota_exceeded", r.Verdict)
 	}
 }
+
+// An idle budget is dropped with the tokens it held given back.
+func TestSweepGivesBackHeldTokens(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	fs := newFakeStore(quotaPlan("p", 1000, store.PeriodDay))
+	l := nodes(fs, 1)[0]
+	l.Take(ctx, Budget{AuthorizationID: "a", Plan: "p"}, clk.t)
+	l.sweep(clk.add(3 * time.Hour))
+	l.flush(ctx)
+	if len(l.budgets) != 0 || fs.count("quota/a/day/2026-03-10") != 1 {
+		t.Errorf("%d budgets left, counter %d; want none and the 1 spent", len(l.budgets), fs.count("quota/a/day/2026-03-10"))
+	}
+}
