@@ -177,6 +177,28 @@ func TestNoPlanToApply(t *testing.T) {
 	}
 }
 
+// A request that ends while its plan is read does not leave the plan
+// unread (unapplied) for the requests after it.
+func TestPlanReadOutlivesTheRequest(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	l := New(Config{Plans: ctxPlans{newFakeStore(quotaPlan("p", 1, store.PeriodDay))}})
+	now := newClock().t
+	if r := l.Take(ctx, Budget{AuthorizationID: "a", Plan: "p"}, now); !r.Applied {
+		t.Error("plan not applied to a request that ended while it was read")
+	}
+}
+
+// ctxPlans gives up when its context ends, as a real store does.
+type ctxPlans struct{ *fakeStore }
+
+func (p ctxPlans) GetPlan(ctx context.Context, name string) (store.Plan, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Plan{}, err
+	}
+	return p.fakeStore.GetPlan(ctx, name)
+}
+
 func TestBudgetsAreSeparate(t *testing.T) {
 	ctx := context.Background()
 	now := newClock().t

@@ -64,11 +64,20 @@ func (c *planCache) get(ctx context.Context, name string, now time.Time) *plan {
 	if ok && (e.def != nil || now.Before(e.retryAt)) {
 		return e.def
 	}
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
 	e, _ = c.load(ctx, name, now)
 	c.mu.Lock()
 	c.all[name] = e
 	c.mu.Unlock()
 	return e.def
+}
+
+// loadBounded is load within backgroundTimeout (Run's refresh).
+func loadBounded(ctx context.Context, c *planCache, name string, now time.Time) (planEntry, bool) {
+	ctx, cancel := context.WithTimeout(ctx, backgroundTimeout)
+	defer cancel()
+	return c.load(ctx, name, now)
 }
 
 // load reads a plan; failed says the store could not be asked.
@@ -95,7 +104,7 @@ func (c *planCache) refresh(ctx context.Context, now time.Time) {
 	}
 	c.mu.RUnlock()
 	for _, name := range names {
-		e, failed := c.load(ctx, name, now)
+		e, failed := loadBounded(ctx, c, name, now)
 		if failed {
 			continue // keep what is known; the next change tries again
 		}

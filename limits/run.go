@@ -11,6 +11,10 @@ import (
 // is in the store by then, and its bucket would be full again.
 const idleBudget = 2 * time.Hour
 
+// backgroundTimeout bounds each store request of Run, so that a Redis that
+// does not answer never holds up a flush for long, nor the end of Run.
+const backgroundTimeout = time.Second
+
 // Changed tells the limiter the store changed (a change of its feed): the
 // plans it holds are read again by Run. It never blocks.
 func (l *Limiter) Changed() {
@@ -35,10 +39,10 @@ func (l *Limiter) Run(ctx context.Context) {
 		case <-l.changed:
 			l.plans.refresh(ctx, time.Now())
 		case now := <-flush.C:
-			l.flush(ctx)
+			bounded(ctx, l.flush)
 			if l.shared != nil && now.Sub(lastNodes) >= nodesEvery {
 				lastNodes = now
-				l.heartbeat(ctx)
+				bounded(ctx, l.heartbeat)
 			}
 			if now.Sub(lastSweep) >= idleBudget/4 {
 				lastSweep = now
@@ -46,6 +50,13 @@ func (l *Limiter) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// bounded runs f with ctx bounded by backgroundTimeout.
+func bounded(ctx context.Context, f func(context.Context)) {
+	ctx, cancel := context.WithTimeout(ctx, backgroundTimeout)
+	defer cancel()
+	f(ctx)
 }
 
 // Close writes the spent tokens not yet in the store and gives back the
