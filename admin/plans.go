@@ -6,8 +6,7 @@ import (
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
-// Usage plans. They are data only for now: the gateway does not enforce
-// them yet (README, "Usage plans").
+// Usage plans; the gateway enforces them (docs/usage-plans.md).
 
 func (h *handler) createPlan(r *http.Request) (int, any, error) {
 	var in store.NewPlan

@@ -70,20 +70,27 @@ var noPlan unique.Handle[string]
 // environment) when it has one, else the authorization's. It reads the
 // compiled entry only, so the hot path needs no store trip for it.
 func (a *Authorization) Plan(group, environment string) string {
-	plan := a.plan
+	plan, _ := a.PlanBudget(group, environment)
+	return plan
+}
+
+// PlanBudget is Plan with the budget the plan meters: the binding's own
+// (budgetGroup = group) or the authorization's (budgetGroup "", one budget
+// for all the key's calls).
+func (a *Authorization) PlanBudget(group, environment string) (plan, budgetGroup string) {
 	for _, env := range [...]string{environment, store.AnyEnvironment} {
 		i, found := slices.BinarySearchFunc(a.bindings, store.Binding{Group: group, Environment: env}, compareBinding)
 		if found {
 			if p := a.bindings[i].plan; p != noPlan {
-				plan = p
+				return p.Value(), group
 			}
 			break
 		}
 	}
-	if plan == noPlan {
-		return ""
+	if a.plan == noPlan {
+		return "", ""
 	}
-	return plan.Value()
+	return a.plan.Value(), ""
 }
 
 // ValidAt reports whether the authorization is enabled and within its

@@ -127,17 +127,21 @@ func TestAuthorizationPlan(t *testing.T) {
 	tests := []struct {
 		group, environment string
 		want, wantWithout  string
+		wantBudget         string // the budget's group with the authorization's plan: "" its own
 	}{
-		{"orders", "online", "orders-online", "orders-online"},
-		{"orders", "test", "orders-any", "orders-any"},
-		{"billing", "test", "gold", ""}, // the binding that allows it has no plan
-		{"billing", "online", "billing-any", "billing-any"},
-		{"users", "online", "gold", ""},
-		{"unbound", "online", "gold", ""},
+		{"orders", "online", "orders-online", "orders-online", "orders"},
+		{"orders", "test", "orders-any", "orders-any", "orders"},
+		{"billing", "test", "gold", "", ""}, // the binding that allows it has no plan
+		{"billing", "online", "billing-any", "billing-any", "billing"},
+		{"users", "online", "gold", "", ""},
+		{"unbound", "online", "gold", "", ""},
 	}
 	for _, tt := range tests {
 		if got := withPlan.Plan(tt.group, tt.environment); got != tt.want {
 			t.Errorf("with the authorization's plan: Plan(%q, %q) = %q, want %q", tt.group, tt.environment, got, tt.want)
+		}
+		if plan, budget := withPlan.PlanBudget(tt.group, tt.environment); plan != tt.want || budget != tt.wantBudget {
+			t.Errorf("PlanBudget(%q, %q) = %q, %q, want %q, %q", tt.group, tt.environment, plan, budget, tt.want, tt.wantBudget)
 		}
 		if got := withoutPlan.Plan(tt.group, tt.environment); got != tt.wantWithout {
 			t.Errorf("without: Plan(%q, %q) = %q, want %q", tt.group, tt.environment, got, tt.wantWithout)

@@ -281,6 +281,7 @@ func parseRedisBlock(d *caddyfile.Dispenser, s *StoreConfig) error {
 //		service <name>
 //		hide_credentials
 //		forward_identity on|off
+//		rate_limit_headers on|off
 //		debug_signature
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -340,12 +341,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err = onOffArg(d, where, &on); err == nil {
 				h.ForwardIdentity = &on
 			}
+		case "rate_limit_headers":
+			var on bool
+			if err = onOffArg(d, where, &on); err == nil {
+				h.RateLimitHeaders = &on
+			}
 		case "debug_signature":
 			err = flagArg(d, where, &h.DebugSignature)
 		default:
 			err = d.Errf("%s: unknown subdirective %q, expected group, environment, schemes, max_skew, "+
 				"replay_protection, max_body, allow_unsigned_payload, region, service, hide_credentials, "+
-				"forward_identity or debug_signature", where, d.Val())
+				"forward_identity, rate_limit_headers or debug_signature", where, d.Val())
 		}
 		if err != nil {
 			return err

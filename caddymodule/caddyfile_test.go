@@ -49,9 +49,10 @@ func TestCaddyfileAdapt(t *testing.T) {
 				service apigw
 				hide_credentials
 				forward_identity off
+				rate_limit_headers off
 			}`),
 			want: []string{
-				`"allow_unsigned_payload":true`, `"environment":"test"`, `"forward_identity":false`,
+				`"allow_unsigned_payload":true`, `"environment":"test"`, `"forward_identity":false`, `"rate_limit_headers":false`,
 				`"group":"orders"`, `"handler":"access_auth"`, `"hide_credentials":true`, `"max_body":1048576`,
 				`"max_skew":300000000000`, `"region":"cn-north-1"`, `"replay_protection":"local"`,
 				`"schemes":["jdcloud2","sigv4"]`, `"service":"apigw"`, `"path":["/api/*"]`,
@@ -123,6 +124,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{name: "no schemes", input: site("access_auth a {\nschemes\n}"), wantErr: "access_auth: schemes: expected one or more"},
 		{name: "bad replay", input: site("access_auth a {\nreplay_protection always\n}"), wantErr: `access_auth: replay_protection: unknown mode "always"`},
 		{name: "bad forward", input: site("access_auth a {\nforward_identity yes\n}"), wantErr: `access_auth: forward_identity: expected on or off, got "yes"`},
+		{name: "bad rate limit headers", input: site("access_auth a {\nrate_limit_headers maybe\n}"), wantErr: `access_auth: rate_limit_headers: expected on or off, got "maybe"`},
 		{name: "flag with arg", input: site("access_auth a {\nhide_credentials yes\n}"), wantErr: `access_auth: hide_credentials: takes no argument`},
 		{name: "unknown sub", input: site("access_auth a {\nfoo\n}"), wantErr: `access_auth: unknown subdirective "foo"`},
 		{name: "bad environment", input: site("access_auth a {\nenvironment *\n}"), wantErr: `access_auth: environment: invalid name "*"`},

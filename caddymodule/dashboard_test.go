@@ -39,10 +39,11 @@ func TestDashboardChartsTheMetrics(t *testing.T) {
 			registered[fqName.FindStringSubmatch(d.String())[1]] = true
 		}
 	}
-	// The eight of the product contract, local_nonces_displaced_total, the
-	// three of the body buffer and unsealable_secrets_total.
-	if len(registered) != 13 {
-		t.Fatalf("%d metrics registered, want the contract's 8, local_nonces_displaced_total, body_buffer_* and unsealable_secrets_total: %v", len(registered), registered)
+	// The eight of the product contract and its two of usage plans,
+	// local_nonces_displaced_total, the three of the body buffer and
+	// unsealable_secrets_total.
+	if len(registered) != 15 {
+		t.Fatalf("%d metrics registered, want the contract's 8 and 2 of plans, local_nonces_displaced_total, body_buffer_* and unsealable_secrets_total: %v", len(registered), registered)
 	}
 
 	charted := map[string]bool{}

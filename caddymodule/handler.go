@@ -75,6 +75,9 @@ type Handler struct {
 	// X-Api-Environment request headers. Default on. Client copies are
 	// removed either way.
 	ForwardIdentity *bool `json:"forward_identity,omitempty"`
+	// Set RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset on every
+	// answer a usage plan governs (docs/usage-plans.md). Default on.
+	RateLimitHeaders *bool `json:"rate_limit_headers,omitempty"`
 	// Show, in a 401 signature_mismatch answer, the canonical request and
 	// string to sign the gateway computed (never a secret nor the expected
 	// signature), so an integrator can diff them against the client's.
@@ -85,7 +88,9 @@ type Handler struct {
 	cfg     enforcement.Config
 	replay  replay.Mode // never replay.ModeAuto once provisioned
 	forward bool
-	metrics *routeMetrics
+	// rateLimitHeaders: RateLimit-* on the answers a plan governs.
+	rateLimitHeaders bool
+	metrics          *routeMetrics
 
 	mu      sync.Mutex
 	usage   *usage               // set before checker
@@ -157,6 +162,7 @@ func (h *Handler) provision(app *App) error {
 		return errors.New("access_auth: replay_protection store: needs store redis in the access_auth global option; use local or auto")
 	}
 	h.forward = h.ForwardIdentity == nil || *h.ForwardIdentity
+	h.rateLimitHeaders = h.RateLimitHeaders == nil || *h.RateLimitHeaders
 	h.metrics = newRouteMetrics(h.Group)
 	app.registerRoute(h.Group, h.Environment)
 	app.registerExplained(h)
@@ -235,6 +241,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	decision := checker.CheckAt(r.Context(), r, originalRequest(r), clientIP(r), start)
 	defer decision.Cleanup()
 	h.metrics.observe(decision.Reason, time.Since(start))
+	if decision.Plan.Applied {
+		h.metrics.observePlan(decision.Plan.Verdict)
+		if h.rateLimitHeaders {
+			enforcement.SetRateLimitHeaders(w.Header(), decision.Plan)
+		}
+	}
 	if decision.Reason != enforcement.Allowed {
 		h.deny(w, r, repl, decision, nil)
 		// A plan's refusal is the key's usage too: a provider bills on
@@ -354,6 +366,7 @@ func (h *Handler) getChecker() (*enforcement.Checker, error) {
 	}
 	cfg := h.cfg
 	cfg.Nonces = st.replay.guard(h.replay)
+	cfg.Limits = st.limiter
 	c, err := enforcement.NewChecker(cfg, st.cache)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accessauth/caddy-access-auth/enforcement"
+	"github.com/accessauth/caddy-access-auth/limits"
 	redisstore "github.com/accessauth/caddy-access-auth/store/redis"
 )
 
@@ -31,13 +32,27 @@ var (
 		Buckets:   prometheus.ExponentialBuckets(1e-6, 4, 12), // 1 µs … ~4 s
 	})
 
+	planDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "access_auth",
+		Name:      "plan_decisions_total",
+		Help:      "Requests a usage plan governed, by API group and result (allowed, rate_limited, quota_exceeded).",
+	}, []string{"group", "result"})
+
+	limitStoreRequests = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "access_auth",
+		Name:      "limit_store_requests_total",
+		Help:      "Redis commands made for usage plans (leases of budget, count flushes, node heartbeats).",
+	})
+
 	cacheMetrics = new(stateCollector)
 )
 
 // collectors are the module's collectors, listed in docs/operations.md.
 func collectors() []prometheus.Collector {
 	return []prometheus.Collector{requestsTotal, decisionDuration, cacheMetrics, storeRequests, storeDuration, propagationLag,
-		bodyBufferBytes, bodyBufferBodies, bodyBufferRefused, unsealableSecrets}
+		bodyBufferBytes, bodyBufferBodies, bodyBufferRefused, unsealableSecrets, planDecisions, limitStoreRequests}
 }
 
 // registerMetrics adds the collectors to the registry of ctx's config.
@@ -58,6 +73,7 @@ func registerMetrics(ctx caddy.Context) error {
 // costs no label lookup.
 type routeMetrics struct {
 	byReason [enforcement.Overloaded + 1]prometheus.Counter
+	byPlan   [limits.QuotaExceeded + 1]prometheus.Counter
 }
 
 func newRouteMetrics(group string) *routeMetrics {
@@ -70,7 +86,17 @@ func newRouteMetrics(group string) *routeMetrics {
 		}
 		m.byReason[r] = requestsTotal.WithLabelValues(group, result, reason.String())
 	}
+	for v, result := range [...]string{limits.Allowed: "allowed", limits.RateLimited: "rate_limited", limits.QuotaExceeded: "quota_exceeded"} {
+		m.byPlan[v] = planDecisions.WithLabelValues(group, result)
+	}
 	return m
+}
+
+// observePlan counts a decision of a usage plan.
+func (m *routeMetrics) observePlan(v limits.Verdict) {
+	if int(v) < len(m.byPlan) {
+		m.byPlan[v].Inc()
+	}
 }
 
 func (m *routeMetrics) observe(reason enforcement.Reason, took time.Duration) {

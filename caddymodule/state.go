@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/limits"
 	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/store"
 	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
@@ -131,6 +132,8 @@ type sharedState struct {
 	cache      *cache.Cache
 	usage      *usage // when keys were let through, for last_used_at
 	daily      *dailyusage.Recorder
+	limiter    *limits.Limiter
+	limiterRan chan struct{} // closed when the limiter's Run has returned
 	stopFollow context.CancelFunc
 	followDone chan struct{}
 	usageDone  chan struct{}
@@ -143,6 +146,8 @@ func (s *sharedState) Destruct() error {
 	s.stopFollow()
 	<-s.followDone
 	<-s.usageDone
+	<-s.limiterRan
+	closeLimiter(s.limiter)
 	s.daily.Close()
 	s.cache.Close()
 	_, replayErr := replays.Delete(s.replay.key)
@@ -194,9 +199,15 @@ func openState(a *App) (*sharedState, error) {
 	// A write through this node drops its entries before it answers, so the
 	// next request here sees it; the feed carries it to the other nodes.
 	var c *cache.Cache
+	var lim *limits.Limiter
 	st, err := store.Open(meteredBackend{b.backend, b.errors}, store.Options{
 		MasterKeys: mk.keys,
-		Committed:  func(apiKeys []string) { c.Invalidate(apiKeys...) },
+		Committed: func(apiKeys []string) {
+			c.Invalidate(apiKeys...)
+			if lim != nil { // made just after the store
+				lim.Changed()
+			}
+		},
 	})
 	if err != nil {
 		return fail(fmt.Errorf("access_auth: %w", err))
@@ -213,10 +224,16 @@ func openState(a *App) (*sharedState, error) {
 	if err != nil {
 		return fail(fmt.Errorf("access_auth: %w", err))
 	}
+	lim = openLimiter(st, b.backend, a.logger)
 	// Subscribe before the first request can fill the cache, so no change
 	// committed after a fill goes unseen.
 	ctx, cancel := context.WithCancel(context.Background())
-	feed := observePropagation(ctx, st.Subscribe(ctx))
+	feed := observePropagation(ctx, st.Subscribe(ctx), lim.Changed)
+	limiterRan := make(chan struct{})
+	go func() {
+		defer close(limiterRan)
+		lim.Run(ctx)
+	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -227,7 +244,7 @@ func openState(a *App) (*sharedState, error) {
 	daily := dailyusage.New(st, a.logger)
 	daily.Start(dailyusage.FlushInterval)
 	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, replay: replay, store: st, cache: c, usage: used,
-		daily: daily, stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
+		daily: daily, limiter: lim, limiterRan: limiterRan, stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
 }
 
 // openBackend connects the configured backend. Opening Redis makes no

@@ -191,9 +191,10 @@ func (n meteredNonces) Recorded(ctx context.Context, apiKey, nonce string) (bool
 }
 
 // observePropagation passes the change feed on, observing for each change
-// how long after its commit it arrived. The returned channel closes when
-// feed does or ctx ends.
-func observePropagation(ctx context.Context, feed <-chan store.Change) <-chan store.Change {
+// how long after its commit it arrived and telling each of tell of it (the
+// usage-plan limiter reads its plans again). The returned channel closes
+// when feed does or ctx ends.
+func observePropagation(ctx context.Context, feed <-chan store.Change, tell ...func()) <-chan store.Change {
 	out := make(chan store.Change)
 	go func() {
 		defer close(out)
@@ -207,6 +208,9 @@ func observePropagation(ctx context.Context, feed <-chan store.Change) <-chan st
 				}
 				if !c.At.IsZero() {
 					propagationLag.Observe(max(time.Since(c.At), 0).Seconds())
+				}
+				for _, f := range tell {
+					f()
 				}
 				select {
 				case out <- c:

@@ -38,8 +38,8 @@ func cliJSON(t *testing.T, n *gatewaytest.Node, out any, args ...string) {
 // TestPlans manages usage plans through the CLI and the admin API of a
 // running node: create, list, show, update and delete; attach to an
 // authorization and a binding; plan_not_found, plan_in_use and bad input;
-// and export to a fresh node keeps them. Plans are not enforced yet, so a
-// key with a plan is still let through.
+// and export to a fresh node keeps them. A key within its plans is let
+// through (limits_test.go holds the enforcement).
 func TestPlans(t *testing.T) {
 	masterKey := gatewaytest.NewMasterKey(t)
 	accessAuth := func() string {
@@ -109,7 +109,7 @@ func TestPlans(t *testing.T) {
 	if len(auth.Bindings) != 2 || auth.Bindings[1] != (store.Binding{Group: "orders", Environment: "online", Plan: "gold"}) {
 		t.Fatalf("after bind: %+v", auth.Bindings)
 	}
-	gatewaytest.WantAnswer(t, "a key with plans (not enforced yet)", n.Call(key), http.StatusOK, "")
+	gatewaytest.WantAnswer(t, "a key with plans within them", n.Call(key), http.StatusOK, "")
 
 	n.AdminJSON(http.MethodDelete, "/access-auth/plans/trial", nil, http.StatusConflict, &e)
 	if e.Code != "plan_in_use" {

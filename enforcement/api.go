@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/limits"
 	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
@@ -31,6 +32,8 @@ const (
 	NotAuthorized
 	IPNotAllowed
 	BodyTooLarge
+	RateLimited
+	QuotaExceeded
 	StoreUnavailable
 	Overloaded
 )
@@ -51,6 +54,8 @@ type Config struct {
 	// Bodies bounds the bodies read before their signature is checked;
 	// nil: no bound but max_body.
 	Bodies *BodyBudget
+	// Limits enforces usage plans; nil: plans are not enforced.
+	Limits Limits
 	// DebugSignature puts the canonical request and string to sign the
 	// check computed into a signature_mismatch answer (WriteDenial).
 	DebugSignature bool
@@ -61,6 +66,12 @@ type Config struct {
 // cache.ErrUnavailable when it cannot tell.
 type Keys interface {
 	Get(ctx context.Context, apiKey string) (*cache.Entry, error)
+}
+
+// Limits decides on the usage plan that governs a request and spends its
+// tokens; *limits.Limiter implements it.
+type Limits interface {
+	Take(ctx context.Context, b limits.Budget, now time.Time) limits.Result
 }
 
 // Identity is who a request was checked as. On a denial the fields known by

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/limits"
 	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
@@ -82,6 +83,9 @@ func NewChecker(cfg Config, keys Keys) (*Checker, error) {
 type Decision struct {
 	Reason   Reason
 	Identity Identity
+	// Plan is the usage plan's decision (Applied false when no plan
+	// governs the request or it was refused before that step).
+	Plan limits.Result
 
 	fallbackScheme signature.Scheme
 	// debugForm is what the signature check hashed, for a
@@ -127,7 +131,8 @@ var scratchPool = sync.Pool{New: func() any { return new(checkScratch) }}
 // (with the previous secret during a rotation grace) → a body of at most
 // 1 MiB with a signed hash, verified (a larger one is checked as it
 // streams) → replay → authorization valid → binding to the route's group
-// and environment → client IP. orig is the request as the client sent it
+// and environment → client IP → usage plan (rate, then quota; only a
+// request that passed every other step spends its tokens). orig is the request as the client sent it
 // (before any rewrite); remote the client's address. When the decision allows a request
 // with a body, r.Body has been replaced by one that is safe to pass on.
 func (c *Checker) Check(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr) Decision {
@@ -299,6 +304,17 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	x.clientIP(a, remote, allowed)
 	if !allowed {
 		return IPNotAllowed
+	}
+	if c.cfg.Limits != nil {
+		if plan, group := a.PlanBudget(c.cfg.Group, c.cfg.Environment); plan != "" {
+			d.Plan = c.cfg.Limits.Take(ctx, limits.Budget{AuthorizationID: a.ID, Group: group, Plan: plan}, now)
+			switch d.Plan.Verdict {
+			case limits.RateLimited:
+				return RateLimited
+			case limits.QuotaExceeded:
+				return QuotaExceeded
+			}
+		}
 	}
 	return Allowed
 }

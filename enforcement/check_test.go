@@ -390,20 +390,31 @@ func benchCheckRequest(b *testing.B) *http.Request {
 // BenchmarkCheckCachedJDCloud2 is the first figure of docs/operations.md: the whole check
 // of a cached key, jdcloud2, no body, replay protection off.
 func BenchmarkCheckCachedJDCloud2(b *testing.B) {
-	keys, err := cache.New(cache.Config{MaxEntries: 1000}, testCredentials())
+	benchmarkCachedCheck(b, testCredentials(), "GOOD", nil)
+}
+
+// benchmarkCachedCheck times the whole check of apiKey, cached in a real
+// cache over creds, on a route that mod configures.
+func benchmarkCachedCheck(b *testing.B, creds credentialLoader, apiKey string, mod func(*Config)) {
+	keys, err := cache.New(cache.Config{MaxEntries: 1000}, creds)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer keys.Close()
 	// The wall clock, as in production: the check and the cache share one
 	// reading per request.
-	c := newTestChecker(b, keys, func(c *Config) { c.Now = nil })
+	c := newTestChecker(b, keys, func(c *Config) {
+		c.Now = nil
+		if mod != nil {
+			mod(c)
+		}
+	})
 	r := benchCheckRequest(b)
 	orig := originalOf(r)
 	remote := netip.MustParseAddr("203.0.113.5")
 	ctx := context.Background()
 	for keys.Stats().Hits == 0 { // ristretto stores asynchronously
-		keys.Get(ctx, "GOOD")
+		keys.Get(ctx, apiKey)
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportAllocs()

@@ -69,10 +69,11 @@ type DenialError struct {
 
 // WriteDenial answers a refused request: the JD Cloud error envelope with a
 // stable reason (docs/request-check.md) as JSON, WWW-Authenticate on a 401 (the scheme of
-// the request's credentials, else the first the route allows), and the
+// the request's credentials, else the first the route allows), the
 // message again in the header the scheme's clients read it from
-// (Alibaba's X-Ca-Error-Message). A Decision that is not a denial is
-// answered as not_authorized: callers must not get here with one.
+// (Alibaba's X-Ca-Error-Message), and Retry-After on a 429. A Decision
+// that is not a denial is answered as not_authorized: callers must not get
+// here with one.
 func WriteDenial(w http.ResponseWriter, d Decision, requestID string) {
 	reason := d.Reason
 	if reason == Allowed || int(reason) >= len(reasons) {
@@ -88,6 +89,9 @@ func WriteDenial(w http.ResponseWriter, d Decision, requestID string) {
 	h["Content-Type"] = jsonContentType
 	if status == http.StatusUnauthorized && scheme != 0 {
 		h[headerChallenge] = challenges[scheme]
+	}
+	if status == http.StatusTooManyRequests {
+		setRetryAfter(h, d.Plan)
 	}
 	if name := messageHeaders[scheme]; name != "" {
 		h[name] = messages[reason][scheme]

@@ -31,6 +31,8 @@ func TestReasonTable(t *testing.T) {
 		{NotAuthorized, 403, "HTTP_FORBIDDEN", "not_authorized", "access key is not authorized for this API group"},
 		{IPNotAllowed, 403, "HTTP_FORBIDDEN", "ip_not_allowed", "Your IP address is not allowed"},
 		{BodyTooLarge, 413, "HTTP_REQUEST_ENTITY_TOO_LARGE", "body_too_large", "Payload too large"},
+		{RateLimited, 429, "HTTP_TOO_MANY_REQUESTS", "rate_limited", "request rate limit exceeded"},
+		{QuotaExceeded, 429, "HTTP_TOO_MANY_REQUESTS", "quota_exceeded", "request quota exceeded"},
 		{StoreUnavailable, 503, "HTTP_SERVICE_UNAVAILABLE", "store_unavailable", "store unavailable"},
 		{Overloaded, 503, "HTTP_SERVICE_UNAVAILABLE", "overloaded", "server is busy"},
 	}

@@ -31,6 +31,8 @@ var reasons = [...]reasonInfo{
 	NotAuthorized:        {"not_authorized", http.StatusForbidden, "access key is not authorized for this API group"},
 	IPNotAllowed:         {"ip_not_allowed", http.StatusForbidden, "Your IP address is not allowed"},
 	BodyTooLarge:         {"body_too_large", http.StatusRequestEntityTooLarge, "Payload too large"},
+	RateLimited:          {"rate_limited", http.StatusTooManyRequests, "request rate limit exceeded"},
+	QuotaExceeded:        {"quota_exceeded", http.StatusTooManyRequests, "request quota exceeded"},
 	StoreUnavailable:     {"store_unavailable", http.StatusServiceUnavailable, "store unavailable"},
 	Overloaded:           {"overloaded", http.StatusServiceUnavailable, "server is busy"},
 }
@@ -81,6 +83,8 @@ func statusName(code int) string {
 		return "HTTP_FORBIDDEN"
 	case http.StatusRequestEntityTooLarge:
 		return "HTTP_REQUEST_ENTITY_TOO_LARGE"
+	case http.StatusTooManyRequests:
+		return "HTTP_TOO_MANY_REQUESTS"
 	case http.StatusServiceUnavailable:
 		return "HTTP_SERVICE_UNAVAILABLE"
 	}

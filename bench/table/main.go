@@ -62,7 +62,7 @@ func run(w io.Writer, count int, short bool, resultsDir string) error {
 	var steps []step
 	for range count {
 		steps = append(steps,
-			step{"the request check on a cached key and its crypto floor", micro("^(BenchmarkCheckCachedJDCloud2|BenchmarkCryptoFloorJDCloud2)$", "./enforcement/")},
+			step{"the request check on a cached key and its crypto floor", micro("^(BenchmarkCheckCachedJDCloud2|BenchmarkCryptoFloorJDCloud2|BenchmarkCheckWithPlan)$", "./enforcement/")},
 			step{"signature verification per scheme", micro("^(BenchmarkVerify(JDCloud2|SigV4|Aliyun)|BenchmarkParseJDCloud2)$", "./signature/")},
 			step{"cache hits", micro("^(BenchmarkGetHit|BenchmarkGetAtHit)$", "./cache/")})
 	}
@@ -198,6 +198,7 @@ const (
 	localProxied = "BenchmarkThroughputLocalReplayProxied"
 	redisRespond = "BenchmarkThroughputRedisReplay"
 	redisProxied = "BenchmarkThroughputRedisReplayProxied"
+	planRespond  = "BenchmarkThroughputLocalReplayPlan"
 )
 
 func (r results) print(w io.Writer, count int, short bool, took time.Duration) {
@@ -229,6 +230,9 @@ func (r results) print(w io.Writer, count int, short bool, took time.Duration) {
 		if has(s.bench, "ns/op") {
 			info("  signature Parse+Verify, "+s.scheme, fmt.Sprintf("%.2f µs/op, %.0f allocs/op", µs(s.bench), v(s.bench, "allocs/op")))
 		}
+	}
+	if has("BenchmarkCheckWithPlan", "ns/op") {
+		info("  the same with a usage plan (rate and quota) on the key", fmt.Sprintf("%.2f µs/op, %.0f allocs/op", µs("BenchmarkCheckWithPlan"), v("BenchmarkCheckWithPlan", "allocs/op")))
 	}
 	if has("BenchmarkGetAtHit", "ns/op") {
 		info("  cache hit (GetAt)", fmt.Sprintf("%.0f ns/op, %.0f allocs/op", v("BenchmarkGetAtHit", "ns/op"), v("BenchmarkGetAtHit", "allocs/op")))
@@ -267,6 +271,10 @@ func (r results) print(w io.Writer, count int, short bool, took time.Duration) {
 			"proxied route "+throughput(t.proxied)+"; respond route "+throughput(t.respond),
 			v(t.proxied, "machine-cpu-ratio") >= t.target, has(t.proxied, "machine-cpu-ratio"))
 	}
+	if has(planRespond, "machine-cpu-ratio") {
+		info("  the same with a usage plan (rate and quota) on the key, local replay protection, respond route",
+			fmt.Sprintf("%s (beside %.3f without a plan)", throughput(planRespond), v(localRespond, "machine-cpu-ratio")))
+	}
 
 	// 4. Redis commands per request.
 	cmds := v(redisProxied, "redis-cmds/req")
@@ -283,7 +291,13 @@ func (r results) print(w io.Writer, count int, short bool, took time.Duration) {
 			perMiss, shared, v(miss, "miss-p50-µs"), v(miss, "miss-p99-µs")),
 		perMiss <= 1.05 && shared <= 1.5, has(miss, "redis-cmds/miss"))
 
-	// 6. Propagation.
+	// 6. Plans' Redis commands.
+	const planCmds = "BenchmarkPlanRedisCommands"
+	add("Redis commands per request for usage plans (leases, flushes, heartbeats), under load", "≤ 0.1",
+		fmt.Sprintf("%.4f over %.0f requests", v(planCmds, "plan-redis-cmds/req"), v(planCmds, "requests")),
+		v(planCmds, "plan-redis-cmds/req") <= 0.1, has(planCmds, "plan-redis-cmds/req"))
+
+	// 7. Propagation.
 	const prop = "BenchmarkPropagation"
 	p99 := v(prop, "p99-ms")
 	add("propagation of an admin write to another node", "p99 ≤ 100 ms",
