@@ -35,6 +35,9 @@ const (
 	flushBatch = 1000
 	// flushTimeout bounds one AddCounts.
 	flushTimeout = 2 * time.Second
+	// closeTimeout bounds the last flush: a config reload waits for it,
+	// and an unreachable store must not hold the reload up.
+	closeTimeout = time.Second
 )
 
 // Adder adds to the store's counters; *store.Store is one.
@@ -138,7 +141,7 @@ func (r *Recorder) Start(interval time.Duration) {
 		for {
 			select {
 			case <-ticker.C:
-				r.Flush(context.Background())
+				r.Flush(ctx) // Close cancels a flush in flight: it flushes again
 			case <-ctx.Done():
 				return
 			}
@@ -146,14 +149,16 @@ func (r *Recorder) Start(interval time.Duration) {
 	}()
 }
 
-// Close stops the flushes Start began and flushes once more: what the
-// store still refuses then is lost, and logged.
+// Close stops the flushes Start began and flushes once more, for at most
+// a second: what the store has not taken then is lost, and logged.
 func (r *Recorder) Close() {
 	if r.stop != nil {
 		r.stop()
 		<-r.done
 	}
-	if lost := r.Flush(context.Background()); lost > 0 {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if lost := r.Flush(ctx); lost > 0 {
 		r.logger.Error("daily usage not recorded at stop: the store refused it", zap.Int64("requests", lost))
 	}
 }

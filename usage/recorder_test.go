@@ -281,3 +281,31 @@ func BenchmarkRecordParallel(b *testing.B) {
 		}
 	})
 }
+
+// hangingAdder is a store that never answers: it waits for the context.
+type hangingAdder struct{ calls chan struct{} }
+
+func (h hangingAdder) AddCounts(ctx context.Context, _ []store.CountDelta) error {
+	select {
+	case h.calls <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestRecorderCloseDoesNotWaitForAHungStore: Close cancels a flush in
+// flight and bounds its own, then logs the requests it could not record.
+func TestRecorderCloseDoesNotWaitForAHungStore(t *testing.T) {
+	h := hangingAdder{calls: make(chan struct{}, 1)}
+	core, logs := observer.New(zap.InfoLevel)
+	r := New(h, zap.New(core))
+	r.Record("ak-1", "pay", false, day1)
+	r.Start(time.Millisecond)
+	<-h.calls // a flush hangs
+	r.Close()
+	lost := logs.FilterMessageSnippet("not recorded at stop").All()
+	if len(lost) != 1 || lost[0].ContextMap()["requests"] != int64(1) {
+		t.Errorf("logged %v, want one line losing 1 request", logs.All())
+	}
+}
