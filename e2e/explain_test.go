@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -39,15 +38,6 @@ func captureServer(t *testing.T) (url string, last func() []byte) {
 	}
 }
 
-func writeFile(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // explainedDiff matches the explanation's account of one differing line of
 // the canonical request.
 var explainedDiff = regexp.MustCompile(`line \d+ of the canonical request differs:\n  gateway: "([^"]*)"\n  yours:   "([^"]*)"`)
@@ -62,7 +52,7 @@ func TestExplainShowsTheDifferingLine(t *testing.T) {
 	n := gatewaytest.Start(t, "explain", "", ordersSite)
 	n.WaitGroup("orders")
 	key := n.AuthorizedKey("alice", "orders")
-	secretFile := writeFile(t, "secret", []byte(key.APISecret))
+	secretFile := writeFile(t, "secret", key.APISecret)
 	capture, captured := captureServer(t)
 
 	for _, scheme := range []string{"jdcloud2", "sigv4", "aliyun"} {
@@ -74,14 +64,14 @@ func TestExplainShowsTheDifferingLine(t *testing.T) {
 			if out, err := curl.Output(); err != nil {
 				t.Fatalf("curl: %v\n%s%s", err, out, stderr.String())
 			}
-			signed := writeFile(t, "signed.txt", stderr.Bytes())
+			signed := writeFile(t, "signed.txt", stderr.String())
 			raw := captured()
 			moved := bytes.Replace(raw, []byte("GET /v1/orders?"), []byte("GET /v1/order?"), 1)
 			if bytes.Equal(moved, raw) {
 				t.Fatalf("the capture has no request line for /v1/orders:\n%s", raw)
 			}
 
-			out, ok := cli(t, n, "explain", "--raw", writeFile(t, "moved.http", moved), "--canonical", signed, "--group", "orders")
+			out, ok := cli(t, n, "explain", "--raw", writeFile(t, "moved.http", string(moved)), "--canonical", signed, "--group", "orders")
 			if ok {
 				t.Errorf("explain of a refused request exited zero:\n%s", out)
 			}
@@ -105,7 +95,7 @@ func TestExplainShowsTheDifferingLine(t *testing.T) {
 				t.Errorf("the output shows the secret:\n%s", out)
 			}
 
-			out, ok = cli(t, n, "explain", "--raw", writeFile(t, "signed.http", raw), "--canonical", signed, "--group", "orders")
+			out, ok = cli(t, n, "explain", "--raw", writeFile(t, "signed.http", string(raw)), "--canonical", signed, "--group", "orders")
 			if !ok || !strings.Contains(out, "decision: allowed") || explainedDiff.MatchString(out) {
 				t.Errorf("the request as signed: exited zero = %v, want allowed with no differing line:\n%s", ok, out)
 			}
@@ -128,7 +118,7 @@ func TestExplainCLI(t *testing.T) {
 		}
 		return args
 	}
-	garbage := writeFile(t, "garbage.http", []byte("not a request\n\n"))
+	garbage := writeFile(t, "garbage.http", "not a request\n\n")
 	runCLICases(t, n, []cliCase{
 		{"flags like curl", append(signed("/x"), "--group", "orders", "--client-ip", "192.0.2.1"), true,
 			[]string{"decision: allowed", "ok    client_ip", "access key " + key.ID, `the route of group "orders"`}, []string{key.APISecret}},
@@ -186,7 +176,7 @@ func TestExplainAsksTheReplayStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rawFile := writeFile(t, "request.http", raw)
+			rawFile := writeFile(t, "request.http", string(raw))
 			explain := func() (string, bool) { return cli(t, n, "explain", "--raw", rawFile, "--group", "orders") }
 
 			out, ok := explain()

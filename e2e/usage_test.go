@@ -86,4 +86,3 @@ func wantAllowed(t *testing.T, n *gatewaytest.Node, keyID string, want int64, wi
 	}
 	gatewaytest.Eventually(t, within, "the usage shows the requests", check)
 }
-

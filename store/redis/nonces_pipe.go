@@ -34,9 +34,9 @@ type noncePipe struct {
 	// the watcher waits on the idle connection (watching).
 	busy, watching bool
 	idle           *time.Timer  // starts the watcher; reset when the pipe goes idle
-	next     []*nonceCall // the calls of the next batch, in order
-	spareOut []byte       // the buffer of the last command written, reused
-	spareCal []*nonceCall // the array of the last batch answered, reused
+	next           []*nonceCall // the calls of the next batch, in order
+	spareOut       []byte       // the buffer of the last command written, reused
+	spareCal       []*nonceCall // the array of the last batch answered, reused
 }
 
 // pipeConn is one connection and its reader. Only the holder uses it.
