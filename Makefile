@@ -28,7 +28,7 @@ test-interop: build
 
 # The benchmarks of docs/operations.md (micro-benchmarks, then real Caddy and
 # redis-server under signed load) and its table of ratios measured in one run,
-# also saved as bench/results/<date>T<time>Z.md (keep it: trends show).
+# also saved in bench/results/, one file per run named by its UTC time (keep them: trends show).
 bench:
 	$(GO) run ./bench/table
 

@@ -28,10 +28,16 @@ const (
 // change feed can clear them.
 func twoNodes(t *testing.T) (a, b *gatewaytest.Node, srv *redistest.Server) {
 	t.Helper()
+	return twoNodesServing(t, ordersSite)
+}
+
+// twoNodesServing is twoNodes with another site.
+func twoNodesServing(t *testing.T, site string) (a, b *gatewaytest.Node, srv *redistest.Server) {
+	t.Helper()
 	srv = redistest.Start(t, redistest.Options{})
 	opts := gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr) + "\ncache {\nnegative_ttl 1m\n}"
-	a = gatewaytest.Start(t, "A", opts, ordersSite)
-	b = gatewaytest.Start(t, "B", opts, ordersSite)
+	a = gatewaytest.Start(t, "A", opts, site)
+	b = gatewaytest.Start(t, "B", opts, site)
 	a.WaitGroup("orders")
 	return a, b, srv
 }

@@ -101,7 +101,7 @@ func startRun(t *testing.T, dir, consoleURL, envToken string) (token, from strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs strings.Builder
+	var logs gatewaytest.LogBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -136,6 +136,20 @@ func TestCheckWithoutPlanAllocatesNothingMore(t *testing.T) {
 	plain := newTestChecker(t, keys, nil)
 	r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders/1", "", "NOPLAN", secretOf("NOPLAN"), signature.JDCloud2)
 	orig, remote, ctx := originalOf(r), netip.MustParseAddr("203.0.113.5"), context.Background()
+	if d := c.Check(ctx, r, orig, remote); d.Reason != Allowed || d.Plan.Applied {
+		t.Fatalf("check: %v, plan applied %v; want allowed without a plan", d.Reason, d.Plan.Applied)
+	}
+	// What the check adds for plans when the key has none: finding that
+	// its authorization names no plan. No pool is involved, so this holds
+	// under the race detector too.
+	auth := keys.entries["NOPLAN"].Authorization
+	if n := testing.AllocsPerRun(100, func() { auth.PlanBudget("orders", DefaultEnvironment) }); n != 0 {
+		t.Errorf("finding no plan allocates %.1f times", n)
+	}
+	if raceEnabled {
+		t.Log("whole checks' allocations not compared under the race detector")
+		return
+	}
 	with := testing.AllocsPerRun(100, func() { c.Check(ctx, r, orig, remote) })
 	without := testing.AllocsPerRun(100, func() { plain.Check(ctx, r, orig, remote) })
 	if with != without {

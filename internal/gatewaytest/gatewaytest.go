@@ -109,7 +109,7 @@ type Node struct {
 	adminPort int
 	sitePort  int
 	cmd       *exec.Cmd
-	logs      *logBuffer
+	logs      *LogBuffer
 }
 
 // Start runs Caddy with accessAuth as the body of the access_auth global
@@ -148,7 +148,7 @@ func StartFails(t testing.TB, name, accessAuth, routes string) string {
 // launch writes the node's Caddyfile and starts the process.
 func launch(t testing.TB, name, accessAuth, routes string) *Node {
 	t.Helper()
-	n := &Node{Name: name, t: t, dir: t.TempDir(), adminPort: FreePort(t), sitePort: FreePort(t), logs: &logBuffer{}}
+	n := &Node{Name: name, t: t, dir: t.TempDir(), adminPort: FreePort(t), sitePort: FreePort(t), logs: &LogBuffer{}}
 	n.Admin = fmt.Sprintf("http://127.0.0.1:%d", n.adminPort)
 	n.Site = fmt.Sprintf("http://127.0.0.1:%d", n.sitePort)
 	if err := os.WriteFile(n.configPath(), []byte(n.caddyfile(accessAuth, routes)), 0o600); err != nil {
@@ -293,20 +293,20 @@ func (n *Node) PID() int { return n.cmd.Process.Pid }
 // Logs is what the process has written to stdout and stderr so far.
 func (n *Node) Logs() string { return n.logs.String() }
 
-// logBuffer collects a process's output; the process writes while the test
-// reads.
-type logBuffer struct {
+// LogBuffer collects a process's output (an exec.Cmd's Stdout or Stderr);
+// the process writes while the test reads.
+type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *logBuffer) String() string {
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -1,0 +1,5 @@
+//go:build !race
+
+package enforcement
+
+const raceEnabled = false
