@@ -25,7 +25,8 @@ type Counts interface {
 type Shared interface {
 	// Lease adds up to want to the counter name, never taking it beyond
 	// limit, and sets its expiry; it returns what it added and the
-	// counter's value after. One round trip, atomic.
+	// counter's value after; a want of 0 only reads it. One round trip,
+	// atomic.
 	Lease(ctx context.Context, name string, want, limit int64, expiresAt time.Time) (granted, used int64, err error)
 	// Nodes announces this node as alive for ttl and returns how many
 	// nodes are.
@@ -135,6 +136,18 @@ func New(cfg Config) *Limiter {
 // cannot give (missing, or the store unreachable and the plan never read)
 // applies no limit: plans never turn into errors.
 func (l *Limiter) Take(ctx context.Context, b Budget, now time.Time) Result {
+	return l.decide(ctx, b, now, true)
+}
+
+// Peek is Take's decision on the next request metered by b, spending
+// nothing (explain's): Remaining is what that request would find. With
+// several nodes it leases no block; it reads the shared counter instead.
+func (l *Limiter) Peek(ctx context.Context, b Budget, now time.Time) Result {
+	return l.decide(ctx, b, now, false)
+}
+
+// decide is Take, spending the request's tokens only when spend is set.
+func (l *Limiter) decide(ctx context.Context, b Budget, now time.Time, spend bool) Result {
 	p := l.plans.get(ctx, b.Plan, now)
 	if p == nil {
 		return Result{}
@@ -142,7 +155,9 @@ func (l *Limiter) Take(ctx context.Context, b Budget, now time.Time) Result {
 	bu := l.budget(b)
 	bu.mu.Lock()
 	defer bu.mu.Unlock()
-	bu.usedAt = now
+	if spend {
+		bu.usedAt = now // a peek keeps no idle budget alive
+	}
 	if bu.plan != p {
 		bu.adopt(p, now)
 	}
@@ -152,7 +167,7 @@ func (l *Limiter) Take(ctx context.Context, b Budget, now time.Time) Result {
 		ok, wait := bu.bucket.ready(now)
 		if ok && l.shared != nil {
 			bu.rollWindow(now)
-			if !bu.window.ready(ctx, l, now) {
+			if !bu.window.ready(ctx, l, now, spend) {
 				ok, wait = false, bu.window.endsAt.Sub(now) // the next window starts afresh
 			}
 		}
@@ -164,18 +179,22 @@ func (l *Limiter) Take(ctx context.Context, b Budget, now time.Time) Result {
 	if p.quota != nil {
 		bu.rollQuota(l, now)
 		q := bu.quota
-		if !q.ready(ctx, l, now) {
+		if !q.ready(ctx, l, now, spend) {
 			wait := q.endsAt.Sub(now)
 			return Result{Applied: true, Verdict: QuotaExceeded, Limit: q.limit, Remaining: 0,
 				Reset: seconds(wait), RetryAfter: max(1, seconds(wait))}
 		}
-		q.spend(l)
+		if spend {
+			q.spend(l)
+		}
 		res.Limit, res.Remaining, res.Reset = q.limit, q.remaining(), seconds(q.endsAt.Sub(now))
 	}
 	if p.rate != nil {
-		bu.bucket.take()
-		if l.shared != nil {
-			bu.window.spend(l)
+		if spend {
+			bu.bucket.take()
+			if l.shared != nil {
+				bu.window.spend(l)
+			}
 		}
 		if left := bu.bucket.remaining(); res.Remaining < 0 || left < res.Remaining {
 			res.Limit, res.Remaining, res.Reset = p.capacity(), left, seconds(bu.bucket.untilFull())
