@@ -136,21 +136,46 @@ func New(cfg Config) *Limiter {
 // cannot give (missing, or the store unreachable and the plan never read)
 // applies no limit: plans never turn into errors.
 func (l *Limiter) Take(ctx context.Context, b Budget, now time.Time) Result {
-	return l.decide(ctx, b, now, true)
+	return l.decide(ctx, b, now, nil)
+}
+
+// Standing is a plan's budgets as Peek finds them (explain shows it).
+type Standing struct {
+	Result                 // the decision on the next request; Remaining is what it would find
+	Rate   *store.PlanRate // nil: the plan has no rate
+	Burst  int64
+	Quota  *store.PlanQuota // nil: the plan has no quota
+	// RateLeft and QuotaLeft are the budgets checked; the quota is not
+	// when the rate refuses, as Take does not look at it then.
+	RateLeft, QuotaLeft Gauge
+}
+
+// Gauge is what is left of one budget.
+type Gauge struct {
+	Checked   bool
+	Remaining int64
+	Reset     int64 // seconds until the budget is whole again
 }
 
 // Peek is Take's decision on the next request metered by b, spending
-// nothing (explain's): Remaining is what that request would find. With
-// several nodes it leases no block; it reads the shared counter instead.
-func (l *Limiter) Peek(ctx context.Context, b Budget, now time.Time) Result {
-	return l.decide(ctx, b, now, false)
+// nothing. With several nodes it leases no block; it reads the shared
+// counter instead.
+func (l *Limiter) Peek(ctx context.Context, b Budget, now time.Time) Standing {
+	var st Standing
+	st.Result = l.decide(ctx, b, now, &st)
+	return st
 }
 
-// decide is Take, spending the request's tokens only when spend is set.
-func (l *Limiter) decide(ctx context.Context, b Budget, now time.Time, spend bool) Result {
+// decide is Take when st is nil; else it spends nothing and notes the
+// budgets in st (Peek).
+func (l *Limiter) decide(ctx context.Context, b Budget, now time.Time, st *Standing) Result {
 	p := l.plans.get(ctx, b.Plan, now)
 	if p == nil {
 		return Result{}
+	}
+	spend := st == nil
+	if !spend {
+		st.Rate, st.Burst, st.Quota = p.rate, p.burst, p.quota
 	}
 	bu := l.budget(b)
 	bu.mu.Lock()
@@ -172,15 +197,18 @@ func (l *Limiter) decide(ctx context.Context, b Budget, now time.Time, spend boo
 			}
 		}
 		if !ok {
+			st.note(rateGauge, 0, seconds(bu.bucket.untilFull()))
 			return Result{Applied: true, Verdict: RateLimited, Limit: p.capacity(), Remaining: 0,
 				Reset: seconds(bu.bucket.untilFull()), RetryAfter: max(1, seconds(wait))}
 		}
+		st.note(rateGauge, bu.bucket.remaining(), seconds(bu.bucket.untilFull()))
 	}
 	if p.quota != nil {
 		bu.rollQuota(l, now)
 		q := bu.quota
 		if !q.ready(ctx, l, now, spend) {
 			wait := q.endsAt.Sub(now)
+			st.note(quotaGauge, 0, seconds(wait))
 			return Result{Applied: true, Verdict: QuotaExceeded, Limit: q.limit, Remaining: 0,
 				Reset: seconds(wait), RetryAfter: max(1, seconds(wait))}
 		}
@@ -188,6 +216,7 @@ func (l *Limiter) decide(ctx context.Context, b Budget, now time.Time, spend boo
 			q.spend(l)
 		}
 		res.Limit, res.Remaining, res.Reset = q.limit, q.remaining(), seconds(q.endsAt.Sub(now))
+		st.note(quotaGauge, res.Remaining, res.Reset)
 	}
 	if p.rate != nil {
 		if spend {
@@ -201,6 +230,25 @@ func (l *Limiter) decide(ctx context.Context, b Budget, now time.Time, spend boo
 		}
 	}
 	return res
+}
+
+// The gauges of a Standing.
+const (
+	rateGauge = iota
+	quotaGauge
+)
+
+// note sets one of st's gauges when st is a Peek's; Take's st is nil.
+func (st *Standing) note(gauge int, remaining, reset int64) {
+	if st == nil {
+		return
+	}
+	g := Gauge{Checked: true, Remaining: remaining, Reset: reset}
+	if gauge == rateGauge {
+		st.RateLeft = g
+	} else {
+		st.QuotaLeft = g
+	}
 }
 
 // budget returns b's state, made on first use.

@@ -86,7 +86,7 @@ func TestPeekAgreesWithTake(t *testing.T) {
 					}
 					if took.Verdict != Allowed {
 						refused++
-						if peek != took {
+						if peek.Result != took {
 							t.Errorf("request %d refused: peek %+v, take %+v, want the same", i, peek, took)
 						}
 					} else if peek.Remaining != took.Remaining+1 {
@@ -97,6 +97,38 @@ func TestPeekAgreesWithTake(t *testing.T) {
 					t.Error("no request refused: the test saw no spent budget")
 				}
 			})
+		}
+	}
+}
+
+// Peek shows each budget it checked: what is left and when it is whole.
+func TestPeekGauges(t *testing.T) {
+	ctx := context.Background()
+	b := Budget{AuthorizationID: "a", Plan: "p"}
+	fs := newFakeStore(peekPlans[2].plan) // 5/s and 2/day
+	l := New(Config{Plans: fs, Counts: fs})
+	now := newClock().t // noon: the day's quota resets in 12h
+	const day = 12 * 3600
+	for _, tc := range []struct {
+		name        string
+		takes       int
+		want        Verdict
+		rate, quota Gauge
+	}{
+		{"untouched", 0, Allowed, Gauge{true, 5, 0}, Gauge{true, 2, day}},
+		{"one spent", 1, Allowed, Gauge{true, 4, 1}, Gauge{true, 1, day}},
+		{"quota spent", 1, QuotaExceeded, Gauge{true, 3, 1}, Gauge{true, 0, day}},
+	} {
+		for range tc.takes {
+			l.Take(ctx, b, now)
+		}
+		st := l.Peek(ctx, b, now)
+		if st.Verdict != tc.want || st.RateLeft != tc.rate || st.QuotaLeft != tc.quota {
+			t.Errorf("%s: %v, rate %+v, quota %+v; want %v, rate %+v, quota %+v", tc.name,
+				st.Verdict, st.RateLeft, st.QuotaLeft, tc.want, tc.rate, tc.quota)
+		}
+		if st.Rate == nil || st.Rate.Requests != 5 || st.Quota == nil || st.Quota.Requests != 2 {
+			t.Errorf("%s: the plan's shape is missing: %+v, %+v", tc.name, st.Rate, st.Quota)
 		}
 	}
 }
