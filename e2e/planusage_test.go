@@ -73,3 +73,37 @@ func TestExplainSpendsNoPlanBudget(t *testing.T) {
 	wantQuotaExceeded(t, "the third request", sendPlanned(t, n.SignedRequest("/x", key)))
 	wantDaily(t, n, key.ID, dailyCounts{allowed: 2, limited: 1}, usageFlushBound)
 }
+
+// TestPlanRefusalsCountAsLimited: three requests sent at once under a rate
+// of 1/s with no burst: one passes, two are refused 429 by the plan, and
+// the key's daily usage shows 1 allowed and 2 limited.
+func TestPlanRefusalsCountAsLimited(t *testing.T) {
+	n := gatewaytest.Start(t, "planlimited", "", ordersSite)
+	n.WaitGroup("orders")
+	key, _ := planned(t, n, "one", map[string]any{"rate": map[string]any{"requests": 1, "per": "1s"}, "burst": 0})
+	reqs := make([]*http.Request, 3)
+	for i := range reqs {
+		reqs[i] = n.SignedRequest("/x", key)
+	}
+	// Connections opened beforehand (unsigned requests, refused before the
+	// plan, not counted), so the signed ones leave together.
+	sendAtOnce(t, make([]*http.Request, len(reqs)), func(int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, n.Site+"/x", nil)
+		return req
+	})
+	var got dailyCounts
+	for _, a := range sendAtOnce(t, reqs, nil) {
+		switch {
+		case a.Status == http.StatusOK:
+			got.allowed++
+		case a.Status == http.StatusTooManyRequests && a.Reason == "rate_limited":
+			got.limited++
+		default:
+			t.Errorf("answer %s, want 200 or 429 rate_limited", a.Answer)
+		}
+	}
+	if want := (dailyCounts{allowed: 1, limited: 2}); got != want {
+		t.Fatalf("answers: %d allowed, %d rate_limited; want 1 and 2", got.allowed, got.limited)
+	}
+	wantDaily(t, n, key.ID, got, usageFlushBound)
+}
