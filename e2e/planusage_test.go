@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
+	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
 // dailyCounts is a key's usage to orders today: allowed and limited.
@@ -50,28 +51,43 @@ func explainArgs(req *http.Request) []string {
 // says allowed with the whole quota left (asked three times); the two
 // signed requests then pass, explain now says quota_exceeded, the third
 // request is refused so; the daily usage counts the real requests alone.
+// On the embedded store and on Redis, where explain must lease nothing.
 func TestExplainSpendsNoPlanBudget(t *testing.T) {
-	n := gatewaytest.Start(t, "planexplain", "", ordersSite)
-	n.WaitGroup("orders")
-	key, _ := planned(t, n, "two", map[string]any{"quota": map[string]any{"requests": 2, "period": "day"}})
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) string // the access_auth options
+	}{
+		{"embedded", func(*testing.T) string { return "" }},
+		{"redis", func(t *testing.T) string {
+			srv := redistest.Start(t, redistest.Options{})
+			return gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := gatewaytest.Start(t, "planexplain-"+tc.name, tc.store(t), ordersSite)
+			n.WaitGroup("orders")
+			key, _ := planned(t, n, "two", map[string]any{"quota": map[string]any{"requests": 2, "period": "day"}})
 
-	for i := range 3 {
-		out, ok := cli(t, n, explainArgs(n.SignedRequest("/x", key))...)
-		if !ok || !strings.Contains(out, "decision: allowed") ||
-			!regexp.MustCompile(`(?m)^  ok +usage_plan +plan "two", the authorization's`).MatchString(out) || !strings.Contains(out, "quota 2 per day: 2 of 2 left") {
-			t.Fatalf("explain %d before any request: exited zero = %v, want allowed with the whole quota:\n%s", i, ok, out)
-		}
+			for i := range 3 {
+				out, ok := cli(t, n, explainArgs(n.SignedRequest("/x", key))...)
+				if !ok || !strings.Contains(out, "decision: allowed") ||
+					!regexp.MustCompile(`(?m)^  ok +usage_plan +plan "two", the authorization's`).MatchString(out) ||
+					!strings.Contains(out, "quota 2 per day: 2 of 2 left") {
+					t.Fatalf("explain %d before any request: exited zero = %v, want allowed with the whole quota:\n%s", i, ok, out)
+				}
+			}
+			for i := range 2 {
+				gatewaytest.WantAnswer(t, fmt.Sprint("request ", i), n.Call(key), http.StatusOK, "")
+			}
+			out, ok := cli(t, n, explainArgs(n.SignedRequest("/x", key))...)
+			if ok || !strings.Contains(out, "decision: quota_exceeded") ||
+				!regexp.MustCompile(`(?m)^  FAIL +usage_plan +quota_exceeded: `).MatchString(out) || !strings.Contains(out, "0 of 2 left") {
+				t.Fatalf("explain after the quota was spent: exited zero = %v, want quota_exceeded:\n%s", ok, out)
+			}
+			wantQuotaExceeded(t, "the third request", sendPlanned(t, n.SignedRequest("/x", key)))
+			wantDaily(t, n, key.ID, dailyCounts{allowed: 2, limited: 1}, usageFlushBound)
+		})
 	}
-	for i := range 2 {
-		gatewaytest.WantAnswer(t, fmt.Sprint("request ", i), n.Call(key), http.StatusOK, "")
-	}
-	out, ok := cli(t, n, explainArgs(n.SignedRequest("/x", key))...)
-	if ok || !strings.Contains(out, "decision: quota_exceeded") || !regexp.MustCompile(`(?m)^  FAIL +usage_plan +quota_exceeded: `).MatchString(out) ||
-		!strings.Contains(out, "0 of 2 left") {
-		t.Fatalf("explain after the quota was spent: exited zero = %v, want quota_exceeded:\n%s", ok, out)
-	}
-	wantQuotaExceeded(t, "the third request", sendPlanned(t, n.SignedRequest("/x", key)))
-	wantDaily(t, n, key.ID, dailyCounts{allowed: 2, limited: 1}, usageFlushBound)
 }
 
 // TestPlanRefusalsCountAsLimited: three requests sent at once under a rate
