@@ -35,7 +35,7 @@ func printExplanation(w io.Writer, a *admin.ExplainAnswer, noGroup bool, client 
 		fmt.Fprintf(w, "  %s  %-*s  %s\n", mark, width, s.Step, s.Detail)
 	}
 	if noGroup && a.Decision == "allowed" {
-		fmt.Fprintln(w, "  (authorization, binding and client IP not checked: name the API group with --group)")
+		fmt.Fprintln(w, "  (authorization, binding, client IP and usage plan not checked: name the API group with --group)")
 	}
 	switch {
 	case len(a.FormsTried) == 0:

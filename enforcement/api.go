@@ -69,9 +69,11 @@ type Keys interface {
 }
 
 // Limits decides on the usage plan that governs a request and spends its
-// tokens; *limits.Limiter implements it.
+// tokens (Take), or says what it would decide spending nothing (Peek, for
+// Explain); *limits.Limiter implements it.
 type Limits interface {
 	Take(ctx context.Context, b limits.Budget, now time.Time) limits.Result
+	Peek(ctx context.Context, b limits.Budget, now time.Time) limits.Standing
 }
 
 // Identity is who a request was checked as. On a denial the fields known by

@@ -297,24 +297,37 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	if !bound {
 		return NotAuthorized
 	}
-	if x.skipsClientIP() {
-		return Allowed
-	}
-	allowed := a.AllowsIP(remote)
-	x.clientIP(a, remote, allowed)
-	if !allowed {
-		return IPNotAllowed
+	if !x.skipsClientIP() {
+		allowed := a.AllowsIP(remote)
+		x.clientIP(a, remote, allowed)
+		if !allowed {
+			return IPNotAllowed
+		}
 	}
 	if c.cfg.Limits != nil {
-		if plan, group := a.PlanBudget(c.cfg.Group, c.cfg.Environment); plan != "" {
-			d.Plan = c.cfg.Limits.Take(ctx, limits.Budget{AuthorizationID: a.ID, Group: group, Plan: plan}, now)
-			switch d.Plan.Verdict {
-			case limits.RateLimited:
-				return RateLimited
-			case limits.QuotaExceeded:
-				return QuotaExceeded
-			}
+		plan, group := a.PlanBudget(d.Identity.Group, d.Identity.Environment)
+		if plan == "" {
+			x.noPlan(d.Identity.Group)
+			return Allowed
 		}
+		b := limits.Budget{AuthorizationID: a.ID, Group: group, Plan: plan}
+		if x == nil {
+			d.Plan = c.cfg.Limits.Take(ctx, b, now)
+		} else {
+			d.Plan = x.plan(c.cfg.Limits.Peek(ctx, b, now), b)
+		}
+		return planReason(d.Plan.Verdict)
+	}
+	return Allowed
+}
+
+// planReason is the check's reason for a plan's verdict.
+func planReason(v limits.Verdict) Reason {
+	switch v {
+	case limits.RateLimited:
+		return RateLimited
+	case limits.QuotaExceeded:
+		return QuotaExceeded
 	}
 	return Allowed
 }

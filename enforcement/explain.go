@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
+	"github.com/accessauth/caddy-access-auth/limits"
 	"github.com/accessauth/caddy-access-auth/replay"
 	"github.com/accessauth/caddy-access-auth/signature"
 )
@@ -31,6 +32,7 @@ const (
 	StepAuthorization = "authorization"
 	StepBinding       = "binding"
 	StepClientIP      = "client_ip"
+	StepUsagePlan     = "usage_plan"
 )
 
 // ExplainRequest is a captured request to explain.
@@ -323,4 +325,39 @@ func (x *explainer) clientIP(a *cache.Authorization, remote netip.Addr, ok bool)
 	default:
 		x.note(StepClientIP, true, fmt.Sprintf("%s is in the authorization's allowed_ips", remote))
 	}
+}
+
+func (x *explainer) noPlan(group string) {
+	if x != nil {
+		x.note(StepUsagePlan, true, fmt.Sprintf("no usage plan governs group %q for this authorization", group))
+	}
+}
+
+// plan notes the usage plan's standing, peeked without spending, and
+// returns its decision.
+func (x *explainer) plan(st limits.Standing, b limits.Budget) limits.Result {
+	which := fmt.Sprintf("plan %q, the authorization's (one budget for all its groups)", b.Plan)
+	if b.Group != "" {
+		which = fmt.Sprintf("plan %q, the binding's (a budget of its own for group %q)", b.Plan, b.Group)
+	}
+	if !st.Applied {
+		x.note(StepUsagePlan, true, which+": the store has no such plan or cannot be reached: no limit applies")
+		return st.Result
+	}
+	var budgets []string
+	if st.RateLeft.Checked {
+		budgets = append(budgets, fmt.Sprintf("rate %d per %s, burst %d: %d of %d tokens left, whole in %ds",
+			st.Rate.Requests, st.Rate.Per, st.Burst, st.RateLeft.Remaining, st.Rate.Requests+st.Burst, st.RateLeft.Reset))
+	}
+	if st.QuotaLeft.Checked {
+		budgets = append(budgets, fmt.Sprintf("quota %d per %s: %d of %d left, resets in %ds",
+			st.Quota.Requests, st.Quota.Period, st.QuotaLeft.Remaining, st.Quota.Requests, st.QuotaLeft.Reset))
+	}
+	detail := which + "; " + strings.Join(budgets, "; ")
+	if reason := planReason(st.Verdict); reason != Allowed {
+		x.note(StepUsagePlan, false, fmt.Sprintf("%s: %s; retry after %ds", reason, detail, st.RetryAfter))
+	} else {
+		x.note(StepUsagePlan, true, detail+" (explain spends none)")
+	}
+	return st.Result
 }

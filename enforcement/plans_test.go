@@ -25,6 +25,11 @@ func (l *recordingLimits) Take(_ context.Context, b limits.Budget, _ time.Time) 
 	return limits.Result{Applied: true, Verdict: l.verdict, Limit: 5, RetryAfter: 3}
 }
 
+func (l *recordingLimits) Peek(_ context.Context, b limits.Budget, _ time.Time) limits.Standing {
+	l.took = append(l.took, b)
+	return limits.Standing{Result: limits.Result{Applied: true, Verdict: l.verdict, Limit: 5, RetryAfter: 3}}
+}
+
 // planKeys are keys whose authorization or binding names a plan.
 func planKeys() *fakeKeys {
 	k := &fakeKeys{entries: make(map[string]*cache.Entry)}

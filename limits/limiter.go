@@ -25,7 +25,8 @@ type Counts interface {
 type Shared interface {
 	// Lease adds up to want to the counter name, never taking it beyond
 	// limit, and sets its expiry; it returns what it added and the
-	// counter's value after. One round trip, atomic.
+	// counter's value after; a want of 0 only reads it. One round trip,
+	// atomic.
 	Lease(ctx context.Context, name string, want, limit int64, expiresAt time.Time) (granted, used int64, err error)
 	// Nodes announces this node as alive for ttl and returns how many
 	// nodes are.
@@ -135,14 +136,53 @@ func New(cfg Config) *Limiter {
 // cannot give (missing, or the store unreachable and the plan never read)
 // applies no limit: plans never turn into errors.
 func (l *Limiter) Take(ctx context.Context, b Budget, now time.Time) Result {
+	return l.decide(ctx, b, now, nil)
+}
+
+// Standing is a plan's budgets as Peek finds them (explain shows it).
+type Standing struct {
+	Result                 // the decision on the next request; Remaining is what it would find
+	Rate   *store.PlanRate // nil: the plan has no rate
+	Burst  int64
+	Quota  *store.PlanQuota // nil: the plan has no quota
+	// RateLeft and QuotaLeft are the budgets checked; the quota is not
+	// when the rate refuses, as Take does not look at it then.
+	RateLeft, QuotaLeft Gauge
+}
+
+// Gauge is what is left of one budget.
+type Gauge struct {
+	Checked   bool
+	Remaining int64
+	Reset     int64 // seconds until the budget is whole again
+}
+
+// Peek is Take's decision on the next request metered by b, spending
+// nothing. With several nodes it leases no block; it reads the shared
+// counter instead.
+func (l *Limiter) Peek(ctx context.Context, b Budget, now time.Time) Standing {
+	var st Standing
+	st.Result = l.decide(ctx, b, now, &st)
+	return st
+}
+
+// decide is Take when st is nil; else it spends nothing and notes the
+// budgets in st (Peek).
+func (l *Limiter) decide(ctx context.Context, b Budget, now time.Time, st *Standing) Result {
 	p := l.plans.get(ctx, b.Plan, now)
 	if p == nil {
 		return Result{}
 	}
+	spend := st == nil
+	if !spend {
+		st.Rate, st.Burst, st.Quota = p.rate, p.burst, p.quota
+	}
 	bu := l.budget(b)
 	bu.mu.Lock()
 	defer bu.mu.Unlock()
-	bu.usedAt = now
+	if spend {
+		bu.usedAt = now // a peek keeps no idle budget alive
+	}
 	if bu.plan != p {
 		bu.adopt(p, now)
 	}
@@ -152,36 +192,63 @@ func (l *Limiter) Take(ctx context.Context, b Budget, now time.Time) Result {
 		ok, wait := bu.bucket.ready(now)
 		if ok && l.shared != nil {
 			bu.rollWindow(now)
-			if !bu.window.ready(ctx, l, now) {
+			if !bu.window.ready(ctx, l, now, spend) {
 				ok, wait = false, bu.window.endsAt.Sub(now) // the next window starts afresh
 			}
 		}
 		if !ok {
+			st.note(rateGauge, 0, seconds(bu.bucket.untilFull()))
 			return Result{Applied: true, Verdict: RateLimited, Limit: p.capacity(), Remaining: 0,
 				Reset: seconds(bu.bucket.untilFull()), RetryAfter: max(1, seconds(wait))}
 		}
+		st.note(rateGauge, bu.bucket.remaining(), seconds(bu.bucket.untilFull()))
 	}
 	if p.quota != nil {
 		bu.rollQuota(l, now)
 		q := bu.quota
-		if !q.ready(ctx, l, now) {
+		if !q.ready(ctx, l, now, spend) {
 			wait := q.endsAt.Sub(now)
+			st.note(quotaGauge, 0, seconds(wait))
 			return Result{Applied: true, Verdict: QuotaExceeded, Limit: q.limit, Remaining: 0,
 				Reset: seconds(wait), RetryAfter: max(1, seconds(wait))}
 		}
-		q.spend(l)
+		if spend {
+			q.spend(l)
+		}
 		res.Limit, res.Remaining, res.Reset = q.limit, q.remaining(), seconds(q.endsAt.Sub(now))
+		st.note(quotaGauge, res.Remaining, res.Reset)
 	}
 	if p.rate != nil {
-		bu.bucket.take()
-		if l.shared != nil {
-			bu.window.spend(l)
+		if spend {
+			bu.bucket.take()
+			if l.shared != nil {
+				bu.window.spend(l)
+			}
 		}
 		if left := bu.bucket.remaining(); res.Remaining < 0 || left < res.Remaining {
 			res.Limit, res.Remaining, res.Reset = p.capacity(), left, seconds(bu.bucket.untilFull())
 		}
 	}
 	return res
+}
+
+// The gauges of a Standing.
+const (
+	rateGauge = iota
+	quotaGauge
+)
+
+// note sets one of st's gauges when st is a Peek's; Take's st is nil.
+func (st *Standing) note(gauge int, remaining, reset int64) {
+	if st == nil {
+		return
+	}
+	g := Gauge{Checked: true, Remaining: remaining, Reset: reset}
+	if gauge == rateGauge {
+		st.RateLeft = g
+	} else {
+		st.QuotaLeft = g
+	}
 }
 
 // budget returns b's state, made on first use.

@@ -46,8 +46,9 @@ func newPool(owner *budget, name string, limit int64, endsAt, expiresAt time.Tim
 }
 
 // ready reports whether a token can be spent at now, reading the store's
-// count (one node) or leasing a block (several) when it must.
-func (p *pool) ready(ctx context.Context, l *Limiter, now time.Time) bool {
+// count (one node) or, on several, leasing a block when lease is set and
+// reading the shared counter when not.
+func (p *pool) ready(ctx context.Context, l *Limiter, now time.Time, lease bool) bool {
 	if l.shared == nil {
 		if !p.loaded {
 			p.load(ctx, l)
@@ -60,8 +61,27 @@ func (p *pool) ready(ctx context.Context, l *Limiter, now time.Time) bool {
 	if now.Before(p.retryAt) {
 		return false
 	}
+	if !lease {
+		return p.read(ctx, l)
+	}
 	p.lease(ctx, l, now)
 	return p.held+p.own > 0
+}
+
+// read brings the shared counter's value up to date with a lease of
+// nothing, which changes no count, and reports whether a token is left;
+// when Redis fails it answers what a lease would grant.
+func (p *pool) read(ctx context.Context, l *Limiter) bool {
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
+	_, used, err := l.shared.Lease(ctx, p.name, 0, p.limit, p.expiresAt)
+	l.storeRequests(1)
+	if err != nil {
+		l.failed("lease", err)
+		return !p.outage && p.used < p.limit
+	}
+	p.used = used
+	return used < p.limit
 }
 
 // load adds the store's count to what this node counted; on failure the

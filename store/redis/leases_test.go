@@ -23,6 +23,7 @@ func TestLease(t *testing.T) {
 		wantGranted, wantUsed int64
 	}{
 		{4, 10, 4, 4},
+		{0, 10, 0, 4}, // a lease of nothing reads the counter (explain's peek)
 		{4, 10, 4, 8},
 		{4, 10, 2, 10}, // what is left
 		{1, 10, 0, 10}, // spent
@@ -34,6 +35,10 @@ func TestLease(t *testing.T) {
 		}
 	}
 	raw := rawClient(t, srv.Addr)
+	if granted, used, err := b.Lease(ctx, "quota/auth-2/day/2026-03-10", 0, 10, expires); err != nil || granted != 0 || used != 0 ||
+		raw.Exists(ctx, b.CounterKey("quota/auth-2/day/2026-03-10")).Val() != 0 {
+		t.Errorf("a lease of nothing on a new counter: %d, %d, %v; want 0, 0 and no counter made", granted, used, err)
+	}
 	key := b.CounterKey("quota/auth-1/day/2026-03-10")
 	if ttl := raw.PTTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
 		t.Errorf("counter's TTL = %s, want up to an hour", ttl)
