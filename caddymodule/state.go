@@ -121,6 +121,7 @@ type sharedState struct {
 	stopFollow context.CancelFunc
 	followDone chan struct{}
 	usageDone  chan struct{}
+	pruneDone  chan struct{}
 }
 
 // Destruct stops the change feed and writes the last uses of keys, closes
@@ -130,6 +131,7 @@ func (s *sharedState) Destruct() error {
 	s.stopFollow()
 	<-s.followDone
 	<-s.usageDone
+	<-s.pruneDone
 	s.cache.Close()
 	_, replayErr := replays.Delete(s.replay.key)
 	_, err := backends.Delete(s.backendKey)
@@ -210,8 +212,10 @@ func openState(a *App) (*sharedState, error) {
 	}()
 	used, usageDone := newUsage(), make(chan struct{})
 	go flushUsage(ctx, st, used, a.logger, usageDone)
+	pruneDone := make(chan struct{})
+	go pruneAudit(ctx, st, auditRetention, a.logger, pruneDone)
 	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, replay: replay, store: st, cache: c, usage: used,
-		stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
+		stopFollow: cancel, followDone: done, usageDone: usageDone, pruneDone: pruneDone}, nil
 }
 
 // openBackend connects the configured backend. Opening Redis makes no

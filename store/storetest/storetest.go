@@ -48,6 +48,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"DeleteGroup", testDeleteGroup},
 		{"CredentialRecompiled", testCredentialRecompiled},
 		{"Audit", testAudit},
+		{"AuditRetention", testAuditRetention},
 		{"Paging", testPaging},
 		{"ListFilters", testListFilters},
 		{"ExportImport", testExportImport},
