@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"path"
 	"time"
@@ -26,11 +27,12 @@ type Options struct {
 // handler there (Caddy's admin.api routes take a pattern prefix).
 const PathPrefix = "/access-auth/"
 
-// Body limits: a JSON request is small; an import carries the whole data set.
-const (
-	maxBodyBytes   = 1 << 20
-	maxImportBytes = 64 << 20
-)
+// Body limits: a JSON request is small; an import streams the whole data
+// set (a million keys is about 1 GiB), one record of at most
+// store.MaxImportRecordBytes in memory at a time.
+const maxBodyBytes = 1 << 20
+
+var maxImportBytes int64 = 16 << 30
 
 // storeAPI is the part of *store.Store the admin API uses; an interface so
 // unit tests can make the store fail on demand.
@@ -60,8 +62,8 @@ type storeAPI interface {
 	UpdatePlan(context.Context, string, store.PlanPatch, store.Actor) (store.Plan, error)
 	DeletePlan(context.Context, string, store.Actor) error
 	ListAudit(context.Context, store.Page) ([]store.AuditRecord, string, error)
-	Export(context.Context) (store.Export, error)
-	Import(context.Context, store.Export, store.Actor) error
+	ExportTo(context.Context, io.Writer) error
+	ImportFrom(context.Context, io.Reader, store.Actor) (store.ImportSummary, error)
 }
 
 var _ storeAPI = (*store.Store)(nil)
@@ -127,7 +129,7 @@ func (h *handler) routes() {
 	h.handle("DELETE /access-auth/plans/{name}", h.deletePlan)
 
 	h.handle("GET /access-auth/audit", h.listAudit)
-	h.handle("GET /access-auth/export", h.export)
+	h.handleStream("GET /access-auth/export", h.export)
 	h.handleLimit("POST /access-auth/import", maxImportBytes, h.importData)
 
 	h.handle("GET /access-auth/openapi.json", h.openAPI)
@@ -151,6 +153,16 @@ func (h *handler) handleLimit(pattern string, limit int64, fn endpoint) {
 			return
 		}
 		writeJSON(w, status, body)
+	})
+}
+
+// handleStream routes to a handler that writes its own answer as it goes.
+func (h *handler) handleStream(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
+	h.patterns[pattern] = true
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			h.fail(w, r, err)
+		}
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
@@ -248,31 +250,38 @@ func (h *handler) listAudit(r *http.Request) (int, any, error) {
 	return list(h.store.ListAudit(r.Context(), page))
 }
 
-func (h *handler) export(r *http.Request) (int, any, error) {
-	data, err := h.store.Export(r.Context())
-	data.Keys = nonNil(data.Keys)
-	for i := range data.Keys {
-		data.Keys[i].APISecret = ""
+// export streams the data set. Once the first bytes are out an error can
+// no longer change the status: the answer is cut short (invalid JSON) and
+// the error logged.
+func (h *handler) export(w http.ResponseWriter, r *http.Request) error {
+	out := &startedWriter{w: w}
+	err := h.store.ExportTo(r.Context(), out)
+	if err != nil && out.started {
+		h.log.Error("export cut short", zap.Error(err))
+		return nil
 	}
-	data.Authorizations, _, _ = tidyAll(nonNil(data.Authorizations), "", nil)
-	data.Groups = nonNil(data.Groups)
-	data.Plans = nonNil(data.Plans)
-	return ok(data, err)
+	return err
 }
 
-// importSummary answers an import with what it brought in.
-type importSummary struct {
-	Keys           int `json:"keys"`
-	Authorizations int `json:"authorizations"`
-	Groups         int `json:"groups"`
-	Plans          int `json:"plans"`
+// startedWriter sets the JSON headers before the first byte of a stream.
+type startedWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *startedWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		setJSONHeaders(s.w.Header())
+		s.w.WriteHeader(http.StatusOK)
+	}
+	return s.w.Write(p)
 }
 
 func (h *handler) importData(r *http.Request) (int, any, error) {
-	var data store.Export
-	if err := decode(r, &data, false); err != nil {
+	summary, err := h.store.ImportFrom(r.Context(), r.Body, h.actor(r))
+	if err != nil {
 		return 0, nil, err
 	}
-	err := h.store.Import(r.Context(), data, h.actor(r))
-	return ok(importSummary{len(data.Keys), len(data.Authorizations), len(data.Groups), len(data.Plans)}, err)
+	return http.StatusOK, summary, nil
 }

@@ -53,6 +53,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"ListFilters", testListFilters},
 		{"ExportImport", testExportImport},
 		{"ImportConflicts", testImportConflicts},
+		{"ImportStream", testImportStream},
+		{"ImportStreamErrors", testImportStreamErrors},
 		{"SecretsSealedAtRest", testSecretsSealedAtRest},
 		{"MasterKeyRotation", testMasterKeyRotation},
 		{"CheckMasterKeys", testCheckMasterKeys},
