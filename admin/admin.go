@@ -130,7 +130,7 @@ func (h *handler) routes() {
 
 	h.handle("GET /access-auth/audit", h.listAudit)
 	h.handleStream("GET /access-auth/export", h.export)
-	h.handleLimit("POST /access-auth/import", maxImportBytes, h.importData)
+	h.handleStream("POST /access-auth/import", h.importData)
 
 	h.handle("GET /access-auth/openapi.json", h.openAPI)
 }

@@ -427,19 +427,21 @@ func (w *writer) importKey(k ExportedKey) error {
 	if err := putJSON(w.tx, tblKeys, k.ID, k); err != nil {
 		return err
 	}
+	remember(w, tblKeys, k.ID, k)
 	w.touch(k.ID)
 	return nil
 }
 
 func (w *writer) importAuthorization(field string, a Authorization) error {
 	var key ExportedKey
-	found, err := getJSON(w.tx, tblKeys, a.AccessKeyID, &key)
+	found, err := lookup(w, tblKeys, a.AccessKeyID, &key)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return invalid(field+".access_key_id", "%s is neither in the export nor in the store", quoteInput(a.AccessKeyID))
 	}
+	remember(w, tblKeys, key.ID, key) // for its credential, compiled next
 	a.APIKey = key.APIKey
 	var old Authorization
 	found, err = getJSON(w.tx, tblAuthorizations, a.ID, &old)
@@ -460,7 +462,31 @@ func (w *writer) importAuthorization(field string, a Authorization) error {
 	if holder != nil && string(holder) != a.ID {
 		return fmt.Errorf("access key %s already has authorization %s: %w", a.AccessKeyID, holder, ErrAuthorizationExists)
 	}
-	return w.putAuthorization(a)
+	if err := w.putAuthorization(a); err != nil {
+		return err
+	}
+	remember(w, tblAuthorizations, a.ID, a)
+	return nil
+}
+
+// remember keeps a record an import just put or read, decoded, for lookup:
+// a bulk import would otherwise decode each key and authorization again to
+// compile its credential. An import writes keys only through importKey,
+// which remembers what it puts, so what is kept is never stale.
+func remember[T any](w *writer, table, id string, v T) {
+	if w.written == nil {
+		w.written = make(map[RecordRef]any)
+	}
+	w.written[RecordRef{table, id}] = v
+}
+
+// lookup reads a record as getJSON does, from what remember kept first.
+func lookup[T any](w *writer, table, id string, v *T) (bool, error) {
+	if r, ok := w.written[RecordRef{table, id}]; ok {
+		*v = r.(T)
+		return true, nil
+	}
+	return getJSON(w.tx, table, id, v)
 }
 
 // timeOr fills in a time a hand-made export left out: the stored record's,
