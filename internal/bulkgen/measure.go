@@ -3,7 +3,10 @@ package bulkgen
 import (
 	"context"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +39,7 @@ func BenchmarkImport(b *testing.B, s *store.Store, masterKey []byte) {
 	// generator's included) says what a core does when it is not.
 	b.ReportMetric(float64(b.N)/cpu.Seconds(), "keys/cpu-s")
 	b.ReportMetric(float64(heap.peak-heap.base)/(1<<20), "MiB-heap-added")
+	b.ReportMetric(float64(heap.peakRSS-heap.baseRSS)/(1<<20), "MiB-rss-added")
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -47,18 +51,35 @@ func processCPU() time.Duration {
 
 // heapSampler records the live heap every `every` bytes written through it.
 type heapSampler struct {
-	every, written int
-	base, peak     uint64
+	every, written   int
+	base, peak       uint64
+	baseRSS, peakRSS int64
 }
 
 func (h *heapSampler) sample() {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
+	rss := residentBytes()
 	if h.base == 0 {
-		h.base = m.HeapAlloc
+		h.base, h.baseRSS = m.HeapAlloc, rss
 	}
-	h.peak = max(h.peak, m.HeapAlloc)
+	h.peak, h.peakRSS = max(h.peak, m.HeapAlloc), max(h.peakRSS, rss)
+}
+
+// residentBytes is this process's RSS (Linux), 0 where unknown.
+func residentBytes() int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func (h *heapSampler) Write(p []byte) (int, error) {
