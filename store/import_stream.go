@@ -66,13 +66,13 @@ func (im *streamImport) run() error {
 		im.in.read = 0
 		tok, err := im.dec.Token()
 		if err != nil {
-			return malformed("the export", err)
+			return im.malformed("the export", err)
 		}
 		name, _ := tok.(string)
 		switch name {
 		case "version":
 			if err := im.dec.Decode(&im.pending.Version); err != nil {
-				return malformed("version", err)
+				return im.malformed("version", err)
 			}
 			if im.pending.Version != ExportVersion {
 				return errExportVersion(im.pending.Version)
@@ -87,7 +87,7 @@ func (im *streamImport) run() error {
 		default: // exported_at and fields of later versions
 			var skip json.RawMessage
 			if err := im.dec.Decode(&skip); err != nil {
-				return malformed(name, err)
+				return im.malformed(name, err)
 			}
 		}
 	}
@@ -104,7 +104,7 @@ func (im *streamImport) run() error {
 func (im *streamImport) section(name string) error {
 	tok, err := im.dec.Token()
 	if err != nil {
-		return malformed(name, err)
+		return im.malformed(name, err)
 	}
 	if tok == nil { // null: no records
 		im.read[name] = true
@@ -123,7 +123,7 @@ func (im *streamImport) section(name string) error {
 		}
 	}
 	if _, err := im.dec.Token(); err != nil {
-		return malformed(name, err)
+		return im.malformed(name, err)
 	}
 	im.read[name] = true
 	return nil
@@ -143,7 +143,7 @@ func (im *streamImport) record(name string, i int) error {
 		err = decodeAppend(im.dec, &im.pending.Plans)
 	}
 	if err != nil {
-		return malformed(fmt.Sprintf("%s[%d]", name, i), err)
+		return im.malformed(fmt.Sprintf("%s[%d]", name, i), err)
 	}
 	return nil
 }
@@ -194,7 +194,7 @@ func (im *streamImport) commit(final bool) error {
 func (im *streamImport) delim(want json.Delim, what string) error {
 	tok, err := im.dec.Token()
 	if err != nil {
-		return malformed(what, err)
+		return im.malformed(what, err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != want {
 		return invalid(what, "expected a JSON object")
@@ -208,27 +208,30 @@ func (im *streamImport) delim(want json.Delim, what string) error {
 type valueLimitReader struct {
 	r    io.Reader
 	read int
+	err  error // the last failure of the reader, EOF aside
 }
 
 var errImportRecordTooLarge = invalid("import", "a record (or other value) larger than %d bytes", MaxImportRecordBytes)
 
 func (l *valueLimitReader) Read(p []byte) (int, error) {
 	if l.read > MaxImportRecordBytes {
-		return 0, errImportRecordTooLarge
+		l.err = errImportRecordTooLarge
+		return 0, l.err
 	}
 	n, err := l.r.Read(p)
 	l.read += n
+	if err != nil && err != io.EOF {
+		l.err = err
+	}
 	return n, err
 }
 
-// malformed is the error of JSON that does not decode: the reader's own
-// failures (a body over its limit, a lost connection) keep their type.
-func malformed(field string, err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return invalid(field, "malformed JSON: %v", err)
+// malformed is the error of a value that does not decode: invalid, unless
+// the reader itself failed (a body over its limit, a lost connection,
+// too large a record), whose error is kept as it is.
+func (im *streamImport) malformed(field string, err error) error {
+	if im.in.err != nil && errors.Is(err, im.in.err) {
+		return err
 	}
-	return err
+	return invalid(field, "malformed JSON: %v", err)
 }
