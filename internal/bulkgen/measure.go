@@ -16,8 +16,9 @@ import (
 
 // BenchmarkImport streams b.N generated keys with their authorizations into
 // s (whose master key is masterKey) and reports keys/s and the live heap
-// the import added, sampled after a GC at every MiB of input: the figures of
-// a bulk import, whatever the engine under s.
+// the import added, sampled after a GC at every MiB of input, then exports
+// them and reports the heap the export added likewise: the figures of bulk
+// import and export, whatever the engine under s.
 func BenchmarkImport(b *testing.B, s *store.Store, masterKey []byte) {
 	b.Helper()
 	pr, pw := io.Pipe()
@@ -40,6 +41,14 @@ func BenchmarkImport(b *testing.B, s *store.Store, masterKey []byte) {
 	b.ReportMetric(float64(b.N)/cpu.Seconds(), "keys/cpu-s")
 	b.ReportMetric(float64(heap.peak-heap.base)/(1<<20), "MiB-heap-added")
 	b.ReportMetric(float64(heap.peakRSS-heap.baseRSS)/(1<<20), "MiB-anon-rss-added")
+
+	// The export of what was imported streams too.
+	out := &heapSampler{every: 1 << 20}
+	out.sample()
+	if err := s.ExportTo(context.Background(), out); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(out.peak-out.base)/(1<<20), "MiB-heap-added-by-export")
 }
 
 // processCPU is the user and system CPU time this process has used.
