@@ -209,7 +209,9 @@ func TestScaleCampaign(t *testing.T) {
 // importKeys streams a generated export of n keys into node's admin API.
 func importKeys(t *testing.T, node *gatewaytest.Node, n int, masterKey []byte) (imported int, rate float64, addedRSS int64) {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(bulkgen.Write(pw, bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: masterKey})) }()
+	go func() {
+		pw.CloseWithError(bulkgen.Write(pw, bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: masterKey}))
+	}()
 	before := node.RSS()
 	peak := before
 	sampling, stopSampling := context.WithCancel(context.Background())
