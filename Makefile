@@ -36,7 +36,7 @@ bench:
 # targets. SCALE_PHASE is the load between faults, SCALE_SOAK holds the load
 # at the end and prints slopes. `make test` runs a small campaign (20,000 keys).
 SCALE_KEYS ?= 200000
-scale: build
+scale:
 	SCALE_KEYS=$(SCALE_KEYS) SCALE_NODES=$(SCALE_NODES) SCALE_PHASE=$(SCALE_PHASE) SCALE_SOAK=$(SCALE_SOAK) \
 		$(GO) test -count=1 -v -timeout 90m -run TestScaleCampaign ./scale/
 
