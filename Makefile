@@ -5,7 +5,7 @@ BIN      := bin/caddy
 export GONOSUMDB := github.com/jdcloud-api
 export GOFLAGS   := -buildvcs=false
 
-.PHONY: build run test test-unit test-interop bench fuzz tools clean
+.PHONY: build run test test-unit test-interop bench scale fuzz tools clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
@@ -31,6 +31,16 @@ test-interop: build
 # also saved in bench/results/, one file per run named by its UTC time (keep them: trends show).
 bench:
 	$(GO) run ./bench/table
+
+# The scale-and-faults campaign of docs/operations.md: a Redis Cluster of 3
+# masters + 3 replicas, SCALE_KEYS keys imported in bulk, SCALE_NODES Caddy
+# nodes under signed Zipf load, faults, and the table of figures beside their
+# targets. SCALE_PHASE is the load between faults, SCALE_SOAK holds the load
+# at the end and prints slopes. `make test` runs a small campaign (20,000 keys).
+SCALE_KEYS ?= 200000
+scale:
+	SCALE_KEYS=$(SCALE_KEYS) SCALE_NODES=$(SCALE_NODES) SCALE_PHASE=$(SCALE_PHASE) SCALE_SOAK=$(SCALE_SOAK) \
+		$(GO) test -count=1 -v -timeout 90m -run TestScaleCampaign ./scale/
 
 fuzz:
 	./scripts/fuzz.sh

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"path"
 	"time"
@@ -28,12 +29,16 @@ type Options struct {
 // handler there (Caddy's admin.api routes take a pattern prefix).
 const PathPrefix = "/access-auth/"
 
-// Body limits: a JSON request is small; an import or an apply file carries
-// the whole data set.
+// Body limits: a JSON request is small; an apply file carries a whole
+// desired state; an import streams the whole data set (a million keys is
+// about 1 GiB), one record of at most store.MaxImportRecordBytes in memory
+// at a time.
 const (
-	maxBodyBytes   = 1 << 20
-	maxImportBytes = 64 << 20
+	maxBodyBytes  = 1 << 20
+	maxApplyBytes = 64 << 20
 )
+
+var maxImportBytes int64 = 16 << 30
 
 // storeAPI is the part of *store.Store the admin API uses; an interface so
 // unit tests can make the store fail on demand.
@@ -63,8 +68,8 @@ type storeAPI interface {
 	UpdatePlan(context.Context, string, store.PlanPatch, store.Actor) (store.Plan, error)
 	DeletePlan(context.Context, string, store.Actor) error
 	ListAudit(context.Context, store.Page) ([]store.AuditRecord, string, error)
-	Export(context.Context) (store.Export, error)
-	Import(context.Context, store.Export, store.Actor) error
+	ExportTo(context.Context, io.Writer) error
+	ImportFrom(context.Context, io.Reader, store.Actor) (store.ImportSummary, error)
 	Apply(context.Context, store.DesiredState, store.ApplyOptions, store.Actor) (store.ApplyResult, error)
 	Counts(context.Context, []string) ([]int64, error)
 }
@@ -133,9 +138,9 @@ func (h *handler) routes() {
 	h.handle("DELETE /access-auth/plans/{name}", h.deletePlan)
 
 	h.handle("GET /access-auth/audit", h.listAudit)
-	h.handle("GET /access-auth/export", h.export)
-	h.handleLimit("POST /access-auth/import", maxImportBytes, h.importData)
-	h.handleLimit("POST /access-auth/apply", maxImportBytes, h.apply)
+	h.handleStream("GET /access-auth/export", h.export)
+	h.handleStream("POST /access-auth/import", h.importData)
+	h.handleLimit("POST /access-auth/apply", maxApplyBytes, h.apply)
 
 	h.handle("POST /access-auth/explain", h.explain)
 
@@ -160,6 +165,16 @@ func (h *handler) handleLimit(pattern string, limit int64, fn endpoint) {
 			return
 		}
 		writeJSON(w, status, body)
+	})
+}
+
+// handleStream routes to a handler that writes its own answer as it goes.
+func (h *handler) handleStream(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
+	h.patterns[pattern] = true
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			h.fail(w, r, err)
+		}
 	})
 }
 

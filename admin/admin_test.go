@@ -518,9 +518,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 	target := newStore(t, masterKey)
 	to := client{t, New(target, Options{})}
-	var summary importSummary
+	var summary store.ImportSummary
 	to.call("POST", "/access-auth/import", w.Body.String(), http.StatusOK, &summary)
-	if summary != (importSummary{Keys: 1, Authorizations: 1, Groups: 1}) {
+	if summary != (store.ImportSummary{Keys: 1, Authorizations: 1, Groups: 1}) {
 		t.Errorf("import summary %+v", summary)
 	}
 
@@ -617,8 +617,26 @@ func TestImportBodyLimit(t *testing.T) {
 	if w.Code == http.StatusRequestEntityTooLarge || w.Code >= 500 {
 		t.Errorf("import of %d bytes: %d %s", len(body), w.Code, w.Body)
 	}
-	huge := io.MultiReader(strings.NewReader(`{"version":1,"keys":[],"pad":"`), io.LimitReader(padding{}, maxImportBytes+1))
+	// One value is held in memory at a time, and it is bounded.
+	huge := io.MultiReader(strings.NewReader(`{"version":1,"keys":[],"pad":"`), io.LimitReader(padding{}, store.MaxImportRecordBytes+1))
 	w = c.send("POST", "/access-auth/import", huge)
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "larger than") {
+		t.Errorf("import of a value beyond the record limit: %d %s", w.Code, w.Body)
+	}
+}
+
+// The whole import is bounded too, though far beyond what memory holds: it
+// streams.
+func TestImportTotalLimit(t *testing.T) {
+	defer func(n int64) { maxImportBytes = n }(maxImportBytes)
+	maxImportBytes = 3 << 20
+	c, _ := newClient(t, Options{})
+	fields := []io.Reader{strings.NewReader(`{"version":1,"keys":[]`)}
+	for i := range 4 {
+		fields = append(fields, strings.NewReader(fmt.Sprintf(`,"pad%d":"`, i)), io.LimitReader(padding{}, 1<<20), strings.NewReader(`"`))
+	}
+	fields = append(fields, strings.NewReader(`}`))
+	w := c.send("POST", "/access-auth/import", io.MultiReader(fields...))
 	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), `"body_too_large"`) {
 		t.Errorf("import beyond the limit: %d %s", w.Code, w.Body)
 	}

@@ -31,8 +31,8 @@
 //	GET    export                                 the whole data set, secrets sealed
 //	POST   import                                 an export's data set → 200 with counts
 //
-// Bodies are JSON (one value, unknown fields refused, 1 MiB at most; 64 MiB
-// for import). Lists take ?limit= (1..500, default 50) and ?cursor= and answer
+// Bodies are JSON (one value, unknown fields refused, 1 MiB at most; an
+// import and an export stream, see docs/admin-api.md). Lists take ?limit= (1..500, default 50) and ?cursor= and answer
 // {"items":[…],"next_cursor":"…"}, next_cursor empty on the last page; a
 // cursor that is not a next_cursor of this API is 400 invalid_argument. Every
 // answer is JSON with Cache-Control: no-store; errors are

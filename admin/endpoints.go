@@ -1,9 +1,12 @@
 package admin
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/accessauth/caddy-access-auth/store"
 )
@@ -258,31 +261,59 @@ func (h *handler) listAudit(r *http.Request) (int, any, error) {
 	return list(h.store.ListAudit(r.Context(), page))
 }
 
-func (h *handler) export(r *http.Request) (int, any, error) {
-	data, err := h.store.Export(r.Context())
-	data.Keys = nonNil(data.Keys)
-	for i := range data.Keys {
-		data.Keys[i].APISecret = ""
+// export streams the data set. Once the first bytes are out an error can
+// no longer change the status: the answer is cut short (invalid JSON) and
+// the error logged.
+func (h *handler) export(w http.ResponseWriter, r *http.Request) error {
+	out := &startedWriter{w: w}
+	err := h.store.ExportTo(r.Context(), out)
+	if err != nil && out.started {
+		h.log.Error("export cut short", zap.Error(err))
+		return nil
 	}
-	data.Authorizations, _, _ = tidyAll(nonNil(data.Authorizations), "", nil)
-	data.Groups = nonNil(data.Groups)
-	data.Plans = nonNil(data.Plans)
-	return ok(data, err)
+	return err
 }
 
-// importSummary answers an import with what it brought in.
-type importSummary struct {
-	Keys           int `json:"keys"`
-	Authorizations int `json:"authorizations"`
-	Groups         int `json:"groups"`
-	Plans          int `json:"plans"`
+// startedWriter sets the JSON headers before the first byte of a stream.
+type startedWriter struct {
+	w       http.ResponseWriter
+	started bool
 }
 
-func (h *handler) importData(r *http.Request) (int, any, error) {
-	var data store.Export
-	if err := decode(r, &data, false); err != nil {
-		return 0, nil, err
+func (s *startedWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		setJSONHeaders(s.w.Header())
+		s.w.WriteHeader(http.StatusOK)
 	}
-	err := h.store.Import(r.Context(), data, h.actor(r))
-	return ok(importSummary{len(data.Keys), len(data.Authorizations), len(data.Groups), len(data.Plans)}, err)
+	return s.w.Write(p)
+}
+
+// importData streams the body into the store. Caddy's admin server gives a
+// whole request 10 s to arrive; an import of a million keys takes longer,
+// so the read deadline moves on with every read instead: only a body that
+// stalls for importIdle fails.
+func (h *handler) importData(w http.ResponseWriter, r *http.Request) error {
+	body := &movingDeadline{r: http.MaxBytesReader(w, r.Body, maxImportBytes), rc: http.NewResponseController(w)}
+	summary, err := h.store.ImportFrom(r.Context(), body, h.actor(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, summary)
+	return nil
+}
+
+// importIdle is how long an import's body may stall.
+const importIdle = 30 * time.Second
+
+// movingDeadline sets the connection's read deadline importIdle ahead
+// before each read.
+type movingDeadline struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (m *movingDeadline) Read(p []byte) (int, error) {
+	_ = m.rc.SetReadDeadline(time.Now().Add(importIdle)) // unsupported: the server's own limit stays
+	return m.r.Read(p)
 }

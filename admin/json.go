@@ -81,11 +81,14 @@ func writeError(w http.ResponseWriter, e *apiError) {
 
 // writeJSON writes every answer of the admin API, so each one carries the
 // same headers. A 204 has no body.
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	h := w.Header()
+func setJSONHeaders(h http.Header) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	setJSONHeaders(w.Header())
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
 		return

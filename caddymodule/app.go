@@ -72,6 +72,13 @@ type App struct {
 	// The node's budget for request bodies read before their signature can
 	// be checked.
 	BodyBuffer *BodyBufferConfig `json:"body_buffer,omitempty"`
+	// How long audit records are kept; older ones are removed in the
+	// background, in bounded batches. Default: 90 days.
+	//
+	//	access_auth {
+	//		audit_retention 90d
+	//	}
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 
 	logger     *zap.Logger
 	stateKey   string
@@ -171,6 +178,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.LocalNonces == 0 {
 		a.LocalNonces = DefaultLocalNonces
 	}
+	if a.AuditRetention == 0 {
+		a.AuditRetention = caddy.Duration(store.DefaultAuditRetention)
+	}
 	if a.BodyBuffer == nil {
 		a.BodyBuffer = new(BodyBufferConfig)
 	}
@@ -254,6 +264,9 @@ func (a *App) check(resolved bool) error {
 	}
 	if a.MaxStale < 0 {
 		return errors.New("max_stale: must not be negative")
+	}
+	if a.AuditRetention < 0 {
+		return errors.New("audit_retention: must not be negative")
 	}
 	if a.LocalNonces < 0 {
 		return fmt.Errorf("local_nonces: expected a positive number, got %d", a.LocalNonces)

@@ -146,8 +146,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := parseBodyBuffer(d, a); err != nil {
 				return err
 			}
+		case "audit_retention":
+			if err := durationArg(d, "access_auth", &a.AuditRetention); err != nil {
+				return err
+			}
 		default:
-			return d.Errf("access_auth: unknown subdirective %q, expected store, key_prefix, master_key, cache, max_stale, local_nonces or body_buffer", sub)
+			return d.Errf("access_auth: unknown subdirective %q, expected store, key_prefix, master_key, cache, max_stale, local_nonces, body_buffer or audit_retention", sub)
 		}
 	}
 	if err := a.check(false); err != nil {

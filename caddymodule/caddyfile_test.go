@@ -76,8 +76,8 @@ func TestCaddyfileAdapt(t *testing.T) {
 		},
 		{
 			name:  "global file store",
-			input: global("access_auth {\nstore file /tmp/x/store.db\ncache {\nmax_entries 10\nttl 1m\nnegative_ttl 2s\n}\nmax_stale 3m\nlocal_nonces 4000000\n}"),
-			want:  []string{`"access_auth":{"store":{"type":"file","path":"/tmp/x/store.db"},"cache":{"max_entries":10,"ttl":60000000000,"negative_ttl":2000000000},"max_stale":180000000000,"local_nonces":4000000}`},
+			input: global("access_auth {\nstore file /tmp/x/store.db\ncache {\nmax_entries 10\nttl 1m\nnegative_ttl 2s\n}\nmax_stale 3m\nlocal_nonces 4000000\naudit_retention 30d\n}"),
+			want:  []string{`"access_auth":{"store":{"type":"file","path":"/tmp/x/store.db"},"cache":{"max_entries":10,"ttl":60000000000,"negative_ttl":2000000000},"max_stale":180000000000,"local_nonces":4000000,"audit_retention":2592000000000000}`},
 		},
 		{
 			name:  "global body buffer",
@@ -151,6 +151,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 		{name: "cache unknown", input: global("access_auth {\ncache {\nsize 3\n}\n}"), wantErr: `access_auth: cache: unknown subdirective "size"`},
 		{name: "max_stale missing", input: global("access_auth {\nmax_stale\n}"), wantErr: "access_auth: max_stale: expected one argument"},
 		{name: "local_nonces missing", input: global("access_auth {\nlocal_nonces\n}"), wantErr: "access_auth: local_nonces: expected one argument"},
+		{name: "audit_retention not a duration", input: global("access_auth {\naudit_retention forever\n}"), wantErr: "access_auth: audit_retention: invalid duration"},
 		{name: "local_nonces not a number", input: global("access_auth {\nlocal_nonces many\n}"), wantErr: `access_auth: local_nonces: expected a positive number, got "many"`},
 		{name: "local_nonces zero", input: global("access_auth {\nlocal_nonces 0\n}"), wantErr: `access_auth: local_nonces: expected a positive number, got "0"`},
 		{name: "body_buffer argument", input: global("access_auth {\nbody_buffer 1GiB\n}"), wantErr: `access_auth: body_buffer: unexpected argument "1GiB", expected a block`},

@@ -77,39 +77,54 @@ func adminCall(cmd *cobra.Command, method, path string, body any) error {
 // adminAnswer sends one request to the admin API and returns the body of
 // a successful answer; an error answer becomes the error.
 func adminAnswer(cmd *cobra.Command, method, path string, body any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := adminStream(cmd, method, path, body, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// adminStream sends one request to the admin API and copies the body of a
+// successful answer to out as it arrives; an error answer becomes the
+// error. body is nil, raw bytes, a reader (sent as it is read: an import of
+// any size) or a value sent as JSON.
+func adminStream(cmd *cobra.Command, method, path string, body any, out io.Writer) error {
 	flags := cmd.Flags()
 	address, _ := flags.GetString("address")
 	configFile, _ := flags.GetString("config")
 	adapter, _ := flags.GetString("adapter")
 	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var reader io.Reader
 	switch b := body.(type) {
 	case nil:
 	case []byte:
 		reader = bytes.NewReader(b)
+	case io.Reader:
+		reader = b
 	default:
 		encoded, err := json.Marshal(b)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		reader = bytes.NewReader(encoded)
 	}
 	resp, err := adminRequest(adminAddr, method, path, reader)
 	if err != nil {
-		return nil, unreachable(adminAddr, err)
+		return unreachable(adminAddr, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
 	if resp.StatusCode >= 400 {
-		return nil, apiError(resp.StatusCode, raw)
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return err
+		}
+		return apiError(resp.StatusCode, raw)
 	}
-	return raw, nil
+	_, err = io.Copy(out, resp.Body)
+	return err
 }
 
 // adminRequest sends one request to the admin endpoint at adminAddr (TCP,
@@ -355,24 +370,24 @@ func groupsCommand() *cobra.Command {
 func exportCommand() *cobra.Command {
 	return subcommand("export", "Writes the whole data set as JSON (secrets stay encrypted)", cobra.NoArgs,
 		func(cmd *cobra.Command, _ []string) error {
-			return adminCall(cmd, http.MethodGet, "/access-auth/export", nil)
+			// Streamed as the node writes it: a million keys never sit in memory.
+			return adminStream(cmd, http.MethodGet, "/access-auth/export", nil, cmd.OutOrStdout())
 		})
 }
 
 func importCommand() *cobra.Command {
 	return subcommand("import <file|->", "Imports a data set written by export", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, args []string) error {
-			var data []byte
-			var err error
-			if args[0] == "-" {
-				data, err = io.ReadAll(cmd.InOrStdin())
-			} else {
-				data, err = os.ReadFile(args[0])
+			in := cmd.InOrStdin()
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
 			}
-			if err != nil {
-				return err
-			}
-			return adminCall(cmd, http.MethodPost, "/access-auth/import", data)
+			return adminCall(cmd, http.MethodPost, "/access-auth/import", in)
 		})
 }
 

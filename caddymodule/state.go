@@ -137,6 +137,7 @@ type sharedState struct {
 	stopFollow context.CancelFunc
 	followDone chan struct{}
 	usageDone  chan struct{}
+	pruneDone  chan struct{}
 }
 
 // Destruct stops the change feed and writes the last uses of keys and the
@@ -149,6 +150,7 @@ func (s *sharedState) Destruct() error {
 	<-s.limiterRan
 	closeLimiter(s.limiter)
 	s.daily.Close()
+	<-s.pruneDone
 	s.cache.Close()
 	_, replayErr := replays.Delete(s.replay.key)
 	_, err := backends.Delete(s.backendKey)
@@ -243,8 +245,11 @@ func openState(a *App) (*sharedState, error) {
 	go flushUsage(ctx, st, used, a.logger, usageDone)
 	daily := dailyusage.New(st, a.logger)
 	daily.Start(dailyusage.FlushInterval)
+	pruneDone := make(chan struct{})
+	go pruneAudit(ctx, st, auditRetention, a.logger, pruneDone)
 	return &sharedState{key: a.stateKey, backendKey: bkey, backend: b, replay: replay, store: st, cache: c, usage: used,
-		daily: daily, limiter: lim, limiterRan: limiterRan, stopFollow: cancel, followDone: done, usageDone: usageDone}, nil
+		daily: daily, limiter: lim, limiterRan: limiterRan, stopFollow: cancel, followDone: done, usageDone: usageDone,
+		pruneDone: pruneDone}, nil
 }
 
 // openBackend connects the configured backend. Opening Redis makes no

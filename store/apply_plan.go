@@ -544,3 +544,24 @@ func sameTime(a, b *time.Time) bool {
 	}
 	return a.Equal(*b)
 }
+
+// scanTarget is a table read whole and what to do with each record.
+type scanTarget struct {
+	table string
+	add   func([]byte) error
+}
+
+func scanAll(tx Tx, targets []scanTarget) error {
+	for _, t := range targets {
+		records, err := tx.Scan(t.table, "", 0)
+		if err != nil {
+			return err
+		}
+		for _, r := range records {
+			if err := t.add(r.Value); err != nil {
+				return fmt.Errorf("%s record %s: %w", t.table, r.ID, err)
+			}
+		}
+	}
+	return nil
+}

@@ -60,3 +60,21 @@ type Record struct {
 	ID    string
 	Value []byte
 }
+
+// RecordRef names one record of a table.
+type RecordRef struct{ Table, ID string }
+
+// Prefetcher is a Tx that reads many records in one round trip. Store
+// calls it before a bulk write, so that the write's Gets of those records
+// cost no round trip each; an engine whose reads are local need not have it.
+type Prefetcher interface {
+	Prefetch(refs []RecordRef) error
+}
+
+// prefetch reads refs ahead where tx can.
+func prefetch(tx Tx, refs []RecordRef) error {
+	if p, ok := tx.(Prefetcher); ok && len(refs) > 0 {
+		return p.Prefetch(refs)
+	}
+	return nil
+}

@@ -164,6 +164,16 @@ func (s *sealer) seal(secret, keyID string) (string, error) {
 	return sealedPrefix + s.fingerprints[0] + "." + base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
+// reseal checks that a sealed secret of keyID opens and returns it sealed
+// under the first master key; one sealed under it already is kept as is.
+func (s *sealer) reseal(sealed, keyID string) (string, error) {
+	secret, err := s.open(sealed, keyID)
+	if err != nil || sealedFingerprint(sealed) == s.fingerprints[0] {
+		return sealed, err
+	}
+	return s.seal(secret, keyID)
+}
+
 // ErrUnsealable means no configured master key opens a stored secret: the
 // key that sealed it is not configured, or the record is corrupt.
 var ErrUnsealable = errors.New("sealed secret cannot be opened")
@@ -212,4 +222,15 @@ func (s *sealer) open(sealed, keyID string) (string, error) {
 		return "", fmt.Errorf("%w: sealed under master key %s, which is not configured", ErrUnsealable, fingerprint)
 	}
 	return "", fmt.Errorf("%w: authentication failed (wrong key ID or corrupted)", ErrUnsealable)
+}
+
+// SealSecret seals an API secret of access key keyID under masterKey as an
+// export carries it (sealed_secret), for tools that write exports from
+// another system's credentials.
+func SealSecret(masterKey []byte, keyID, secret string) (string, error) {
+	s, err := newSealer([][]byte{masterKey}, rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	return s.seal(secret, keyID)
 }

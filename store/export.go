@@ -1,67 +1,126 @@
 package store
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 )
 
 // ExportVersion is the format version of Export.
 const ExportVersion = 1
 
-// Export returns the whole data set: keys with their secrets sealed under
-// the master keys, authorizations and groups. Audit records stay behind.
+// Export returns the whole data set in memory: ExportTo, decoded. Large
+// data sets should stream with ExportTo instead.
 func (s *Store) Export(ctx context.Context) (Export, error) {
-	exp := Export{
-		Version:        ExportVersion,
-		ExportedAt:     s.now().UTC(),
-		Keys:           []ExportedKey{},
-		Authorizations: []Authorization{},
-		Groups:         []Group{},
-		Plans:          []Plan{},
+	var buf bytes.Buffer
+	if err := s.ExportTo(ctx, &buf); err != nil {
+		return Export{}, err
 	}
-	err := s.backend.View(ctx, func(tx Tx) error {
-		return scanAll(tx, []scanTarget{
-			{tblKeys, func(b []byte) error { return appendJSON(b, &exp.Keys) }},
-			{tblAuthorizations, func(b []byte) error { return appendJSON(b, &exp.Authorizations) }},
-			{tblGroups, func(b []byte) error { return appendJSON(b, &exp.Groups) }},
-			{tblPlans, func(b []byte) error { return appendJSON(b, &exp.Plans) }},
-		})
-	})
-	for i := range exp.Groups {
-		exp.Groups[i] = withEnvironments(exp.Groups[i])
-	}
+	var exp Export
+	err := json.Unmarshal(buf.Bytes(), &exp)
 	return exp, err
 }
 
-type scanTarget struct {
-	table string
-	add   func([]byte) error
+// exportPage is how many records ExportTo reads from the backend at a time:
+// its memory does not grow with the data set.
+const exportPage = 1000
+
+// exportSection is one array of an export, in the order ExportTo writes
+// them: what an authorization refers to comes before it, so ImportFrom
+// can commit each batch as it arrives.
+type exportSection struct {
+	name, table string
+	// tidy re-encodes a stored record as the export shows it.
+	tidy func([]byte) ([]byte, error)
 }
 
-func scanAll(tx Tx, targets []scanTarget) error {
-	for _, t := range targets {
-		records, err := tx.Scan(t.table, "", 0)
+var exportSections = []exportSection{
+	{"groups", tblGroups, reencode(func(g *Group) { *g = withEnvironments(*g) })},
+	{"plans", tblPlans, reencode(func(*Plan) {})},
+	{"keys", tblKeys, reencode(func(k *ExportedKey) { k.APISecret = "" })},
+	{"authorizations", tblAuthorizations, reencode(func(a *Authorization) {
+		a.AllowedIPs, a.Bindings = nonNilSlice(a.AllowedIPs), nonNilSlice(a.Bindings)
+	})},
+}
+
+// ExportTo writes the whole data set as JSON to w (the Export shape): keys
+// with their secrets sealed under the master keys, authorizations, groups
+// and plans; audit records stay behind. It reads and writes a page of
+// records at a time, so memory stays bounded whatever the data set's size.
+// On an error part of the document may have been written already.
+func (s *Store) ExportTo(ctx context.Context, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	at, _ := s.now().UTC().MarshalJSON()
+	fmt.Fprintf(bw, `{"version":%d,"exported_at":%s`, ExportVersion, at)
+	err := s.backend.View(ctx, func(tx Tx) error {
+		for _, sec := range exportSections {
+			bw.WriteString(`,"` + sec.name + `":[`)
+			if err := exportTable(ctx, tx, sec, bw); err != nil {
+				return err
+			}
+			bw.WriteByte(']')
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+func exportTable(ctx context.Context, tx Tx, sec exportSection, bw *bufio.Writer) error {
+	first := true
+	for after := ""; ; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		records, err := tx.Scan(sec.table, after, exportPage)
 		if err != nil {
 			return err
 		}
 		for _, r := range records {
-			if err := t.add(r.Value); err != nil {
-				return fmt.Errorf("%s record %s: %w", t.table, r.ID, err)
+			b, err := sec.tidy(r.Value)
+			if err != nil {
+				return fmt.Errorf("%s record %s: %w", sec.table, r.ID, err)
+			}
+			if !first {
+				bw.WriteByte(',')
+			}
+			first = false
+			if _, err := bw.Write(b); err != nil {
+				return err
 			}
 		}
+		if len(records) < exportPage {
+			return nil
+		}
+		after = records[len(records)-1].ID
 	}
-	return nil
 }
 
-func appendJSON[T any](b []byte, list *[]T) error {
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
+// reencode decodes a stored record, tidies it and encodes it again, so the
+// export shows exactly the fields of today's types.
+func reencode[T any](tidy func(*T)) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, err
+		}
+		tidy(&v)
+		return json.Marshal(v)
 	}
-	*list = append(*list, v)
-	return nil
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // Import merges an export into the store in one atomic transaction: each
@@ -74,25 +133,42 @@ func appendJSON[T any](b []byte, list *[]T) error {
 // ErrGroupNotFound.
 func (s *Store) Import(ctx context.Context, data Export, actor Actor) error {
 	if data.Version != ExportVersion {
-		return invalid("version", "unsupported export version %d (this store reads version %d)", data.Version, ExportVersion)
+		return errExportVersion(data.Version)
 	}
-	groups, err := s.checkImportedGroups(data.Groups)
+	return s.importBatch(ctx, data, importOffsets{}, actor)
+}
+
+func errExportVersion(v int) error {
+	return invalid("version", "unsupported export version %d (this store reads version %d)", v, ExportVersion)
+}
+
+// importOffsets are the positions in the whole export of a batch's first
+// group, plan, key and authorization, so errors name the right record.
+type importOffsets struct{ groups, plans, keys, authorizations int }
+
+// importBatch checks and merges part of an export in one transaction.
+func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, actor Actor) error {
+	groups, err := s.checkImportedGroups(data.Groups, at.groups)
 	if err != nil {
 		return err
 	}
-	keys, err := s.checkImportedKeys(data.Keys)
+	keys, err := s.checkImportedKeys(data.Keys, at.keys)
 	if err != nil {
 		return err
 	}
-	auths, err := checkImportedAuthorizations(data.Authorizations)
+	auths, err := checkImportedAuthorizations(data.Authorizations, at.authorizations)
 	if err != nil {
 		return err
 	}
-	plans, err := checkImportedPlans(data.Plans)
+	plans, err := checkImportedPlans(data.Plans, at.plans)
 	if err != nil {
 		return err
 	}
+	refs := importReads(groups, plans, keys, auths)
 	return s.update(ctx, actor, func(w *writer) error {
+		if err := prefetch(w.tx, refs); err != nil {
+			return err
+		}
 		for _, g := range groups {
 			if err := w.importGroup(g); err != nil {
 				return err
@@ -109,7 +185,7 @@ func (s *Store) Import(ctx context.Context, data Export, actor Actor) error {
 			}
 		}
 		for i, a := range auths {
-			if err := w.importAuthorization(fmt.Sprintf("authorizations[%d]", i), a); err != nil {
+			if err := w.importAuthorization(fmt.Sprintf("authorizations[%d]", at.authorizations+i), a); err != nil {
 				return err
 			}
 		}
@@ -117,11 +193,46 @@ func (s *Store) Import(ctx context.Context, data Export, actor Actor) error {
 	})
 }
 
-func (s *Store) checkImportedGroups(groups []Group) ([]Group, error) {
+// importReads are the records an import of these reads (importKey,
+// importAuthorization and the credentials they compile), fetched at once
+// where the engine can.
+func importReads(groups []Group, plans []Plan, keys []ExportedKey, auths []Authorization) []RecordRef {
+	refs := make([]RecordRef, 0, len(groups)+len(plans)+4*len(keys)+4*len(auths))
+	seen := make(map[RecordRef]bool)
+	add := func(table, id string) {
+		if r := (RecordRef{table, id}); !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	for _, g := range groups {
+		add(tblGroups, g.Name)
+	}
+	for _, p := range plans {
+		add(tblPlans, p.Name)
+	}
+	for _, k := range keys {
+		add(tblKeys, k.ID)
+		add(tblKeyNames, k.Name)
+		add(tblAPIKeys, k.APIKey)
+		add(tblKeyAuthorizations, k.ID)
+	}
+	for _, a := range auths {
+		add(tblKeys, a.AccessKeyID)
+		add(tblKeyAuthorizations, a.AccessKeyID)
+		add(tblAuthorizations, a.ID)
+		for _, b := range a.Bindings {
+			add(tblGroups, b.Group)
+		}
+	}
+	return refs
+}
+
+func (s *Store) checkImportedGroups(groups []Group, first int) ([]Group, error) {
 	out := make([]Group, 0, len(groups))
 	seen := make(map[string]bool)
 	for i, g := range groups {
-		field := fmt.Sprintf("groups[%d]", i)
+		field := fmt.Sprintf("groups[%d]", first+i)
 		if err := validateGroupName(field+".name", g.Name); err != nil {
 			return nil, err
 		}
@@ -156,11 +267,11 @@ func checkGroupEntry(field string, g Group) (Group, error) {
 	return Group{Name: g.Name, Description: g.Description, Environments: envs}, nil
 }
 
-func (s *Store) checkImportedKeys(keys []ExportedKey) ([]ExportedKey, error) {
+func (s *Store) checkImportedKeys(keys []ExportedKey, first int) ([]ExportedKey, error) {
 	out := make([]ExportedKey, 0, len(keys))
 	seen := make(map[string]bool)
 	for i, k := range keys {
-		field := fmt.Sprintf("keys[%d]", i)
+		field := fmt.Sprintf("keys[%d]", first+i)
 		if err := validateRecordID(field+".id", k.ID); err != nil {
 			return nil, err
 		}
@@ -187,23 +298,14 @@ func (s *Store) checkImportedKeys(keys []ExportedKey) ([]ExportedKey, error) {
 		}
 		// Open every secret now, so a wrong master key fails before any
 		// write, and seal it again under the first master key.
-		secret, err := s.sealer.open(k.SealedSecret, k.ID)
-		if err != nil {
+		var err error
+		if k.SealedSecret, err = s.sealer.reseal(k.SealedSecret, k.ID); err != nil {
 			return nil, invalid(field+".sealed_secret", "%v", err)
-		}
-		if k.SealedSecret, err = s.sealer.seal(secret, k.ID); err != nil {
-			return nil, err
 		}
 		if k.SealedPreviousSecret == "" || k.PreviousSecretExpiresAt == nil {
 			k.SealedPreviousSecret, k.PreviousSecretExpiresAt = "", nil
-		} else {
-			previous, err := s.sealer.open(k.SealedPreviousSecret, k.ID)
-			if err != nil {
-				return nil, invalid(field+".sealed_previous_secret", "%v", err)
-			}
-			if k.SealedPreviousSecret, err = s.sealer.seal(previous, k.ID); err != nil {
-				return nil, err
-			}
+		} else if k.SealedPreviousSecret, err = s.sealer.reseal(k.SealedPreviousSecret, k.ID); err != nil {
+			return nil, invalid(field+".sealed_previous_secret", "%v", err)
 		}
 		k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
 		k.ExpiresAt, k.LastUsedAt = utcPtr(k.ExpiresAt), utcPtr(k.LastUsedAt)
@@ -213,11 +315,11 @@ func (s *Store) checkImportedKeys(keys []ExportedKey) ([]ExportedKey, error) {
 	return out, nil
 }
 
-func checkImportedAuthorizations(auths []Authorization) ([]Authorization, error) {
+func checkImportedAuthorizations(auths []Authorization, first int) ([]Authorization, error) {
 	out := make([]Authorization, 0, len(auths))
 	seen := make(map[string]bool)
 	for i, a := range auths {
-		field := fmt.Sprintf("authorizations[%d]", i)
+		field := fmt.Sprintf("authorizations[%d]", first+i)
 		if err := validateRecordID(field+".id", a.ID); err != nil {
 			return nil, err
 		}
@@ -253,11 +355,11 @@ func checkImportedAuthorizations(auths []Authorization) ([]Authorization, error)
 	return out, nil
 }
 
-func checkImportedPlans(plans []Plan) ([]Plan, error) {
+func checkImportedPlans(plans []Plan, first int) ([]Plan, error) {
 	out := make([]Plan, 0, len(plans))
 	seen := make(map[string]bool)
 	for i, p := range plans {
-		field := fmt.Sprintf("plans[%d].", i)
+		field := fmt.Sprintf("plans[%d].", first+i)
 		if err := validateGroupName(field+"name", p.Name); err != nil {
 			return nil, err
 		}
@@ -337,19 +439,21 @@ func (w *writer) importKey(k ExportedKey) error {
 	if err := putJSON(w.tx, tblKeys, k.ID, k); err != nil {
 		return err
 	}
+	remember(w, tblKeys, k.ID, k)
 	w.touch(k.ID)
 	return nil
 }
 
 func (w *writer) importAuthorization(field string, a Authorization) error {
 	var key ExportedKey
-	found, err := getJSON(w.tx, tblKeys, a.AccessKeyID, &key)
+	found, err := lookup(w, tblKeys, a.AccessKeyID, &key)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return invalid(field+".access_key_id", "%s is neither in the export nor in the store", quoteInput(a.AccessKeyID))
 	}
+	remember(w, tblKeys, key.ID, key) // for its credential, compiled next
 	a.APIKey = key.APIKey
 	var old Authorization
 	found, err = getJSON(w.tx, tblAuthorizations, a.ID, &old)
@@ -370,7 +474,31 @@ func (w *writer) importAuthorization(field string, a Authorization) error {
 	if holder != nil && string(holder) != a.ID {
 		return fmt.Errorf("access key %s already has authorization %s: %w", a.AccessKeyID, holder, ErrAuthorizationExists)
 	}
-	return w.putAuthorization(a)
+	if err := w.putAuthorization(a); err != nil {
+		return err
+	}
+	remember(w, tblAuthorizations, a.ID, a)
+	return nil
+}
+
+// remember keeps a record an import just put or read, decoded, for lookup:
+// a bulk import would otherwise decode each key and authorization again to
+// compile its credential. An import writes keys only through importKey,
+// which remembers what it puts, so what is kept is never stale.
+func remember[T any](w *writer, table, id string, v T) {
+	if w.written == nil {
+		w.written = make(map[RecordRef]any)
+	}
+	w.written[RecordRef{table, id}] = v
+}
+
+// lookup reads a record as getJSON does, from what remember kept first.
+func lookup[T any](w *writer, table, id string, v *T) (bool, error) {
+	if r, ok := w.written[RecordRef{table, id}]; ok {
+		*v = r.(T)
+		return true, nil
+	}
+	return getJSON(w.tx, table, id, v)
 }
 
 // timeOr fills in a time a hand-made export left out: the stored record's,

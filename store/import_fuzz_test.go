@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,10 +11,11 @@ import (
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
-// FuzzImport feeds arbitrary export documents to Import: it never panics,
-// refuses with one of the documented errors, and what it accepts imports
-// again without error.
-func FuzzImport(f *testing.F) {
+// importSeeds are the seed documents of the import fuzzers: a full export
+// of a store with plans, bindings and both kinds of key, and documents
+// that break the rules.
+func importSeeds(f *testing.F) [][]byte {
+	var seeds [][]byte
 	ctx := context.Background()
 	actor := store.Actor{Name: "fuzz"}
 	seed := openStore(f, store.Options{})
@@ -52,13 +54,24 @@ func FuzzImport(f *testing.F) {
 		f.Fatal(err)
 	}
 	full, _ := json.Marshal(exp)
-	f.Add(full)
-	f.Add([]byte(`{"version":1,"groups":[{"name":"g","environments":["a","*"]}],"authorizations":[{"id":"auth-1","access_key_id":"ak-1","bindings":[{"group":"g"}]}]}`))
-	f.Add([]byte(`{"version":1,"keys":[{"id":"ak-1","name":"n","kind":"imported","api_key":"A","sealed_secret":"v1.00000000.AAAA"}]}`))
-	f.Add([]byte(`{"version":1,"plans":[{"name":"p","rate":{"requests":1,"per":"1m"},"burst":0,"quota":null},{"name":"p","quota":{"requests":-1,"period":"week"}}]}`))
-	f.Add([]byte(`{"version":1,"groups":[{"name":"g"}],"authorizations":[{"id":"auth-1","access_key_id":"ak-1","plan":"missing","bindings":[{"group":"g","plan":null}]}]}`))
-	f.Add([]byte(`{}`))
+	seeds = append(seeds, full)
+	seeds = append(seeds, []byte(`{"version":1,"groups":[{"name":"g","environments":["a","*"]}],"authorizations":[{"id":"auth-1","access_key_id":"ak-1","bindings":[{"group":"g"}]}]}`))
+	seeds = append(seeds, []byte(`{"version":1,"keys":[{"id":"ak-1","name":"n","kind":"imported","api_key":"A","sealed_secret":"v1.00000000.AAAA"}]}`))
+	seeds = append(seeds, []byte(`{"version":1,"plans":[{"name":"p","rate":{"requests":1,"per":"1m"},"burst":0,"quota":null},{"name":"p","quota":{"requests":-1,"period":"week"}}]}`))
+	seeds = append(seeds, []byte(`{"version":1,"groups":[{"name":"g"}],"authorizations":[{"id":"auth-1","access_key_id":"ak-1","plan":"missing","bindings":[{"group":"g","plan":null}]}]}`))
+	seeds = append(seeds, []byte(`{}`))
+	return seeds
+}
 
+// FuzzImport feeds arbitrary export documents to Import: it never panics,
+// refuses with one of the documented errors, and what it accepts imports
+// again without error.
+func FuzzImport(f *testing.F) {
+	ctx := context.Background()
+	actor := store.Actor{Name: "fuzz"}
+	for _, seed := range importSeeds(f) {
+		f.Add(seed)
+	}
 	s := openStore(f, store.Options{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var exp store.Export
@@ -66,15 +79,11 @@ func FuzzImport(f *testing.F) {
 			return
 		}
 		err := s.Import(ctx, exp, actor)
-		var invalid *store.InvalidArgumentError
-		switch {
-		case err == nil:
-		case errors.As(err, &invalid), errors.Is(err, store.ErrNameTaken),
-			errors.Is(err, store.ErrAuthorizationExists), errors.Is(err, store.ErrGroupNotFound),
-			errors.Is(err, store.ErrPlanNotFound):
-			return
-		default:
+		if !expectedImportError(err) {
 			t.Fatalf("Import: %v", err)
+		}
+		if err != nil {
+			return
 		}
 		if err := s.Import(ctx, exp, actor); err != nil {
 			t.Fatalf("importing an accepted export again: %v", err)
@@ -85,4 +94,39 @@ func FuzzImport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzImportFrom feeds arbitrary bytes to the streaming import: it never
+// panics, refuses with one of the documented errors, and what it accepts
+// imports again without error.
+func FuzzImportFrom(f *testing.F) {
+	ctx := context.Background()
+	actor := store.Actor{Name: "fuzz"}
+	for _, seed := range importSeeds(f) {
+		f.Add(seed)
+	}
+	f.Add([]byte(`{"version":1,"keys":null,"exported_at":{"x":[1,2]}}`))
+	f.Add([]byte(`{"keys":[],"version":1}`))
+	s := openStore(f, store.Options{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := s.ImportFrom(ctx, bytes.NewReader(data), actor)
+		if !expectedImportError(err) {
+			t.Fatalf("ImportFrom: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		if _, err := s.ImportFrom(ctx, bytes.NewReader(data), actor); err != nil {
+			t.Fatalf("importing an accepted stream again: %v", err)
+		}
+	})
+}
+
+// expectedImportError says whether err is nil or one of the errors an
+// import documents.
+func expectedImportError(err error) bool {
+	var invalid *store.InvalidArgumentError
+	return err == nil || errors.As(err, &invalid) || errors.Is(err, store.ErrNameTaken) ||
+		errors.Is(err, store.ErrAuthorizationExists) || errors.Is(err, store.ErrGroupNotFound) ||
+		errors.Is(err, store.ErrPlanNotFound)
 }

@@ -204,6 +204,9 @@ type writer struct {
 	actor   Actor
 	touched map[string]struct{} // access key IDs whose credentials to recompile
 	changed []string            // API keys announced on the change feed
+	// written holds records an import put, decoded, so compiling their
+	// credentials does not decode them again (see remember).
+	written map[RecordRef]any
 }
 
 // update runs fn in one backend transaction, then recompiles the
@@ -253,7 +256,7 @@ func (w *writer) touch(keyID string) { w.touched[keyID] = struct{}{} }
 // its key and authorization records, and announces it.
 func (w *writer) compileCredential(keyID string) error {
 	var key ExportedKey
-	if ok, err := getJSON(w.tx, tblKeys, keyID, &key); err != nil || !ok {
+	if ok, err := lookup(w, tblKeys, keyID, &key); err != nil || !ok {
 		return err
 	}
 	rec := credentialRecord{
@@ -273,7 +276,7 @@ func (w *writer) compileCredential(keyID string) error {
 	}
 	if authID != nil {
 		var auth Authorization
-		ok, err := getJSON(w.tx, tblAuthorizations, string(authID), &auth)
+		ok, err := lookup(w, tblAuthorizations, string(authID), &auth)
 		if err != nil {
 			return err
 		}

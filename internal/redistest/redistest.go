@@ -213,11 +213,20 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// waitPing polls addr until PING answers, the process exits or the time is up.
+// waitPing polls addr until PING answers, the process exits or the time is
+// up. A server still loading its data set (a restart with a large one
+// saved) is coming up, so it gets loadingTimeout instead.
 func waitPing(addr string, d dialOptions, exited <-chan error) error {
-	deadline := time.Now().Add(startTimeout)
+	start := time.Now()
 	var last error
-	for time.Now().Before(deadline) {
+	for {
+		timeout := startTimeout
+		if last != nil && strings.Contains(last.Error(), "LOADING") {
+			timeout = loadingTimeout
+		}
+		if time.Since(start) > timeout {
+			return last
+		}
 		select {
 		case err := <-exited:
 			return fmt.Errorf("process exited: %v", err)
@@ -228,8 +237,10 @@ func waitPing(addr string, d dialOptions, exited <-chan error) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return last
 }
+
+// loadingTimeout bounds how long a restarted server may load its data set.
+const loadingTimeout = 10 * time.Minute
 
 // ping sends one PING (after AUTH when a password is set) in RESP.
 func ping(addr string, d dialOptions) error {

@@ -20,6 +20,7 @@ type redisTx struct {
 	watch   *redis.Tx
 	watched map[string]bool // record hashes already watched
 	writes  map[redisRecordRef]redisPendingWrite
+	reads   map[redisRecordRef][]byte // Prefetched records, nil = none
 	notify  []string
 }
 
@@ -54,6 +55,9 @@ func (t *redisTx) Get(table, id string) ([]byte, error) {
 		}
 		return w.value, nil
 	}
+	if v, ok := t.reads[redisRecordRef{table, id}]; ok {
+		return v, nil
+	}
 	k := t.b.keys(table)
 	if err := t.watchTable(k); err != nil {
 		return nil, err
@@ -66,6 +70,37 @@ func (t *redisTx) Get(table, id string) ([]byte, error) {
 		return nil, redisUnavailable(err)
 	}
 	return v, nil
+}
+
+// Prefetch reads refs with one pipeline, after watching their tables as
+// Get does, and keeps them for the Gets that follow.
+func (t *redisTx) Prefetch(refs []store.RecordRef) error {
+	for _, r := range refs {
+		if err := t.watchTable(t.b.keys(r.Table)); err != nil {
+			return err
+		}
+	}
+	cmds := make([]*redis.StringCmd, len(refs))
+	_, err := t.conn.Pipelined(t.ctx, func(p redis.Pipeliner) error {
+		for i, r := range refs {
+			cmds[i] = p.HGet(t.ctx, t.b.keys(r.Table).records, r.ID)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return redisUnavailable(err)
+	}
+	if t.reads == nil {
+		t.reads = make(map[redisRecordRef][]byte, len(refs))
+	}
+	for i, r := range refs {
+		v, err := cmds[i].Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return redisUnavailable(err)
+		}
+		t.reads[redisRecordRef{r.Table, r.ID}] = v
+	}
+	return nil
 }
 
 func (t *redisTx) Put(table, id string, value []byte) error {
@@ -144,5 +179,8 @@ func (t *redisTx) Notify(apiKeys ...string) {
 	}
 }
 
-// Interface guard
-var _ store.Tx = (*redisTx)(nil)
+// Interface guards
+var (
+	_ store.Tx         = (*redisTx)(nil)
+	_ store.Prefetcher = (*redisTx)(nil)
+)

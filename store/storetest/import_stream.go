@@ -1,0 +1,108 @@
+package storetest
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/accessauth/caddy-access-auth/internal/bulkgen"
+	"github.com/accessauth/caddy-access-auth/store"
+)
+
+// testImportStream: ImportFrom commits batch by batch while the export is
+// still arriving, brings every key and authorization in, and what ExportTo
+// streams out imports again.
+func testImportStream(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	e := newEnv(t, newBackend)
+	n := 2*store.ImportBatch + 10
+	spec := bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: masterKey1}
+	var size countingWriter
+	noErr(t, bulkgen.Write(&size, spec))
+
+	pr, pw := io.Pipe()
+	seenEarly := make(chan bool, 1)
+	go func() {
+		// Near the end of the stream, the first keys must be in the store
+		// already: the import did not wait for the whole export.
+		w := &checkpointWriter{w: pw, at: size.n * 9 / 10, check: func() {
+			_, err := e.s.LoadCredential(e.ctx, bulkgen.APIKey(0))
+			seenEarly <- err == nil
+		}}
+		pw.CloseWithError(bulkgen.Write(w, spec))
+	}()
+	sum := get(e.s.ImportFrom(e.ctx, pr, actor)).must(t)
+	if !<-seenEarly {
+		t.Error("the first keys were not committed before the stream ended")
+	}
+	if want := (store.ImportSummary{Keys: n, Authorizations: n, Groups: 1}); sum != want {
+		t.Fatalf("summary %+v, want %+v", sum, want)
+	}
+	for _, i := range []int{0, store.ImportBatch, n - 1} {
+		c := e.credential(bulkgen.APIKey(i))
+		if c.Secret != bulkgen.Secret(i) || c.Authorization == nil || c.Authorization.ID != bulkgen.AuthorizationID(i) ||
+			len(c.Authorization.Bindings) != 1 || c.Authorization.Bindings[0].Group != "bulk" {
+			t.Errorf("credential %d = %+v", i, c)
+		}
+	}
+
+	// Out through ExportTo, in again elsewhere, through a pipe.
+	other := newEnv(t, newBackend)
+	pr, pw = io.Pipe()
+	go func() { pw.CloseWithError(e.s.ExportTo(e.ctx, pw)) }()
+	again := get(other.s.ImportFrom(other.ctx, pr, actor)).must(t)
+	if again != sum {
+		t.Errorf("re-import of the export: %+v, want %+v", again, sum)
+	}
+	if c := other.credential(bulkgen.APIKey(n - 1)); c.Secret != bulkgen.Secret(n-1) || c.Authorization == nil {
+		t.Errorf("re-imported credential %+v", c)
+	}
+}
+
+// testImportStreamErrors: malformed streams are invalid_argument naming
+// where, and a failing batch names the record by its place in the whole
+// export.
+func testImportStreamErrors(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	e := newEnv(t, newBackend)
+	for _, tt := range []struct{ name, body, field string }{
+		{"not JSON", `nope`, "the export"},
+		{"an array", `[]`, "the export"},
+		{"truncated", `{"version":1,"keys":[{"id":"ak-1"`, "keys[0]"},
+		{"records before version", `{"keys":[]}`, "version"},
+		{"wrong version", `{"version":9}`, "version"},
+		{"no version", `{}`, "version"},
+		{"keys not an array", `{"version":1,"keys":"no"}`, "keys"},
+		{"a key of the wrong type", `{"version":1,"keys":[7]}`, "keys[0]"},
+		{"an authorization for no key", `{"version":1,"authorizations":[{"id":"az-1","access_key_id":"ak-none"}]}`, "authorizations[0].access_key_id"},
+	} {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			_, err := e.s.ImportFrom(e.ctx, strings.NewReader(tt.body), actor)
+			var invalid *store.InvalidArgumentError
+			if !errors.As(err, &invalid) || invalid.Field != tt.field {
+				t.Errorf("error %v, want invalid argument in %s", err, tt.field)
+			}
+		})
+	}
+}
+
+type countingWriter struct{ n int }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
+
+// checkpointWriter runs check once, when at bytes have been written.
+type checkpointWriter struct {
+	w       io.Writer
+	written int
+	at      int
+	check   func()
+}
+
+func (c *checkpointWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	before := c.written
+	c.written += n
+	if before < c.at && c.written >= c.at {
+		c.check()
+	}
+	return n, err
+}
