@@ -1330,7 +1330,9 @@
 		$("openapi").addEventListener("click", downloadOpenAPI);
 		$("dialog-form").addEventListener("submit", submitDialog);
 		$("dialog-cancel").addEventListener("click", closeDialog);
-		$("dialog").addEventListener("close", () => { dialogSubmit = null; });
+		// The close event is queued: under load it may arrive after the
+		// next dialog opened (input goes first), which keeps its submit.
+		$("dialog").addEventListener("close", () => { if (!$("dialog").open) dialogSubmit = null; });
 		$("key-create").addEventListener("click", createKey);
 		$("key-import").addEventListener("click", importKey);
 		$("auth-create").addEventListener("click", () => createAuthorization(null));
