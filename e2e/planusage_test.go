@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/internal/gatewaytest"
-	"github.com/accessauth/caddy-access-auth/internal/redistest"
 )
 
 // dailyCounts is a key's usage to orders today: allowed and limited.
@@ -53,16 +52,7 @@ func explainArgs(req *http.Request) []string {
 // request is refused so; the daily usage counts the real requests alone.
 // On the embedded store and on Redis, where explain must lease nothing.
 func TestExplainSpendsNoPlanBudget(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) string // the access_auth options
-	}{
-		{"embedded", func(*testing.T) string { return "" }},
-		{"redis", func(t *testing.T) string {
-			srv := redistest.Start(t, redistest.Options{})
-			return gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr)
-		}},
-	} {
+	for _, tc := range bothStores {
 		t.Run(tc.name, func(t *testing.T) {
 			n := gatewaytest.Start(t, "planexplain-"+tc.name, tc.store(t), ordersSite)
 			n.WaitGroup("orders")

@@ -20,17 +20,7 @@ const usageFlushBound = 3 * time.Second
 // and after a clean stop right after more requests (the stop flushes)
 // and a restart, on the embedded store and on Redis.
 func TestUsagePerKey(t *testing.T) {
-	tests := []struct {
-		name  string
-		store func(t *testing.T) string // the access_auth options
-	}{
-		{"embedded", func(*testing.T) string { return "" }},
-		{"redis", func(t *testing.T) string {
-			srv := redistest.Start(t, redistest.Options{})
-			return gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr)
-		}},
-	}
-	for _, tc := range tests {
+	for _, tc := range bothStores {
 		t.Run(tc.name, func(t *testing.T) {
 			n := gatewaytest.Start(t, "usage-"+tc.name, tc.store(t), ordersSite)
 			n.WaitGroup("orders")
@@ -85,4 +75,17 @@ func wantAllowed(t *testing.T, n *gatewaytest.Node, keyID string, want int64, wi
 		return
 	}
 	gatewaytest.Eventually(t, within, "the usage shows the requests", check)
+}
+
+// bothStores are the access_auth options of a node on the embedded store
+// and of one on a Redis of its own.
+var bothStores = []struct {
+	name  string
+	store func(t *testing.T) string
+}{
+	{"embedded", func(*testing.T) string { return "" }},
+	{"redis", func(t *testing.T) string {
+		srv := redistest.Start(t, redistest.Options{})
+		return gatewaytest.RedisOptions(gatewaytest.NewMasterKey(t), "redis://"+srv.Addr)
+	}},
 }
