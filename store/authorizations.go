@@ -147,7 +147,7 @@ func (w *writer) syncIndex(table, authID string, was, is map[string]struct{}) er
 // environment among the group's environments.
 func (w *writer) useGroup(b Binding) error {
 	var group Group
-	ok, err := getJSON(w.tx, tblGroups, b.Group, &group)
+	ok, err := lookup(w, tblGroups, b.Group, &group)
 	if err != nil {
 		return err
 	}
@@ -155,11 +155,18 @@ func (w *writer) useGroup(b Binding) error {
 		return fmt.Errorf("group %s: %w", quoteInput(b.Group), ErrGroupNotFound)
 	}
 	envs, changed := addEnvironment(group.Environments, b.Environment)
-	if !changed {
-		return nil
+	if changed {
+		group.Environments = envs
+		if err := putJSON(w.tx, tblGroups, group.Name, group); err != nil {
+			return err
+		}
 	}
-	group.Environments = envs
-	return putJSON(w.tx, tblGroups, group.Name, group)
+	if w.written != nil {
+		// An import binds many authorizations to the same few groups,
+		// and writes groups only before its authorizations and here.
+		remember(w, tblGroups, group.Name, group)
+	}
+	return nil
 }
 
 func boundGroups(bindings []Binding) map[string]struct{} {
