@@ -164,9 +164,15 @@ func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, 
 	if err != nil {
 		return err
 	}
-	refs := importReads(groups, plans, keys, auths)
+	var refs []RecordRef // listed once, though the engine may run the write again
+	reads := func() []RecordRef {
+		if refs == nil {
+			refs = importReads(groups, plans, keys, auths)
+		}
+		return refs
+	}
 	return s.update(ctx, actor, func(w *writer) error {
-		if err := prefetch(w.tx, refs); err != nil {
+		if err := prefetch(w.tx, reads); err != nil {
 			return err
 		}
 		for _, g := range groups {
