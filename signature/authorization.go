@@ -37,14 +37,23 @@ func authParams(params string) (credential, signedHeaders, signature string) {
 		} else {
 			params = ""
 		}
-		// Every request passes here: prefix tests instead of cutting at '='.
-		switch item = trimSpace(item); {
-		case strings.HasPrefix(item, "Credential="):
-			credential = item[len("Credential="):]
-		case strings.HasPrefix(item, "SignedHeaders="):
-			signedHeaders = item[len("SignedHeaders="):]
-		case strings.HasPrefix(item, "Signature="):
-			signature = item[len("Signature="):]
+		// Every request passes here: the first byte picks the one prefix
+		// to test.
+		item = trimSpace(item)
+		if item == "" {
+			continue
+		}
+		switch item[0] {
+		case 'C':
+			if value, ok := strings.CutPrefix(item, "Credential="); ok {
+				credential = value
+			}
+		case 'S':
+			if value, ok := strings.CutPrefix(item, "Signature="); ok {
+				signature = value
+			} else if value, ok := strings.CutPrefix(item, "SignedHeaders="); ok {
+				signedHeaders = value
+			}
 		}
 	}
 	return credential, signedHeaders, signature
@@ -132,36 +141,42 @@ func daysSinceEpoch(year, month, day int) int64 {
 	return int64(era)*146097 + int64(dayOfEra) - 719468
 }
 
-// listHas reports whether the ';'-separated list holds name. Signers
-// write the list in lower case.
-func listHas(list, name string) bool {
-	for {
-		i := strings.Index(list, name)
-		if i < 0 {
-			return false
+// listHolds reports which of the names a, b and c the ';'-separated list
+// holds, in one pass over it. Signers write the list in lower case.
+func listHolds(list, a, b, c string) (hasA, hasB, hasC bool) {
+	for list != "" {
+		name := list
+		if i := strings.IndexByte(list, ';'); i >= 0 {
+			name, list = list[:i], list[i+1:]
+		} else {
+			list = ""
 		}
-		end := i + len(name)
-		if (i == 0 || list[i-1] == ';') && (end == len(list) || list[end] == ';') {
-			return true
+		switch name {
+		case a:
+			hasA = true
+		case b:
+			hasB = true
+		case c:
+			hasC = true
 		}
-		list = list[end:]
 	}
+	return hasA, hasB, hasC
 }
 
-// decodeHex decodes a hex signature into dst; it reports false unless s is
-// exactly 2*len(dst) hex digits.
-func decodeHex(dst []byte, s string) bool {
+// decodeHex decodes a hex SHA-256 into dst; it reports false unless s is
+// exactly 64 hex digits. Without a branch per digit: every request decodes
+// its signature.
+func decodeHex(dst *[sha256.Size]byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
+	var bad byte // a non-digit's value, 0xff, sets its high bits
 	for i := range dst {
 		hi, lo := hexValues[s[2*i]], hexValues[s[2*i+1]]
-		if hi|lo > 0xf {
-			return false
-		}
+		bad |= hi | lo
 		dst[i] = hi<<4 | lo
 	}
-	return true
+	return bad <= 0xf
 }
 
 // lowerHex is sum in lower-case hex: one table load and one store per
@@ -233,7 +248,7 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 		return ErrMissingSignedHeaders
 	}
 	var sig [sha256.Size]byte
-	if !decodeHex(sig[:], signature) {
+	if !decodeHex(&sig, signature) {
 		return ErrMalformedCredentials
 	}
 	dateValue := trimSpace(first(dateValues))

@@ -230,7 +230,7 @@ func appendHeaderValue(dst []byte, values []string, collapse bool) []byte {
 // with runs of spaces inside written as one space.
 func appendValue(dst []byte, v string, collapse bool) []byte {
 	v = trimSpace(v)
-	if !collapse || !strings.Contains(v, "  ") {
+	if !collapse || !hasDoubleSpace(v) {
 		return append(dst, v...)
 	}
 	for j := 0; j < len(v); j++ {
@@ -242,11 +242,27 @@ func appendValue(dst []byte, v string, collapse bool) []byte {
 	return dst
 }
 
+// hasDoubleSpace reports whether v holds two spaces in a row. It hops from
+// space to space: most values hold none or few, and strings.Contains costs
+// more on values this short.
+func hasDoubleSpace(v string) bool {
+	for {
+		i := strings.IndexByte(v, ' ')
+		if i < 0 || i+1 >= len(v) {
+			return false
+		}
+		if v[i+1] == ' ' {
+			return true
+		}
+		v = v[i+2:]
+	}
+}
+
 // canonicalValue is the canonical value of a header sent once (see
 // appendValue): v itself trimmed, or a copy when it had spaces to collapse
 // (a rare value, the only case that allocates).
 func canonicalValue(v string, collapse bool) string {
-	if t := trimSpace(v); !collapse || !strings.Contains(t, "  ") {
+	if t := trimSpace(v); !collapse || !hasDoubleSpace(t) {
 		return t
 	}
 	return string(appendValue(nil, v, true))

@@ -69,8 +69,8 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 	if c.Nonce == "" {
 		return ErrMissingNonce
 	}
-	if !listHas(c.signedHeaders, jdDateHeader) || !listHas(c.signedHeaders, jdNonceHeader) ||
-		c.PayloadHash != "" && !listHas(c.signedHeaders, jdContentHeader) {
+	date, nonce, content := listHolds(c.signedHeaders, jdDateHeader, jdNonceHeader, jdContentHeader)
+	if !date || !nonce || c.PayloadHash != "" && !content {
 		return ErrMissingSignedHeaders
 	}
 	return nil

@@ -54,8 +54,8 @@ func (v *sigv4) parse(h http.Header, c *Credentials) error {
 		// nonce: one written in another case must not pass as a new one.
 		return ErrMalformedCredentials
 	}
-	if !listHas(c.signedHeaders, "host") || !listHas(c.signedHeaders, amzDateHeader) ||
-		c.PayloadHash != "" && !listHas(c.signedHeaders, amzContentHeader) {
+	host, date, content := listHolds(c.signedHeaders, "host", amzDateHeader, amzContentHeader)
+	if !host || !date || c.PayloadHash != "" && !content {
 		return ErrMissingSignedHeaders
 	}
 	return nil
