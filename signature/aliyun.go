@@ -267,7 +267,7 @@ func (a aliyun) matches(r *Request, c *Credentials, key *hmacKey, raw bool) (ok,
 	sc := getScratch()
 	defer putScratch(sc)
 	sc.buf, asSent = appendAliyunStringToSign(sc.buf[:0], r, c.signedHeaders, c.SignsForm, raw, sc)
-	got := key.sum(sc.buf, sc.digest)
+	got := key.sum(sc.buf, sc)
 	return hmac.Equal(got[:], c.signature[:]), asSent
 }
 
@@ -458,7 +458,7 @@ func (a aliyun) sign(req *http.Request, apiKey, apiSecret string, o *signOptions
 		stringToSign := string(sc.buf)
 		*o.signed = Form{Name: FormDocumented, CanonicalRequest: stringToSign, StringToSign: stringToSign}
 	}
-	mac := NewSecret(apiSecret).plainKey().sum(sc.buf, sc.digest)
+	mac := NewSecret(apiSecret).plainKey().sum(sc.buf, sc)
 	h.Set(caSignatureKey, base64.StdEncoding.EncodeToString(mac[:]))
 	return nil
 }

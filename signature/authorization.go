@@ -285,7 +285,7 @@ func (a *scopedAuth) signingKey(scheme Scheme, secret *Secret, c *Credentials) *
 // returns its HMAC under key.
 func (a *scopedAuth) mac(key *hmacKey, c *Credentials, sc *scratch) [sha256.Size]byte {
 	a.stringToSign(c, sc)
-	return key.sum(sc.buf, sc.digest)
+	return key.sum(sc.buf, sc)
 }
 
 // stringToSign hashes the canonical request in sc.buf and replaces it by

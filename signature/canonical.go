@@ -2,6 +2,9 @@ package signature
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"hash"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -326,7 +329,7 @@ func appendSignedHeaders(b []byte, r *Request, c *Credentials, collapse bool) []
 		lower := b[start:]
 		b = append(b, ':')
 		if string(lower) == "host" {
-			b = appendHeaderValue(b, []string{r.Host}, collapse)
+			b = appendValue(b, r.Host, collapse)
 		} else {
 			b = appendHeaderValue(b, c.headerValues(r.Header, lower), collapse)
 		}
@@ -467,10 +470,19 @@ type scratch struct {
 	query  []byte // encoded query parameters while sorting
 	params []queryParam
 	digest []byte // room for a digest's Sum
+	// sha is a SHA-256 digest for MACs, which restore an hmacKey's states
+	// through shaState (the same digest): pooled with the buffers, it
+	// costs no pool of its own.
+	sha      hash.Hash
+	shaState encoding.BinaryUnmarshaler
 }
 
 var scratchPool = sync.Pool{New: func() any {
-	return &scratch{buf: make([]byte, 0, 1024), query: make([]byte, 0, 256), params: make([]queryParam, 0, 16), digest: make([]byte, 0, 32)}
+	sha := sha256.New()
+	return &scratch{
+		buf: make([]byte, 0, 1024), query: make([]byte, 0, 256), params: make([]queryParam, 0, 16), digest: make([]byte, 0, sha256.Size),
+		sha: sha, shaState: sha.(encoding.BinaryUnmarshaler),
+	}
 }}
 
 // maxPooled keeps one huge request from pinning its buffers in the pool.

@@ -23,7 +23,9 @@ func macOf(t *testing.T, c *Credentials, secret, stringToSign string) [32]byte {
 	default:
 		t.Fatalf("no key for scheme %s", c.Scheme)
 	}
-	return key.sum([]byte(stringToSign), nil)
+	sc := getScratch()
+	defer putScratch(sc)
+	return key.sum([]byte(stringToSign), sc)
 }
 
 // TestFormsAreWhatIsSignedAndVerified signs with each scheme, then checks

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"fmt"
-	"hash"
-	"sync"
 	"sync/atomic"
 	"unique"
 )
@@ -113,23 +111,18 @@ func padState(dst *[sha256StateSize]byte, pad []byte) {
 	copy(dst[:], state)
 }
 
-var digestPool = sync.Pool{New: func() any { return sha256.New() }}
-
-// sum returns the HMAC of msg; tmp is scratch of at least sha256.Size bytes
-// capacity (a heap buffer, so that the digest's Sum does not allocate).
-func (k *hmacKey) sum(msg, tmp []byte) (mac [sha256.Size]byte) {
-	d := digestPool.Get().(hash.Hash)
-	defer digestPool.Put(d)
-	u := d.(encoding.BinaryUnmarshaler)
+// sum returns the HMAC of msg, computed with sc's digest.
+func (k *hmacKey) sum(msg []byte, sc *scratch) (mac [sha256.Size]byte) {
+	d, u := sc.sha, sc.shaState
 	if u.UnmarshalBinary(k.inner[:]) != nil {
 		panic("signature: sha256 state does not restore")
 	}
 	d.Write(msg)
-	tmp = d.Sum(tmp[:0])
+	inner := d.Sum(sc.digest[:0])
 	if u.UnmarshalBinary(k.outer[:]) != nil {
 		panic("signature: sha256 state does not restore")
 	}
-	d.Write(tmp)
-	copy(mac[:], d.Sum(tmp[:0]))
+	d.Write(inner)
+	copy(mac[:], d.Sum(inner[:0]))
 	return mac
 }
