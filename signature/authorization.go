@@ -163,20 +163,20 @@ func listHolds(list, a, b, c string) (hasA, hasB, hasC bool) {
 	return hasA, hasB, hasC
 }
 
-// decodeHex decodes a hex SHA-256 into dst; it reports false unless s is
-// exactly 64 hex digits. Without a branch per digit: every request decodes
-// its signature.
-func decodeHex(dst *[sha256.Size]byte, s string) bool {
+// decodeHex decodes a hex signature into dst; it reports false unless s is
+// exactly 2*len(dst) hex digits.
+func decodeHex(dst []byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
-	var bad byte // a non-digit's value, 0xff, sets its high bits
 	for i := range dst {
 		hi, lo := hexValues[s[2*i]], hexValues[s[2*i+1]]
-		bad |= hi | lo
+		if hi|lo > 0xf {
+			return false
+		}
 		dst[i] = hi<<4 | lo
 	}
-	return bad <= 0xf
+	return true
 }
 
 // lowerHex is sum in lower-case hex: one table load and one store per
@@ -248,7 +248,7 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 		return ErrMissingSignedHeaders
 	}
 	var sig [sha256.Size]byte
-	if !decodeHex(&sig, signature) {
+	if !decodeHex(sig[:], signature) {
 		return ErrMalformedCredentials
 	}
 	dateValue := trimSpace(first(dateValues))

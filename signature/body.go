@@ -111,7 +111,7 @@ func payloadHashRule(c *Credentials, empty bool) (BodyRule, bool) {
 		return BodyRule{Cover: BodyUnsigned, PayloadHash: declared}, true
 	}
 	rule := BodyRule{Cover: BodyDigest, PayloadHash: declared, digest: sha256Digest}
-	if !decodeHex(&rule.Want, declared) {
+	if !decodeHex(rule.Want[:], declared) {
 		return BodyRule{}, false // neither a SHA-256 nor UNSIGNED-PAYLOAD: nothing to verify
 	}
 	switch {
