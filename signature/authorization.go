@@ -60,10 +60,16 @@ func authParams(params string) (credential, signedHeaders, signature string) {
 }
 
 // credentialScope splits `<key>/<YYYYMMDD>/<region>/<service>/<terminator>`.
-// The key may itself hold '/', so the scope is read from the right.
+// The key may itself hold '/', so the scope is read from the right: the
+// terminator and the date have fixed lengths, region and service end at
+// the '/' before them.
 func credentialScope(credential, terminator string) (key, scope, region, service string, ok bool) {
-	rest := credential
-	var parts [4]string
+	rest, found := strings.CutSuffix(credential, terminator)
+	if !found || !strings.HasSuffix(rest, "/") {
+		return "", "", "", "", false
+	}
+	rest = rest[:len(rest)-1]
+	var parts [2]string // region, service
 	for i := len(parts) - 1; i >= 0; i-- {
 		j := strings.LastIndexByte(rest, '/')
 		if j < 0 {
@@ -71,11 +77,12 @@ func credentialScope(credential, terminator string) (key, scope, region, service
 		}
 		parts[i], rest = rest[j+1:], rest[:j]
 	}
-	date := parts[0]
-	if rest == "" || len(date) != 8 || !allDigits(date) || parts[1] == "" || parts[2] == "" || parts[3] != terminator {
+	const dateLen = len("YYYYMMDD")
+	if len(rest) < dateLen+2 || rest[len(rest)-dateLen-1] != '/' || !allDigits(rest[len(rest)-dateLen:]) || parts[0] == "" || parts[1] == "" {
 		return "", "", "", "", false
 	}
-	return rest, credential[len(rest)+1:], parts[1], parts[2], true
+	key = rest[:len(rest)-dateLen-1]
+	return key, credential[len(key)+1:], parts[0], parts[1], true
 }
 
 func allDigits(s string) bool {

@@ -104,3 +104,20 @@ func BenchmarkParseJDCloud2(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCanonicalRequestJDCloud2 is the canonical request alone, the
+// part of BenchmarkVerifyJDCloud2 that is neither parsing nor hashing.
+func BenchmarkCanonicalRequestJDCloud2(b *testing.B) {
+	r, _ := benchRequest(b)
+	var c Credentials
+	if err := Parse(r.Header, AllSchemes, &c); err != nil {
+		b.Fatal(err)
+	}
+	j := implOf(JDCloud2).(*jdcloud)
+	sc := getScratch()
+	defer putScratch(sc)
+	b.ReportAllocs()
+	for b.Loop() {
+		sc.buf, _ = j.appendCanonicalRequest(sc.buf[:0], r, &c, emptySHA256, false, sc)
+	}
+}

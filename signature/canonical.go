@@ -181,12 +181,7 @@ func appendCanonicalQuery(dst []byte, rawQuery string, sc *scratch) []byte {
 		buf = appendQueryPart(buf, value, plain)
 		params = append(params, queryParam{int32(start), int32(valueAt), int32(len(buf))})
 	}
-	slices.SortFunc(params, func(a, b queryParam) int {
-		if c := bytes.Compare(buf[a.name:a.value-1], buf[b.name:b.value-1]); c != 0 {
-			return c
-		}
-		return bytes.Compare(buf[a.value:a.end], buf[b.value:b.end])
-	})
+	sortParams(buf, params)
 	for i, p := range params {
 		if i > 0 {
 			dst = append(dst, '&')
@@ -195,6 +190,29 @@ func appendCanonicalQuery(dst []byte, rawQuery string, sc *scratch) []byte {
 	}
 	sc.query, sc.params = buf, params
 	return dst
+}
+
+// fewParams is how many parameters sortParams sorts by insertion: a query
+// has a handful, which slices.SortFunc sorts through a closure per compare.
+const fewParams = 12
+
+// sortParams sorts params, located in buf, by name then value.
+func sortParams(buf []byte, params []queryParam) {
+	compare := func(a, b queryParam) int {
+		if c := bytes.Compare(buf[a.name:a.value-1], buf[b.name:b.value-1]); c != 0 {
+			return c
+		}
+		return bytes.Compare(buf[a.value:a.end], buf[b.value:b.end])
+	}
+	if len(params) > fewParams {
+		slices.SortFunc(params, compare)
+		return
+	}
+	for i := 1; i < len(params); i++ {
+		for j := i; j > 0 && compare(params[j-1], params[j]) > 0; j-- {
+			params[j-1], params[j] = params[j], params[j-1]
+		}
+	}
 }
 
 // isSpace is the white space trimmed from header values (JavaScript's \s
