@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -152,7 +151,7 @@ func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
 	if t.writes == nil {
 		t.writes = map[redisRecordRef]redisPendingWrite{}
 	}
-	t.writes[redisRecordRef{table, id}] = redisPendingWrite{value: bytes.Clone(value), deleted: deleted}
+	t.writes[redisRecordRef{table, id}] = redisPendingWrite{value: value, deleted: deleted}
 	return nil
 }
 
