@@ -41,6 +41,8 @@ type Tx interface {
 	// Deletes made earlier in the same transaction (Store relies on that);
 	// Scan need not, and Store never scans a table after writing to it.
 	Get(table, id string) ([]byte, error)
+	// Put keeps value until the transaction ends (bbolt writes it at
+	// commit): the caller must not change it after.
 	Put(table, id string, value []byte) error
 	Delete(table, id string) error
 	// Scan returns up to limit records of a table in ascending id order,

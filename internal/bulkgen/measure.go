@@ -18,8 +18,10 @@ import (
 // s (whose master key is masterKey) and reports keys/s and the live heap
 // the import added, sampled after a GC at every MiB of input, then exports
 // them and reports the heap the export added likewise: the figures of bulk
-// import and export, whatever the engine under s.
-func BenchmarkImport(b *testing.B, s *store.Store, masterKey []byte) {
+// import and export, whatever the engine under s. serverCPU, when given,
+// is the CPU time the engine's server processes have used so far: the
+// import's share of it is reported per key too.
+func BenchmarkImport(b *testing.B, s *store.Store, masterKey []byte, serverCPU ...func() time.Duration) {
 	b.Helper()
 	pr, pw := io.Pipe()
 	heap := &heapSampler{every: 1 << 20}
@@ -28,9 +30,9 @@ func BenchmarkImport(b *testing.B, s *store.Store, masterKey []byte) {
 		pw.CloseWithError(Write(io.MultiWriter(pw, heap), Spec{Keys: b.N, Group: "bulk", MasterKey: masterKey}))
 	}()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu, server := processCPU(), sumCPU(serverCPU)
 	sum, err := s.ImportFrom(context.Background(), pr, store.Actor{Name: "bench"})
-	cpu = processCPU() - cpu
+	cpu, server = processCPU()-cpu, sumCPU(serverCPU)-server
 	b.StopTimer()
 	if err != nil || sum.Keys != b.N {
 		b.Fatalf("import: %+v %v", sum, err)
@@ -39,6 +41,11 @@ func BenchmarkImport(b *testing.B, s *store.Store, masterKey []byte) {
 	// The machine is shared: keys per second of this process's CPU (the
 	// generator's included) says what a core does when it is not.
 	b.ReportMetric(float64(b.N)/cpu.Seconds(), "keys/cpu-s")
+	if len(serverCPU) > 0 {
+		// What the machine's cores spend on the engine's side, whatever
+		// else shares them.
+		b.ReportMetric(float64(server.Microseconds())/float64(b.N), "server-cpu-µs/key")
+	}
 	b.ReportMetric(float64(heap.peak-heap.base)/(1<<20), "MiB-heap-added")
 	b.ReportMetric(float64(heap.peakRSS-heap.baseRSS)/(1<<20), "MiB-anon-rss-added")
 
@@ -56,6 +63,14 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func sumCPU(clocks []func() time.Duration) time.Duration {
+	var total time.Duration
+	for _, c := range clocks {
+		total += c()
+	}
+	return total
 }
 
 // heapSampler records the live heap every `every` bytes written through it.

@@ -259,18 +259,10 @@ func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) erro
 		return nil
 	}
 	var replication *redis.StringCmd
-	size := 0 // bytes written, for the replica's wait
+	tables, size := tx.writesByTable()
 	_, err := rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for ref, w := range tx.writes {
-			size += len(ref.id) + len(w.value)
-			k := b.keys(ref.table)
-			if w.deleted {
-				p.HDel(ctx, k.records, ref.id)
-				p.ZRem(ctx, k.index, ref.id)
-			} else {
-				p.HSet(ctx, k.records, ref.id, w.value)
-				p.ZAdd(ctx, k.index, redis.Z{Member: ref.id})
-			}
+		for table, w := range tables {
+			w.queue(ctx, p, b.keys(table))
 		}
 		// Only announcing Updates move the revision: a write that changes no
 		// credential (MarkUsed, say) wakes no subscriber.

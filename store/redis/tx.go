@@ -1,9 +1,9 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/redis/go-redis/v9"
@@ -72,33 +72,66 @@ func (t *redisTx) Get(table, id string) ([]byte, error) {
 	return v, nil
 }
 
-// Prefetch reads refs with one pipeline, after watching their tables as
-// Get does, and keeps them for the Gets that follow.
+// Prefetch reads refs with one pipeline of an HMGET per table, after
+// watching their tables with one WATCH, and keeps them for the Gets that
+// follow.
 func (t *redisTx) Prefetch(refs []store.RecordRef) error {
+	byTable := make(map[string][]string)
 	for _, r := range refs {
-		if err := t.watchTable(t.b.keys(r.Table)); err != nil {
-			return err
-		}
+		byTable[r.Table] = append(byTable[r.Table], r.ID)
 	}
-	cmds := make([]*redis.StringCmd, len(refs))
+	if err := t.watchTables(byTable); err != nil {
+		return err
+	}
+	cmds := make(map[string]*redis.SliceCmd, len(byTable))
 	_, err := t.conn.Pipelined(t.ctx, func(p redis.Pipeliner) error {
-		for i, r := range refs {
-			cmds[i] = p.HGet(t.ctx, t.b.keys(r.Table).records, r.ID)
+		for table, ids := range byTable {
+			cmds[table] = p.HMGet(t.ctx, t.b.keys(table).records, ids...)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return redisUnavailable(err)
 	}
 	if t.reads == nil {
 		t.reads = make(map[redisRecordRef][]byte, len(refs))
 	}
-	for i, r := range refs {
-		v, err := cmds[i].Bytes()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return redisUnavailable(err)
+	for table, ids := range byTable {
+		values := cmds[table].Val()
+		if len(values) != len(ids) {
+			return redisUnavailable(fmt.Errorf("HMGET of %d fields answered %d values", len(ids), len(values)))
 		}
-		t.reads[redisRecordRef{r.Table, r.ID}] = v
+		for i, id := range ids {
+			var v []byte
+			if s, ok := values[i].(string); ok {
+				v = []byte(s)
+			}
+			t.reads[redisRecordRef{table, id}] = v
+		}
+	}
+	return nil
+}
+
+// watchTables watches the hashes of these tables not yet watched, with one
+// WATCH.
+func (t *redisTx) watchTables(tables map[string][]string) error {
+	if t.watch == nil {
+		return nil
+	}
+	var keys []string
+	for table := range tables {
+		if k := t.b.keys(table); !t.watched[k.records] {
+			keys = append(keys, k.records)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := t.watch.Watch(t.ctx, keys...).Err(); err != nil {
+		return redisUnavailable(err)
+	}
+	for _, k := range keys {
+		t.watched[k] = true
 	}
 	return nil
 }
@@ -118,8 +151,54 @@ func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
 	if t.writes == nil {
 		t.writes = map[redisRecordRef]redisPendingWrite{}
 	}
-	t.writes[redisRecordRef{table, id}] = redisPendingWrite{value: bytes.Clone(value), deleted: deleted}
+	t.writes[redisRecordRef{table, id}] = redisPendingWrite{value: value, deleted: deleted}
 	return nil
+}
+
+// redisTableWrites are a transaction's writes to one table, as the
+// arguments of one command each: a record costs the server an argument,
+// not a command (a bulk import writes thousands of records at once).
+type redisTableWrites struct {
+	puts    []any     // HSET's field, value, field, value…
+	indexed []redis.Z // ZADD's members: the IDs put
+	deleted []string  // HDEL's fields
+	removed []any     // ZREM's members: the IDs deleted
+}
+
+// writesByTable groups the buffered writes by table, and counts the bytes
+// they carry (for the replica's wait).
+func (t *redisTx) writesByTable() (map[string]*redisTableWrites, int) {
+	tables := make(map[string]*redisTableWrites)
+	size := 0
+	for ref, w := range t.writes {
+		size += len(ref.id) + len(w.value)
+		tw := tables[ref.table]
+		if tw == nil {
+			tw = &redisTableWrites{}
+			tables[ref.table] = tw
+		}
+		if w.deleted {
+			tw.deleted = append(tw.deleted, ref.id)
+			tw.removed = append(tw.removed, ref.id)
+		} else {
+			tw.puts = append(tw.puts, ref.id, w.value)
+			tw.indexed = append(tw.indexed, redis.Z{Member: ref.id})
+		}
+	}
+	return tables, size
+}
+
+// queue adds the commands of a table's writes to a MULTI. A record is put
+// or deleted, never both (the last write wins), so their order is free.
+func (w *redisTableWrites) queue(ctx context.Context, p redis.Pipeliner, k redisTableKeys) {
+	if len(w.puts) > 0 {
+		p.HSet(ctx, k.records, w.puts...)
+		p.ZAdd(ctx, k.index, w.indexed...)
+	}
+	if len(w.deleted) > 0 {
+		p.HDel(ctx, k.records, w.deleted...)
+		p.ZRem(ctx, k.index, w.removed...)
+	}
 }
 
 // Scan reads the committed records; it does not see this transaction's

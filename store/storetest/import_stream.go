@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -83,6 +84,43 @@ func testImportStreamErrors(t *testing.T, newBackend func(t *testing.T) store.Ba
 			}
 		})
 	}
+}
+
+// testImportStreamPartial: an import that fails after some batches keeps
+// and counts exactly the batches committed before the failure, and the
+// failure of a batch wins over an error in what was read after it.
+func testImportStreamPartial(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	n := store.ImportBatch
+	var export strings.Builder
+	noErr(t, bulkgen.Write(&export, bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: masterKey1}))
+	full := export.String()
+
+	t.Run("a later batch fails", func(t *testing.T) {
+		e := newEnv(t, newBackend)
+		body := strings.TrimSuffix(full, "]}\n") + `,{"id":"az-none","access_key_id":"ak-none"}]}`
+		sum, err := e.s.ImportFrom(e.ctx, strings.NewReader(body), actor)
+		wantInvalid(t, err, fmt.Sprintf("authorizations[%d].access_key_id", n))
+		if want := (store.ImportSummary{Keys: n, Authorizations: n, Groups: 1}); sum != want {
+			t.Fatalf("summary %+v, want %+v", sum, want)
+		}
+		if c := e.credential(bulkgen.APIKey(n - 1)); c.Authorization == nil || c.Authorization.ID != bulkgen.AuthorizationID(n-1) {
+			t.Errorf("credential of the last committed authorization: %+v", c)
+		}
+	})
+
+	t.Run("a batch fails while the next is read", func(t *testing.T) {
+		e := newEnv(t, newBackend)
+		e.key("bulk-000000005") // the name of the export's sixth key: its batch fails
+		body := strings.Replace(full, `"authorizations":[`, `"authorizations":[7,`, 1)
+		sum, err := e.s.ImportFrom(e.ctx, strings.NewReader(body), actor)
+		wantErr(t, err, store.ErrNameTaken)
+		if sum != (store.ImportSummary{}) {
+			t.Fatalf("summary %+v, want nothing imported", sum)
+		}
+		if c, err := e.s.LoadCredential(e.ctx, bulkgen.APIKey(0)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a key of the failed batch is in the store: %+v %v", c, err)
+		}
+	})
 }
 
 type countingWriter struct{ n int }
