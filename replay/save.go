@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"runtime"
 	"time"
 )
 
@@ -77,6 +78,7 @@ func (l *LocalNonces) WriteTo(w io.Writer) (int64, error) {
 		}
 		b.mu.Unlock()
 	}
+	runtime.KeepAlive(l)
 	h.Nonces = uint64(len(entries) / savedEntry)
 	crc := crc32.New(castagnoli)
 	cw := &countingWriter{w: io.MultiWriter(w, crc)}
@@ -182,6 +184,8 @@ func (l *LocalNonces) HandOver(next *LocalNonces) {
 			}
 		}
 	}
+	runtime.KeepAlive(l)
+	runtime.KeepAlive(next)
 }
 
 // unix is an expiry of the table in Unix seconds.

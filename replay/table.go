@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,10 +35,11 @@ const (
 //
 // It takes 38.4 bytes a nonce it is sized for (WithMaxNonces): 38 MiB for
 // the default 1<<20, where the two generations of maps before it took
-// 41-62 MiB. Go usually takes so large a table fresh from the operating
-// system, whose pages are mapped as buckets are first used (huge pages
-// where Linux grants them: adviseHugePages); the garbage collector does
-// not scan it, as it holds no pointers. Sized for the
+// 41-62 MiB. On Linux the table is mapped outside the Go heap (newBuckets),
+// its pages resident as buckets are first used (huge pages where Linux
+// grants them: adviseHugePages); a method that holds a bucket keeps the
+// table alive to its end (runtime.KeepAlive), as the mapping goes with the
+// table. Sized for the
 // request rate × the nonce ttl (2 × max_skew), about 0.03 % of the nonces
 // find their bucket full; with three times as many, most do.
 //
@@ -142,7 +144,7 @@ func newLocalNonces(key nonceHashKey, opts ...NonceOption) *LocalNonces {
 	// plus a fixed time, then comes out the same whenever it is computed,
 	// and in whole seconds, as saved tables keep it.
 	l.origin = l.now().Truncate(time.Second)
-	l.buckets = make([]nonceBucket, (l.size*slotsPerNonce+bucketSlots-1)/bucketSlots)
+	l.buckets = newBuckets(l, (l.size*slotsPerNonce+bucketSlots-1)/bucketSlots)
 	adviseHugePages(l.buckets)
 	return l
 }
@@ -247,6 +249,7 @@ func (l *LocalNonces) visit(p noncePlace, at time.Time, ttl time.Duration, recor
 	now := seconds(since)
 	expiry := seconds(since + ttl + time.Second - 1) // rounded up: never forgotten early
 	b := p.bucket
+	defer runtime.KeepAlive(l) // l's buckets live as long as l (newBuckets)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	slot, seen := b.find(p.fingerprint, now)
@@ -345,6 +348,7 @@ func (l *LocalNonces) Len() int {
 		}
 		b.mu.Unlock()
 	}
+	runtime.KeepAlive(l)
 	return n
 }
 
