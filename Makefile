@@ -37,7 +37,7 @@ bench:
 # nodes under signed Zipf load, faults, and the table of figures beside their
 # targets. SCALE_PHASE is the load between faults, SCALE_SOAK holds the load
 # at the end and prints slopes. `make test` runs a small campaign (20,000 keys).
-SCALE_KEYS ?= 200000
+SCALE_KEYS ?= 1000000
 scale:
 	SCALE_KEYS=$(SCALE_KEYS) SCALE_NODES=$(SCALE_NODES) SCALE_PHASE=$(SCALE_PHASE) SCALE_SOAK=$(SCALE_SOAK) \
 		$(GO) test -count=1 -v -timeout 90m -run TestScaleCampaign ./scale/
