@@ -21,7 +21,7 @@ func attachPlan(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credentials) 
 	c.AdminJSON(http.MethodPost, "/access-auth/plans", map[string]any{
 		"name":  "bench",
 		"rate":  map[string]any{"requests": 1_000_000_000, "per": "1s"},
-		"quota": map[string]any{"requests": 1_000_000_000_000, "period": "month"},
+		"quota": map[string]any{"requests": int64(1_000_000_000_000), "period": "month"},
 	}, http.StatusCreated, nil)
 	var auths struct{ Items []store.Authorization }
 	c.AdminJSON(http.MethodGet, "/access-auth/authorizations?access_key_id="+key.ID, nil, http.StatusOK, &auths)

@@ -474,7 +474,7 @@ func BenchmarkLocalNoncesSeen(b *testing.B) {
 	n := NewLocalNonces()
 	nonces := make([]string, 1<<16)
 	for i := range nonces {
-		nonces[i] = "3f2b8c1e-8a4d-4c7e-9b1a-" + strconv.Itoa(1e11+i)
+		nonces[i] = "3f2b8c1e-8a4d-4c7e-9b1a-" + strconv.FormatInt(1e11+int64(i), 10)
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -495,7 +495,7 @@ func BenchmarkLocalNoncesFull(b *testing.B) {
 	}
 	nonces := make([]string, 1<<20)
 	for i := range nonces {
-		nonces[i] = "3f2b8c1e-8a4d-4c7e-9b1a-" + strconv.Itoa(1e11+i)
+		nonces[i] = "3f2b8c1e-8a4d-4c7e-9b1a-" + strconv.FormatInt(1e11+int64(i), 10)
 	}
 	b.ReportAllocs()
 	i := 0
