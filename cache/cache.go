@@ -155,12 +155,22 @@ func (it *item) result() (*Entry, error) {
 // age is how long ago the item was loaded.
 func (it *item) age(now time.Time) time.Duration { return time.Duration(now.UnixNano() - it.loadedAt) }
 
+// admissionCounters is how many admission counters ristretto keeps per
+// entry. Its advice is ten, but it rounds its count-min sketch up to a
+// power of two counters and its doorkeeper (a bloom filter for 1 % false
+// positives, about 9.6 bits a counter) up to a power of two bits: ten per
+// entry made a million entries 16.8M counters and 128M bits, 48 MiB held
+// from the start, which the garbage collector doubles as headroom. Seven
+// rounds to 8.4M counters and 64M bits (24 MiB) with the same hit ratio
+// under a Zipf load (docs/operations.md, memory).
+const admissionCounters = 7
+
 // New makes a cache that loads misses through loader.
 func New(cfg Config, loader Loader) (*Cache, error) {
 	wallClock := cfg.Now == nil
 	cfg.applyDefaults()
 	items, err := ristretto.NewCache(&ristretto.Config[string, *item]{
-		NumCounters:        10 * cfg.MaxEntries,
+		NumCounters:        admissionCounters * cfg.MaxEntries,
 		MaxCost:            cfg.MaxEntries,
 		BufferItems:        64,
 		IgnoreInternalCost: true, // cost 1 per entry: MaxCost counts entries

@@ -580,3 +580,20 @@ func BenchmarkGetHit(b *testing.B) {
 		}
 	}
 }
+
+// At the default size the admission sketch is what a cache holds from the
+// start, and the collector's headroom doubles it (admissionCounters).
+func TestEmptyCacheHeapAtDefaultSize(t *testing.T) {
+	before := heapInUse()
+	c, err := New(Config{}, loaderFunc(func(context.Context, string) (*store.Credential, error) {
+		return nil, store.ErrNotFound
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const limit = 28 << 20
+	if held := heapInUse() - before; held > limit {
+		t.Fatalf("an empty cache of %d entries holds %.1f MiB, want at most %d MiB", DefaultMaxEntries, float64(held)/(1<<20), limit>>20)
+	}
+}
