@@ -174,17 +174,22 @@ func (c *Checker) run(ctx context.Context, r *http.Request, orig signature.Reque
 	scratchPool.Put(sc)
 }
 
-// check is the request check; every step notes itself to x (a no-op when
-// x is nil), so that Explain reports what the check does, never a copy of it.
+// check is the request check; every step notes itself to x when x is not
+// nil, so that Explain reports what the check does, never a copy of it. The
+// notes are called only when explaining: a request pays no call for them.
 func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, remote netip.Addr, now time.Time, d *Decision, x *explainer) Reason {
 	cr := &sc.creds
 	if err := signature.Parse(sc.req.Header, c.cfg.Schemes, cr); err != nil {
 		d.Identity.Scheme = signature.Sniff(sc.req.Header, c.cfg.Schemes)
 		reason := parseReason(err)
-		x.credentials(d.Identity.Scheme, cr, reason)
+		if x != nil {
+			x.credentials(d.Identity.Scheme, cr, reason)
+		}
 		return reason
 	}
-	x.credentials(cr.Scheme, cr, Allowed)
+	if x != nil {
+		x.credentials(cr.Scheme, cr, Allowed)
+	}
 	d.Identity.Scheme, d.Identity.APIKey = cr.Scheme, cr.APIKey
 
 	var entry *cache.Entry
@@ -199,22 +204,30 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		if errors.Is(err, cache.ErrUnknownKey) {
 			reason = InvalidKey
 		}
-		x.key(cr.APIKey, nil, reason)
+		if x != nil {
+			x.key(cr.APIKey, nil, reason)
+		}
 		return reason
 	}
-	x.key(cr.APIKey, entry, Allowed)
+	if x != nil {
+		x.key(cr.APIKey, entry, Allowed)
+	}
 	d.Identity.APIKey, d.Identity.AccessKeyID = entry.APIKey, entry.AccessKeyID
 	if entry.Authorization != nil {
 		d.Identity.AuthorizationID = entry.Authorization.ID
 	}
 	usable := entry.Usable(now)
-	x.keyUsable(entry, now, usable)
+	if x != nil {
+		x.keyUsable(entry, now, usable)
+	}
 	if !usable {
 		return InvalidKey
 	}
 	skew := now.Sub(cr.Date)
 	inRange := skew <= c.cfg.MaxSkew && skew >= -c.cfg.MaxSkew
-	x.date(cr, skew, c.cfg.MaxSkew, inRange)
+	if x != nil {
+		x.date(cr, skew, c.cfg.MaxSkew, inRange)
+	}
 	if !inRange {
 		return DateOutOfRange
 	}
@@ -234,7 +247,9 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	}
 
 	payloadHash, reason := c.prepareBody(r, cr, &sc.req, d)
-	x.body(r, payloadHash, reason)
+	if x != nil {
+		x.body(r, payloadHash, reason)
+	}
 	if reason != Allowed {
 		return reason
 	}
@@ -244,7 +259,9 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	// answer tells nothing more about the key.
 	inScope := cr.InScope(c.cfg.Region, c.cfg.Service)
 	matches := inScope && verify(&sc.req, cr, entry, payloadHash, now)
-	x.signature(&sc.req, cr, payloadHash, inScope, matches)
+	if x != nil {
+		x.signature(&sc.req, cr, payloadHash, inScope, matches)
+	}
 	if !matches {
 		if c.cfg.DebugSignature {
 			d.debugForm = documentedForm(&sc.req, cr, payloadHash)
@@ -252,13 +269,17 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		return SignatureMismatch
 	}
 	reason = verifySmallBody(r)
-	x.bodyHash(r, reason)
+	if x != nil {
+		x.bodyHash(r, reason)
+	}
 	if reason != Allowed {
 		return reason
 	}
 
 	if c.cfg.Nonces == nil {
-		x.replayOff()
+		if x != nil {
+			x.replayOff()
+		}
 	} else {
 		// A nonce is kept two skew windows from its request's date, not
 		// from its arrival: a replay, which carries the same signed date,
@@ -288,18 +309,24 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	}
 	a := entry.Authorization
 	valid := a != nil && a.ValidAt(now)
-	x.authorization(a, now, valid)
+	if x != nil {
+		x.authorization(a, now, valid)
+	}
 	if !valid {
 		return NotAuthorized
 	}
 	bound := a.Allows(d.Identity.Group, d.Identity.Environment)
-	x.binding(d.Identity.Group, d.Identity.Environment, bound)
+	if x != nil {
+		x.binding(d.Identity.Group, d.Identity.Environment, bound)
+	}
 	if !bound {
 		return NotAuthorized
 	}
 	if !x.skipsClientIP() {
 		allowed := a.AllowsIP(remote)
-		x.clientIP(a, remote, allowed)
+		if x != nil {
+			x.clientIP(a, remote, allowed)
+		}
 		if !allowed {
 			return IPNotAllowed
 		}
@@ -307,7 +334,9 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	if c.cfg.Limits != nil {
 		plan, group := a.PlanBudget(d.Identity.Group, d.Identity.Environment)
 		if plan == "" {
-			x.noPlan(d.Identity.Group)
+			if x != nil {
+				x.noPlan(d.Identity.Group)
+			}
 			return Allowed
 		}
 		b := limits.Budget{AuthorizationID: a.ID, Group: group, Plan: plan}
