@@ -223,7 +223,7 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	if !usable {
 		return InvalidKey
 	}
-	skew := now.Sub(cr.Date)
+	skew := signedAgo(now, cr.Date)
 	inRange := skew <= c.cfg.MaxSkew && skew >= -c.cfg.MaxSkew
 	if x != nil {
 		x.date(cr, skew, c.cfg.MaxSkew, inRange)
@@ -285,7 +285,7 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		// from its arrival: a replay, which carries the same signed date,
 		// is refused by the date check once the nonce expires, and its
 		// expiry is known before the table is asked (see replay.LocalNonces).
-		ttl := cr.Date.Add(c.nonceTTL).Sub(now)
+		ttl := c.nonceTTL - skew // = date + nonceTTL - now, from the one reading
 		var verdict replay.Verdict
 		if x == nil {
 			verdict = c.cfg.Nonces.Record(ctx, ticket, cr.Date, now, ttl)
@@ -349,6 +349,13 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	}
 	return Allowed
 }
+
+// signedAgo is how long before now the request was signed (negative when
+// its date is ahead of the gateway's clock): the one computation against
+// the clock that the date step and the replay step's nonce expiry share.
+// time.Time.Sub, not UnixNano: a signed date may be any year from 0000 to
+// 9999, beyond int64 nanoseconds, and Sub saturates where UnixNano wraps.
+func signedAgo(now, date time.Time) time.Duration { return now.Sub(date) }
 
 // planReason is the check's reason for a plan's verdict.
 func planReason(v limits.Verdict) Reason {

@@ -511,3 +511,20 @@ func FuzzCheck(f *testing.F) {
 		WriteDenial(httptest.NewRecorder(), d, "fuzz")
 	})
 }
+
+// TestSignedAgoFarDates: a date far from now must not wrap into the skew
+// window (UnixNano would, beyond the years 1678–2262).
+func TestSignedAgoFarDates(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, date := range []time.Time{
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2554, 7, 21, 23, 34, 33, 0, time.UTC), // 2^64 ns after 1970 in wrapped arithmetic
+	} {
+		if skew := signedAgo(now, date); skew <= MaxMaxSkew && skew >= -MaxMaxSkew {
+			t.Errorf("signedAgo(%v) = %v, inside the widest window", date, skew)
+		}
+	}
+	if skew := signedAgo(now, now.Add(-time.Minute)); skew != time.Minute {
+		t.Errorf("a minute ago: %v", skew)
+	}
+}
