@@ -2,7 +2,6 @@ package signature
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
@@ -268,7 +267,7 @@ func (a aliyun) matches(r *Request, c *Credentials, key *hmacKey, raw bool) (ok,
 	defer putScratch(sc)
 	sc.buf, asSent = appendAliyunStringToSign(sc.buf[:0], r, c.signedHeaders, c.SignsForm, raw, sc)
 	got := key.sum(sc.buf, sc)
-	return hmac.Equal(got[:], c.signature[:]), asSent
+	return equalMAC(&got, &c.signature), asSent
 }
 
 // forms is the string to sign with the decoded path, then (when it differs)

@@ -1,7 +1,6 @@
 package signature
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -317,7 +316,7 @@ func (a *scopedAuth) matches(r *Request, c *Credentials, key *hmacKey, payloadHa
 	defer putScratch(sc)
 	sc.buf, pathAsSent, queryAsSent = appendCanonicalRequest(sc.buf[:0], r, c, form, payloadHash, collapse, sc)
 	got := a.mac(key, c, sc)
-	return hmac.Equal(got[:], c.signature[:]), pathAsSent, queryAsSent
+	return equalMAC(&got, &c.signature), pathAsSent, queryAsSent
 }
 
 // form is the canonical request of r in form and its string to sign, as

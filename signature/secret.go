@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding"
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"unique"
@@ -125,4 +126,16 @@ func (k *hmacKey) sum(msg []byte, sc *scratch) (mac [sha256.Size]byte) {
 	d.Write(inner)
 	copy(mac[:], d.Sum(inner[:0]))
 	return mac
+}
+
+// equalMAC reports whether two MACs are equal, in constant time: four
+// 64-bit XORs folded with OR, no branch until the one on the result. It
+// replaces hmac.Equal's byte loop (crypto/subtle), a quarter of the loads
+// and no slice headers, on every request.
+func equalMAC(a, b *[sha256.Size]byte) bool {
+	var diff uint64
+	for i := 0; i < sha256.Size; i += 8 {
+		diff |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+	}
+	return diff == 0
 }
