@@ -418,6 +418,7 @@ func benchmarkCachedCheck(b *testing.B, creds credentialLoader, apiKey string, m
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportAllocs()
+	defer reportThreadCPU(b)()
 	for b.Loop() {
 		if d := c.Check(ctx, r, orig, remote); d.Reason != Allowed {
 			b.Fatal(d.Reason)
@@ -445,6 +446,7 @@ func BenchmarkCryptoFloorJDCloud2(b *testing.B) {
 	mac := hmac.New(sha256.New, []byte("a derived signing key of 32 bytes"))
 	sum := make([]byte, 0, sha256.Size)
 	b.ReportAllocs()
+	defer reportThreadCPU(b)()
 	for b.Loop() {
 		digest := sha256.Sum256(canonical)
 		// The string to sign ends with the canonical request's hash.
