@@ -55,7 +55,12 @@ func unhex(c byte) (byte, bool) {
 // upper-case hex. In a path ('/' separates segments) runs of '/' collapse
 // into one, as JD Cloud's signers do, and %2F counts as '/'.
 func appendNormalized(dst []byte, s string, path bool) []byte {
-	slash := false // the last byte written was '/'
+	return appendNormalizedAfter(dst, s, path, false)
+}
+
+// appendNormalizedAfter is appendNormalized of s written after a part
+// already normalized; slash reports that this part ended with a path's '/'.
+func appendNormalizedAfter(dst []byte, s string, path, slash bool) []byte {
 	for i := 0; i < len(s); {
 		run := i
 		for run < len(s) && unreserved[s[run]] {
@@ -99,12 +104,44 @@ func appendNormalized(dst []byte, s string, path bool) []byte {
 }
 
 // appendCanonicalPath appends the documented canonical form of an escaped
-// request path; an empty path is "/".
+// request path; an empty path is "/". The part of the path already in that
+// form (unreserved bytes and single slashes: usually all of it) is copied
+// at once, the general normalisation resumes where it ends.
 func appendCanonicalPath(dst []byte, path string) []byte {
+	n := canonicalPrefix(path)
+	if n == 0 {
+		return appendNormalizedPath(dst, path)
+	}
+	dst = append(dst, path[:n]...)
+	if n == len(path) {
+		return dst
+	}
+	return appendNormalizedAfter(dst, path[n:], true, path[n-1] == '/')
+}
+
+// appendNormalizedPath is appendCanonicalPath without its fast path.
+func appendNormalizedPath(dst []byte, path string) []byte {
 	if len(path) == 0 || path[0] != '/' {
 		dst = append(dst, '/')
 	}
 	return appendNormalized(dst, path, true)
+}
+
+// canonicalPrefix is the length of the longest start of path that is its
+// own canonical form and after which normalisation can resume: it starts
+// with '/' and holds only unreserved bytes and '/', no two '/' in a row
+// (nothing to decode, encode or collapse). 0 when path does not start
+// with '/'.
+func canonicalPrefix(path string) int {
+	if len(path) == 0 || path[0] != '/' {
+		return 0
+	}
+	for i := 1; i < len(path); i++ {
+		if c := path[i]; !unreserved[c] && (c != '/' || path[i-1] == '/') {
+			return i
+		}
+	}
+	return len(path)
 }
 
 // appendRawPath appends the path exactly as sent ("/" when empty), the way

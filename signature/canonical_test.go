@@ -152,3 +152,31 @@ func TestLowerHex(t *testing.T) {
 		}
 	}
 }
+
+func TestCanonicalPath(t *testing.T) {
+	for _, path := range []string{
+		"", "/", "//", "/v1/orders/1", "/v1//orders", "v1/orders", "/a+b", "/a%20b", "/a%2Fb", "/a b", "/~user/x.y_z-w",
+		"/trailing/", "/%zz", "/%", "/ünï", "/a/./b", "/a/../b", "/a:b", "/a;b=c", "/v1/i-8f3ab2:describe", "/a/:/b", "/a/%2F/b", "/a/%2Fb", "/a%2F/b", "/a/+/b",
+	} {
+		checkCanonicalPath(t, path)
+	}
+}
+
+// FuzzCanonicalPath: the path already in canonical form is written as the
+// general normalisation writes it.
+func FuzzCanonicalPath(f *testing.F) {
+	f.Add("/v1/orders/1")
+	f.Add("/v1//orders")
+	f.Add("/a%2Fb+c")
+	f.Fuzz(checkCanonicalPath)
+}
+
+func checkCanonicalPath(t *testing.T, path string) {
+	got, want := appendCanonicalPath(nil, path), appendNormalizedPath(nil, path)
+	if string(got) != string(want) {
+		t.Fatalf("appendCanonicalPath(%q) = %q, the general normalisation %q", path, got, want)
+	}
+	if n := canonicalPrefix(path); n > 0 && string(want[:min(n, len(want))]) != path[:n] { // it may stop early, never claim too much
+		t.Fatalf("canonicalPrefix(%q) = %d, but normalised it is %q", path, n, want)
+	}
+}
