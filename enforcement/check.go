@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
@@ -114,16 +113,6 @@ func (d *Decision) Cleanup() {
 	d.spool, d.spoolName = nil, ""
 }
 
-// checkScratch holds what the verification takes by pointer. Passed through
-// interfaces inside signature, it would escape to the heap on every
-// request; a pool keeps the check free of allocations.
-type checkScratch struct {
-	creds signature.Credentials
-	req   signature.Request
-}
-
-var scratchPool = sync.Pool{New: func() any { return new(checkScratch) }}
-
 // Check decides on r in this order: credentials of an allowed scheme → API
 // key known → key enabled and not expired → date within max_skew → body,
 // read only when the signature needs it (no signed content hash, or a form
@@ -136,7 +125,7 @@ var scratchPool = sync.Pool{New: func() any { return new(checkScratch) }}
 // (before any rewrite); remote the client's address. When the decision allows a request
 // with a body, r.Body has been replaced by one that is safe to pass on.
 func (c *Checker) Check(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr) Decision {
-	return c.decide(ctx, r, orig, remote, c.cfg.Now())
+	return c.decide(ctx, r, &orig, remote, c.cfg.Now())
 }
 
 // CheckAt is Check at now, the caller's reading of the wall clock: a
@@ -146,7 +135,7 @@ func (c *Checker) CheckAt(ctx context.Context, r *http.Request, orig signature.R
 	if !c.wallClock {
 		now = c.cfg.Now()
 	}
-	return c.decide(ctx, r, orig, remote, now)
+	return c.decide(ctx, r, &orig, remote, now)
 }
 
 // keysAt is a key source that takes the check's clock reading instead of
@@ -155,7 +144,7 @@ type keysAt interface {
 	GetAt(ctx context.Context, apiKey string, now time.Time) (*cache.Entry, error)
 }
 
-func (c *Checker) decide(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr, now time.Time) Decision {
+func (c *Checker) decide(ctx context.Context, r *http.Request, orig *signature.Request, remote netip.Addr, now time.Time) Decision {
 	d := Decision{
 		Identity:       Identity{Group: c.cfg.Group, Environment: c.cfg.Environment},
 		fallbackScheme: c.fallbackScheme,
@@ -165,22 +154,22 @@ func (c *Checker) decide(ctx context.Context, r *http.Request, orig signature.Re
 }
 
 // run sets d.Reason to the check's decision on r; x, when not nil, notes
-// each step for Explain and has the replay step ask without recording.
-func (c *Checker) run(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr, now time.Time, d *Decision, x *explainer) {
-	sc := scratchPool.Get().(*checkScratch)
-	sc.req = orig
-	d.Reason = c.check(ctx, r, sc, remote, now, d, x)
-	*sc = checkScratch{} // keep no request alive from the pool
-	scratchPool.Put(sc)
+// each step for Explain and has the replay step ask without recording. orig
+// is copied once, into the pooled verification the check works in.
+func (c *Checker) run(ctx context.Context, r *http.Request, orig *signature.Request, remote netip.Addr, now time.Time, d *Decision, x *explainer) {
+	v := signature.NewVerification()
+	v.Request = *orig
+	d.Reason = c.check(ctx, r, v, remote, now, d, x)
+	v.Release()
 }
 
 // check is the request check; every step notes itself to x when x is not
 // nil, so that Explain reports what the check does, never a copy of it. The
 // notes are called only when explaining: a request pays no call for them.
-func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, remote netip.Addr, now time.Time, d *Decision, x *explainer) Reason {
-	cr := &sc.creds
-	if err := signature.Parse(sc.req.Header, c.cfg.Schemes, cr); err != nil {
-		d.Identity.Scheme = signature.Sniff(sc.req.Header, c.cfg.Schemes)
+func (c *Checker) check(ctx context.Context, r *http.Request, v *signature.Verification, remote netip.Addr, now time.Time, d *Decision, x *explainer) Reason {
+	cr, req := &v.Credentials, &v.Request
+	if err := v.Parse(c.cfg.Schemes); err != nil {
+		d.Identity.Scheme = signature.Sniff(req.Header, c.cfg.Schemes)
 		reason := parseReason(err)
 		if x != nil {
 			x.credentials(d.Identity.Scheme, cr, reason)
@@ -246,7 +235,7 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 		ticket = c.cfg.Nonces.Prepare(entry.APIKey, nonce)
 	}
 
-	payloadHash, reason := c.prepareBody(r, cr, &sc.req, d)
+	payloadHash, reason := c.prepareBody(r, cr, req, d)
 	if x != nil {
 		x.body(r, payloadHash, reason)
 	}
@@ -258,13 +247,13 @@ func (c *Checker) check(ctx context.Context, r *http.Request, sc *checkScratch, 
 	// checked where the signature is, after the key and date, so that the
 	// answer tells nothing more about the key.
 	inScope := cr.InScope(c.cfg.Region, c.cfg.Service)
-	matches := inScope && verify(&sc.req, cr, entry, payloadHash, now)
+	matches := inScope && verify(v, entry, payloadHash, now)
 	if x != nil {
-		x.signature(&sc.req, cr, payloadHash, inScope, matches)
+		x.signature(req, cr, payloadHash, inScope, matches)
 	}
 	if !matches {
 		if c.cfg.DebugSignature {
-			d.debugForm = documentedForm(&sc.req, cr, payloadHash)
+			d.debugForm = documentedForm(req, cr, payloadHash)
 		}
 		return SignatureMismatch
 	}
@@ -370,12 +359,12 @@ func planReason(v limits.Verdict) Reason {
 
 // verify checks the signature with the key's secret, then with the secret
 // it replaced while the rotation grace lasts.
-func verify(req *signature.Request, cr *signature.Credentials, e *cache.Entry, payloadHash string, now time.Time) bool {
-	if signature.Verify(req, cr, e.Secret, payloadHash) {
+func verify(v *signature.Verification, e *cache.Entry, payloadHash string, now time.Time) bool {
+	if v.Verify(e.Secret, payloadHash) {
 		return true
 	}
 	previous := e.PreviousSecretAt(now)
-	return previous != nil && signature.Verify(req, cr, previous, payloadHash)
+	return previous != nil && v.Verify(previous, payloadHash)
 }
 
 // documentedForm is the first form the signature check hashed (the

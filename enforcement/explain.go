@@ -87,7 +87,7 @@ func (c *Checker) Explain(ctx context.Context, in ExplainRequest) Explanation {
 	}
 	d := Decision{Identity: Identity{Group: in.Group, Environment: environment}, fallbackScheme: c.fallbackScheme}
 	defer d.Cleanup()
-	c.run(ctx, explainedRequest(in), in.Request, in.ClientIP, c.cfg.Now(), &d, x)
+	c.run(ctx, explainedRequest(in), &in.Request, in.ClientIP, c.cfg.Now(), &d, x)
 	return Explanation{
 		Decision:    d.Reason,
 		Scheme:      d.Identity.Scheme,

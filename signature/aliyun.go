@@ -246,25 +246,23 @@ func isFormContentType(contentType string) bool {
 		(len(contentType) == len(formContentType) || contentType[len(formContentType)] == ';' || isSpace(contentType[len(formContentType)]))
 }
 
-func (a aliyun) verify(r *Request, c *Credentials, secret *Secret, _ string) bool {
+func (a aliyun) verify(r *Request, c *Credentials, secret *Secret, _ string, sc *scratch) bool {
 	if c.signedHeaders == "" { // not filled by Parse
 		return false
 	}
 	key := secret.plainKey()
-	ok, asSent := a.matches(r, c, key, false)
+	ok, asSent := a.matches(r, c, key, false, sc)
 	if ok || asSent {
 		return ok
 	}
-	ok, _ = a.matches(r, c, key, true)
+	ok, _ = a.matches(r, c, key, true, sc)
 	return ok
 }
 
 // matches reports whether the string to sign of r (raw: the path as sent,
 // else decoded) signs to c's signature; asSent reports that the decoded
 // path is the path as sent.
-func (a aliyun) matches(r *Request, c *Credentials, key *hmacKey, raw bool) (ok, asSent bool) {
-	sc := getScratch()
-	defer putScratch(sc)
+func (a aliyun) matches(r *Request, c *Credentials, key *hmacKey, raw bool, sc *scratch) (ok, asSent bool) {
 	sc.buf, asSent = appendAliyunStringToSign(sc.buf[:0], r, c.signedHeaders, c.SignsForm, raw, sc)
 	got := key.sum(sc.buf, sc)
 	return equalMAC(&got, &c.signature), asSent

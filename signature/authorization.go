@@ -311,9 +311,7 @@ func (a *scopedAuth) stringToSign(c *Credentials, sc *scratch) {
 // matches reports whether the canonical request of r in form signs to
 // c's signature under key; pathAsSent and queryAsSent report that the form
 // wrote the path and the query exactly as sent.
-func (a *scopedAuth) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, form canonicalForm, collapse bool) (ok, pathAsSent, queryAsSent bool) {
-	sc := getScratch()
-	defer putScratch(sc)
+func (a *scopedAuth) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, form canonicalForm, collapse bool, sc *scratch) (ok, pathAsSent, queryAsSent bool) {
 	sc.buf, pathAsSent, queryAsSent = appendCanonicalRequest(sc.buf[:0], r, c, form, payloadHash, collapse, sc)
 	got := a.mac(key, c, sc)
 	return equalMAC(&got, &c.signature), pathAsSent, queryAsSent

@@ -532,13 +532,15 @@ type scratch struct {
 	shaState encoding.BinaryUnmarshaler
 }
 
-var scratchPool = sync.Pool{New: func() any {
+func newScratch() *scratch {
 	sha := sha256.New()
 	return &scratch{
 		buf: make([]byte, 0, 1024), query: make([]byte, 0, 256), params: make([]queryParam, 0, 16), digest: make([]byte, 0, sha256.Size),
 		sha: sha, shaState: sha.(encoding.BinaryUnmarshaler),
 	}
-}}
+}
+
+var scratchPool = sync.Pool{New: func() any { return newScratch() }}
 
 // maxPooled keeps one huge request from pinning its buffers in the pool.
 const maxPooled = 64 << 10
@@ -546,8 +548,13 @@ const maxPooled = 64 << 10
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 
 func putScratch(sc *scratch) {
-	if cap(sc.buf) > maxPooled || cap(sc.query) > maxPooled || cap(sc.params) > maxPooled/8 {
+	if sc.oversized() {
 		return
 	}
 	scratchPool.Put(sc)
+}
+
+// oversized reports whether sc's buffers grew too large to keep pooled.
+func (sc *scratch) oversized() bool {
+	return cap(sc.buf) > maxPooled || cap(sc.query) > maxPooled || cap(sc.params) > maxPooled/8
 }

@@ -84,24 +84,24 @@ func (j *jdcloud) bodyRule(c *Credentials, empty bool) (BodyRule, bool) {
 
 // verify checks the documented canonical form, then (only when it fails and
 // differs) the path and query exactly as sent, as JD Cloud's Go SDK signs.
-func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool {
+func (j *jdcloud) verify(r *Request, c *Credentials, secret *Secret, payloadHash string, sc *scratch) bool {
 	if len(c.scope) < 8 { // not filled by Parse
 		return false
 	}
 	key := j.auth.signingKey(j.id, secret, c)
-	ok, asSent := j.matches(r, c, key, payloadHash, false)
+	ok, asSent := j.matches(r, c, key, payloadHash, false, sc)
 	if ok || asSent { // the raw form is the same text: no second try
 		return ok
 	}
-	ok, _ = j.matches(r, c, key, payloadHash, true)
+	ok, _ = j.matches(r, c, key, payloadHash, true, sc)
 	return ok
 }
 
 // matches reports whether the canonical form of r (raw: path and query as
 // sent) signs to want; asSent reports that the documented form wrote the
 // path and query exactly as sent.
-func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, raw bool) (ok, asSent bool) {
-	ok, pathAsSent, queryAsSent := j.auth.matches(r, c, key, payloadHash, j.form(raw), j.collapse)
+func (j *jdcloud) matches(r *Request, c *Credentials, key *hmacKey, payloadHash string, raw bool, sc *scratch) (ok, asSent bool) {
+	ok, pathAsSent, queryAsSent := j.auth.matches(r, c, key, payloadHash, j.form(raw), j.collapse, sc)
 	return ok, pathAsSent && queryAsSent
 }
 

@@ -56,8 +56,9 @@ type scheme interface {
 	// bodyRule is how c's signature covers the body (see BodyRule); false
 	// when what c declares about the body cannot be right.
 	bodyRule(c *Credentials, empty bool) (BodyRule, bool)
-	// verify reports whether c.Signature signs r (constant time).
-	verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool
+	// verify reports whether c.Signature signs r (constant time), working
+	// in sc's buffers.
+	verify(r *Request, c *Credentials, secret *Secret, payloadHash string, sc *scratch) bool
 	// forms is the canonical requests and strings to sign verify hashes
 	// for r and c, in the order it tries them (see Forms).
 	forms(r *Request, c *Credentials, payloadHash string) []Form
@@ -231,7 +232,9 @@ func Verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool
 	if secret == nil || impl == nil {
 		return false
 	}
-	return impl.verify(r, c, secret, payloadHash)
+	sc := getScratch()
+	defer putScratch(sc)
+	return impl.verify(r, c, secret, payloadHash, sc)
 }
 
 // ErrUnsupportedScheme is returned by Sign for a scheme this build cannot sign.

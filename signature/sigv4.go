@@ -70,23 +70,23 @@ func (v *sigv4) bodyRule(c *Credentials, empty bool) (BodyRule, bool) {
 // verify tries the documented form of c's service, then curl 7's (path and
 // query as sent), then for services other than S3 the S3 form (path as
 // sent, sorted query).
-func (v *sigv4) verify(r *Request, c *Credentials, secret *Secret, payloadHash string) bool {
+func (v *sigv4) verify(r *Request, c *Credentials, secret *Secret, payloadHash string, sc *scratch) bool {
 	if len(c.scope) < 8 { // not filled by Parse
 		return false
 	}
 	key := v.auth.signingKey(SigV4, secret, c)
 	documented := documentedForm(c.Service)
-	ok, pathAsSent, queryAsSent := v.auth.matches(r, c, key, payloadHash, documented, true)
+	ok, pathAsSent, queryAsSent := v.auth.matches(r, c, key, payloadHash, documented, true, sc)
 	if ok || pathAsSent && queryAsSent {
 		return ok
 	}
-	if ok, _, _ = v.auth.matches(r, c, key, payloadHash, asSentForm, true); ok {
+	if ok, _, _ = v.auth.matches(r, c, key, payloadHash, asSentForm, true, sc); ok {
 		return true
 	}
 	if pathAsSent || queryAsSent { // the S3 form is one of the two already tried
 		return false
 	}
-	ok, _, _ = v.auth.matches(r, c, key, payloadHash, s3Form, true)
+	ok, _, _ = v.auth.matches(r, c, key, payloadHash, s3Form, true, sc)
 	return ok
 }
 

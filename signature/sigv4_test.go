@@ -79,7 +79,7 @@ func TestSigV4RoundTrip(t *testing.T) {
 				if c.Scheme != SigV4 || c.APIKey != "AKIDEXAMPLE" || c.Region != "us-west-2" || c.Service != service || !c.Date.Equal(testTime) {
 					t.Fatalf("credentials %+v", c)
 				}
-				if ok, _, _ := implOf(SigV4).(*sigv4).auth.matches(r, &c, NewSecret("secret").chainedKey(SigV4, "AWS4", c.scope[:8], c.Region, c.Service, "aws4_request"), bodyHash, documentedForm(service), true); !ok {
+				if ok, _, _ := implOf(SigV4).(*sigv4).auth.matches(r, &c, NewSecret("secret").chainedKey(SigV4, "AWS4", c.scope[:8], c.Region, c.Service, "aws4_request"), bodyHash, documentedForm(service), true, newScratch()); !ok {
 					t.Error("Sign does not write the documented canonical form")
 				}
 				if _, ok := verifyReceived(t, r, bodyHash, "secreT"); ok {

@@ -313,6 +313,6 @@ func verifyNodeCase(t *testing.T, nc nodeCase, r *Request) {
 func documentedFormMatches(r *Request, c *Credentials, secret, payloadHash string) bool {
 	j := implOf(c.Scheme).(*jdcloud)
 	key := j.auth.signingKey(j.id, NewSecret(secret), c)
-	ok, _ := j.matches(r, c, key, payloadHash, false)
+	ok, _ := j.matches(r, c, key, payloadHash, false, newScratch())
 	return ok
 }
