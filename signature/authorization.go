@@ -206,12 +206,20 @@ var lowerHexPairs = func() (t [256]uint16) {
 
 // scopedAuth is what differs between the schemes of this family (JD
 // Cloud's and AWS's): the algorithm, the scope's terminator, the date and
-// content-hash headers (canonical and lower-case names).
+// content-hash headers (canonical and lower-case names). The key chain's
+// prefix is the algorithm's name before "-HMAC-SHA256" (keyPrefix).
 type scopedAuth struct {
-	algorithm, keyPrefix, terminator string
-	dateKey, dateHeader              string
-	contentKey, contentHeader        string
+	algorithm, terminator     string
+	dateKey, dateHeader       string
+	contentKey, contentHeader string
 }
+
+// hmacSuffix ends the algorithm of every scheme of the family.
+const hmacSuffix = "-HMAC-SHA256"
+
+// keyPrefix is what the key chain puts before the secret (JDCLOUD2, AWS4):
+// the algorithm without hmacSuffix.
+func (a *scopedAuth) keyPrefix() string { return a.algorithm[:len(a.algorithm)-len(hmacSuffix)] }
 
 // profile is the profile of a scheme of this family named name, whose
 // headers start with headerPrefix; nonceHeader is "" for one without a
@@ -284,7 +292,7 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 
 // signingKey is the key of c's credential scope, derived from secret.
 func (a *scopedAuth) signingKey(scheme Scheme, secret *Secret, c *Credentials) *hmacKey {
-	return secret.chainedKey(scheme, a.keyPrefix, c.scope[:8], c.Region, c.Service, a.terminator)
+	return secret.chainedKey(scheme, a.keyPrefix(), c.scope[:8], c.Region, c.Service, a.terminator)
 }
 
 // mac replaces the canonical request in sc.buf by the string to sign and

@@ -35,3 +35,20 @@ func TestCredentialScope(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyPrefix: the key chain's prefix, derived from the algorithm, is
+// what each scheme's signers put before the secret.
+func TestKeyPrefix(t *testing.T) {
+	for scheme, want := range map[Scheme]string{JDCloud2: "JDCLOUD2", JDCloud3: "JDCLOUD3", SigV4: "AWS4"} {
+		var a *scopedAuth
+		switch impl := implOf(scheme).(type) {
+		case *jdcloud:
+			a = &impl.auth
+		case *sigv4:
+			a = &impl.auth
+		}
+		if a == nil || a.keyPrefix() != want {
+			t.Errorf("%s: key prefix of %+v, want %q", scheme, a, want)
+		}
+	}
+}

@@ -82,7 +82,7 @@ func BenchmarkVerifyJDCloud2Naive(b *testing.B) {
 		sc := &scratch{}
 		canonical, _ := j.appendCanonicalRequest(nil, r, &c, emptySHA256, false, sc)
 		sum := sha256.Sum256(canonical)
-		key := hmacSHA256([]byte(j.auth.keyPrefix+secret), c.scope[:8])
+		key := hmacSHA256([]byte(j.auth.keyPrefix()+secret), c.scope[:8])
 		key = hmacSHA256(key, c.Region)
 		key = hmacSHA256(key, c.Service)
 		key = hmacSHA256(key, j.auth.terminator)

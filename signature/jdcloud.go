@@ -25,7 +25,7 @@ type jdcloud struct {
 
 func init() {
 	for _, j := range []*jdcloud{{JDCloud2, jdAuth("JDCLOUD2"), true}, {JDCloud3, jdAuth("JDCLOUD3"), false}} {
-		register(j.id, j.auth.profile(strings.ToLower(j.auth.keyPrefix), jdNonceHeader, "X-Jdcloud-"), j)
+		register(j.id, j.auth.profile(strings.ToLower(j.auth.keyPrefix()), jdNonceHeader, "X-Jdcloud-"), j)
 	}
 }
 
@@ -33,7 +33,7 @@ func init() {
 // key chain from <name>+secret, scopes ending in <name lower-case>_request.
 func jdAuth(name string) scopedAuth {
 	return scopedAuth{
-		algorithm: name + "-HMAC-SHA256", keyPrefix: name, terminator: strings.ToLower(name) + "_request",
+		algorithm: name + hmacSuffix, terminator: strings.ToLower(name) + "_request",
 		dateKey: jdDateKey, dateHeader: jdDateHeader, contentKey: jdContentKey, contentHeader: jdContentHeader,
 	}
 }

@@ -27,7 +27,7 @@ type sigv4 struct{ auth scopedAuth }
 
 func init() {
 	v := &sigv4{scopedAuth{
-		algorithm: "AWS4-HMAC-SHA256", keyPrefix: "AWS4", terminator: "aws4_request",
+		algorithm: "AWS4" + hmacSuffix, terminator: "aws4_request",
 		dateKey: amzDateKey, dateHeader: amzDateHeader, contentKey: amzContentKey, contentHeader: amzContentHeader,
 	}}
 	register(SigV4, v.auth.profile("sigv4", "", "X-Amz-"), v)
