@@ -93,9 +93,14 @@ type Credentials struct {
 	looked [3]lookedHeader
 }
 
-// lookedHeader is a header Parse looked up: its lower-case name and its
-// values ("" and nil in an unused slot).
+// lookedHeader is a header Parse looked up: its lower-case name, its
+// values ("" and nil in an unused slot) and, when Parse already has it,
+// its canonical value (trimmed, no runs of spaces: a valid date, the
+// nonce as the signature covers it), which the canonical request writes
+// as it is instead of trimming and scanning it again.
 type lookedHeader struct {
-	lower  string
-	values []string
+	lower     string
+	values    []string
+	value     string
+	canonical bool // value is the canonical value of the header sent once
 }

@@ -265,7 +265,7 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 	if !decodeHex(sig[:], signature) {
 		return ErrMalformedCredentials
 	}
-	dateValue := trimSpace(first(dateValues))
+	dateValue, payloadHash := trimSpace(first(dateValues)), trimSpace(first(contentValues))
 	date, ok := parseCompactTime(dateValue)
 	if !ok {
 		return ErrMissingDate
@@ -280,12 +280,16 @@ func (a *scopedAuth) parse(h http.Header, scheme Scheme, c *Credentials) error {
 		Region:        region,
 		Service:       service,
 		Signature:     signature,
-		PayloadHash:   trimSpace(first(contentValues)),
+		PayloadHash:   payloadHash,
 		signedHeaders: signedHeaders,
 		scope:         scope,
 		dateValue:     dateValue,
 		signature:     sig,
-		looked:        [3]lookedHeader{{a.dateHeader, dateValues}, {a.contentHeader, contentValues}},
+		looked: [3]lookedHeader{
+			{a.dateHeader, dateValues, dateValue, true}, // YYYYMMDDTHHMMSSZ, no space
+			// Without runs of spaces, a trimmed value is canonical whether the scheme collapses them or not.
+			{a.contentHeader, contentValues, payloadHash, len(contentValues) == 1 && !hasDoubleSpace(payloadHash)},
+		},
 	}
 	return nil
 }

@@ -386,7 +386,7 @@ func appendSignedHeaders(b []byte, r *Request, c *Credentials, collapse bool) []
 		if string(lower) == "host" {
 			b = appendValue(b, r.Host, collapse)
 		} else {
-			b = appendHeaderValue(b, c.headerValues(r.Header, lower), collapse)
+			b = c.appendHeaderValue(b, r.Header, lower, collapse)
 		}
 		b = append(b, '\n')
 	}
@@ -395,15 +395,19 @@ func appendSignedHeaders(b []byte, r *Request, c *Credentials, collapse bool) []
 	return append(b, '\n')
 }
 
-// headerValues is the values of the header named lower: those Parse looked
-// up, else those of h.
-func (c *Credentials) headerValues(h http.Header, lower []byte) []string {
+// appendHeaderValue appends the canonical value of the header named lower:
+// of one Parse looked up, the canonical value it has (else its values),
+// else that of h's values.
+func (c *Credentials) appendHeaderValue(b []byte, h http.Header, lower []byte, collapse bool) []byte {
 	for i := range c.looked {
 		if l := &c.looked[i]; l.lower != "" && l.lower == string(lower) {
-			return l.values
+			if l.canonical {
+				return append(b, l.value...)
+			}
+			return appendHeaderValue(b, l.values, collapse)
 		}
 	}
-	return headerValues(h, lower)
+	return appendHeaderValue(b, headerValues(h, lower), collapse)
 }
 
 // appendLower appends s in lower case.

@@ -64,8 +64,8 @@ func (j *jdcloud) parse(h http.Header, c *Credentials) error {
 	if !sentOnce(nonces) {
 		return ErrMalformedCredentials
 	}
-	c.looked[2] = lookedHeader{jdNonceHeader, nonces}
 	c.Nonce = canonicalValue(first(nonces), j.collapse)
+	c.looked[2] = lookedHeader{jdNonceHeader, nonces, c.Nonce, true}
 	if c.Nonce == "" {
 		return ErrMissingNonce
 	}
