@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
 	"os"
@@ -342,9 +343,23 @@ func (c *Checker) check(ctx context.Context, r *http.Request, v *signature.Verif
 // signedAgo is how long before now the request was signed (negative when
 // its date is ahead of the gateway's clock): the one computation against
 // the clock that the date step and the replay step's nonce expiry share.
-// time.Time.Sub, not UnixNano: a signed date may be any year from 0000 to
-// 9999, beyond int64 nanoseconds, and Sub saturates where UnixNano wraps.
-func signedAgo(now, date time.Time) time.Duration { return now.Sub(date) }
+// A signed date may be any year from 0000 to 9999, beyond int64
+// nanoseconds: a difference of more than maxSignedAgo seconds saturates
+// (as time.Time.Sub does, without its overflow check's Add and Equal).
+func signedAgo(now, date time.Time) time.Duration {
+	secs := now.Unix() - date.Unix()
+	switch {
+	case secs > maxSignedAgo:
+		return math.MaxInt64
+	case secs < -maxSignedAgo:
+		return math.MinInt64
+	}
+	return time.Duration(secs)*time.Second + time.Duration(now.Nanosecond()-date.Nanosecond())
+}
+
+// maxSignedAgo bounds signedAgo's seconds well inside int64 nanoseconds
+// (about 292 years) and far beyond any max_skew.
+const maxSignedAgo = 100 * 365 * 24 * 3600
 
 // planReason is the check's reason for a plan's verdict.
 func planReason(v limits.Verdict) Reason {

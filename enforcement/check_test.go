@@ -526,7 +526,14 @@ func TestSignedAgoFarDates(t *testing.T) {
 			t.Errorf("signedAgo(%v) = %v, inside the widest window", date, skew)
 		}
 	}
-	if skew := signedAgo(now, now.Add(-time.Minute)); skew != time.Minute {
-		t.Errorf("a minute ago: %v", skew)
+	for _, date := range []time.Time{
+		now.Add(-time.Minute), now.Add(time.Minute), now.Add(-MaxMaxSkew - 1), now.Add(MaxMaxSkew + 1), now,
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 12, 31, 23, 59, 59, 0, time.UTC),
+	} {
+		for _, now := range []time.Time{now, now.Add(123456789), time.Now()} { // time.Now carries a monotonic reading
+			if got, want := signedAgo(now, date), now.Sub(date); got != want {
+				t.Errorf("signedAgo(%v, %v) = %v, Sub %v", now, date, got, want)
+			}
+		}
 	}
 }
