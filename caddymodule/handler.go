@@ -150,6 +150,9 @@ func (h *Handler) provision(app *App) error {
 		Service:              h.Service,
 		Bodies:               bodyBudget,
 		DebugSignature:       h.DebugSignature,
+		// Only an authorization with allowed_ips needs the address: most
+		// requests skip the context lookups and the parse.
+		ClientIP: clientIP,
 	}
 	h.replay, _ = replay.ParseMode(h.ReplayProtection) // check() refused unknown modes
 	if h.replay == replay.ModeAuto {
@@ -238,7 +241,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.deny(w, r, repl, enforcement.Decision{Reason: enforcement.StoreUnavailable}, err)
 		return nil
 	}
-	decision := checker.CheckAt(r.Context(), r, originalRequest(r), clientIP(r), start)
+	decision := checker.CheckAt(r.Context(), r, originalRequest(r), netip.Addr{}, start)
 	defer decision.Cleanup()
 	h.metrics.observe(decision.Reason, time.Since(start))
 	if decision.Plan.Applied {

@@ -5,6 +5,8 @@ package enforcement
 
 import (
 	"context"
+	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/accessauth/caddy-access-auth/cache"
@@ -59,6 +61,11 @@ type Config struct {
 	// DebugSignature puts the canonical request and string to sign the
 	// check computed into a signature_mismatch answer (WriteDenial).
 	DebugSignature bool
+	// ClientIP finds the client's address of a request checked without one
+	// (an invalid remote): called only when the authorization limits the
+	// addresses, so that most requests never compute it. nil: the remote
+	// given is the address.
+	ClientIP func(*http.Request) netip.Addr
 }
 
 // Keys looks API keys up; *cache.Cache implements it. Get returns

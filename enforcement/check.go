@@ -123,7 +123,8 @@ func (d *Decision) Cleanup() {
 // streams) → replay → authorization valid → binding to the route's group
 // and environment → client IP → usage plan (rate, then quota; only a
 // request that passed every other step spends its tokens). orig is the request as the client sent it
-// (before any rewrite); remote the client's address. When the decision allows a request
+// (before any rewrite); remote the client's address (invalid: found with
+// Config.ClientIP when a step needs it). When the decision allows a request
 // with a body, r.Body has been replaced by one that is safe to pass on.
 func (c *Checker) Check(ctx context.Context, r *http.Request, orig signature.Request, remote netip.Addr) Decision {
 	return c.decide(ctx, r, &orig, remote, c.cfg.Now())
@@ -313,6 +314,9 @@ func (c *Checker) check(ctx context.Context, r *http.Request, v *signature.Verif
 		return NotAuthorized
 	}
 	if !x.skipsClientIP() {
+		if len(a.AllowedIPs) > 0 && !remote.IsValid() && c.cfg.ClientIP != nil {
+			remote = c.cfg.ClientIP(r)
+		}
 		allowed := a.AllowsIP(remote)
 		if x != nil {
 			x.clientIP(a, remote, allowed)

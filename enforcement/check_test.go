@@ -537,3 +537,30 @@ func TestSignedAgoFarDates(t *testing.T) {
 		}
 	}
 }
+
+// TestClientIPOnlyWhenNeeded: a request checked without the client's
+// address has Config.ClientIP find it, and only for an authorization that
+// limits the addresses.
+func TestClientIPOnlyWhenNeeded(t *testing.T) {
+	var calls int
+	var addr netip.Addr
+	c := newTestChecker(t, testKeys(), func(c *Config) {
+		c.ClientIP = func(*http.Request) netip.Addr { calls++; return addr }
+	})
+	for _, tc := range []struct {
+		apiKey, addr string
+		want         Reason
+		calls        int
+	}{
+		{"GOOD", "192.0.2.1", Allowed, 0},
+		{"IPS", "10.1.2.3", Allowed, 1},
+		{"IPS", "192.0.2.1", IPNotAllowed, 1},
+	} {
+		calls, addr = 0, netip.MustParseAddr(tc.addr)
+		r := signedRequest(t, http.MethodGet, "http://api.example.com/v1/orders", "", tc.apiKey, secretOf(tc.apiKey), signature.JDCloud2)
+		d := c.Check(context.Background(), r, originalOf(r), netip.Addr{})
+		if d.Reason != tc.want || calls != tc.calls {
+			t.Errorf("%s from %s: %s after %d calls of ClientIP, want %s after %d", tc.apiKey, tc.addr, d.Reason, calls, tc.want, tc.calls)
+		}
+	}
+}
