@@ -174,6 +174,11 @@ func (im *streamImport) record(name string, i int) error {
 	return nil
 }
 
+func reuse[T any](list []T) []T {
+	clear(list)
+	return list[:0]
+}
+
 func decodeAppend[T any](raw []byte, list *[]T) error {
 	var v T
 	if err := unmarshalRecord(raw, &v); err != nil {
@@ -209,11 +214,12 @@ func (im *streamImport) commit(final bool) error {
 	im.done.Plans += len(batch.Plans)
 	im.done.Keys += len(batch.Keys)
 	im.done.Authorizations += len(batch.Authorizations)
-	// The next batch reuses the arrays: importBatch keeps no reference.
+	// The next batch reuses the arrays (importBatch keeps no reference),
+	// cleared so that they hold no record's strings.
 	p := &im.pending
-	p.Groups, p.Plans, p.Keys = p.Groups[:0], p.Plans[:0], p.Keys[:0]
+	p.Groups, p.Plans, p.Keys = reuse(p.Groups), reuse(p.Plans), reuse(p.Keys)
 	if authsReady {
-		p.Authorizations = p.Authorizations[:0]
+		p.Authorizations = reuse(p.Authorizations)
 	}
 	return nil
 }
