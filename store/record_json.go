@@ -461,18 +461,24 @@ func (r *recordReader) bindings() []Binding {
 	list := []Binding{}
 	r.array(func() {
 		var b Binding
-		r.object(func(name string, seen func(int) bool) {
+		r.expect('{')
+		var met uint32
+		for first := true; ; first = false {
+			name, ok := r.member(first)
+			if !ok {
+				break
+			}
 			switch {
-			case name == "group" && seen(0):
+			case string(name) == "group" && r.once(&met, 0):
 				r.stringInto(&b.Group)
-			case name == "environment" && seen(1):
+			case string(name) == "environment" && r.once(&met, 1):
 				r.stringInto(&b.Environment)
-			case name == "plan" && seen(2):
+			case string(name) == "plan" && r.once(&met, 2):
 				b.Plan = r.plan()
 			default:
 				r.bad = true
 			}
-		})
+		}
 		list = append(list, b)
 	})
 	return list
@@ -499,138 +505,151 @@ func (r *recordReader) array(elem func()) {
 	}
 }
 
-// object calls field for each member of an object, with its name and
-// seen(n), which is true the first time field n is met: a field repeated
-// goes to json.Unmarshal.
-func (r *recordReader) object(field func(name string, seen func(int) bool)) {
-	var met uint64
-	seen := func(n int) bool {
-		if met&(1<<n) != 0 {
-			r.bad = true
-			return false
-		}
-		met |= 1 << n
-		return true
-	}
-	r.expect('{')
-	if r.peek() == '}' {
+// member reads the name and colon of an object's next member, after the
+// opening brace (first) or a comma; false at the closing brace or on
+// anything else (then bad).
+func (r *recordReader) member(first bool) ([]byte, bool) {
+	c := r.peek()
+	switch {
+	case c == '}':
 		r.i++
-		return
+		return nil, false
+	case !first && c != ',':
+		r.bad = true
+		return nil, false
+	case !first:
+		r.i++
 	}
-	for !r.bad {
-		name := r.rawString()
-		r.expect(':')
-		if r.bad {
-			return
-		}
-		field(string(name), seen)
-		switch r.peek() {
-		case ',':
-			r.i++
-		case '}':
-			r.i++
-			return
-		default:
-			r.bad = true
-		}
+	name := r.rawString()
+	r.expect(':')
+	return name, !r.bad
+}
+
+// once marks field n of an object met; met before, the object goes to
+// json.Unmarshal, whose rules for a repeated field the fast path does not
+// follow.
+func (r *recordReader) once(met *uint32, n uint) bool {
+	if *met&(1<<n) != 0 {
+		r.bad = true
+		return false
 	}
+	*met |= 1 << n
+	return true
 }
 
 func (r *recordReader) key(k *ExportedKey) {
-	r.object(func(name string, seen func(int) bool) {
+	r.expect('{')
+	var met uint32
+	for first := true; ; first = false {
+		name, ok := r.member(first)
+		if !ok {
+			break
+		}
 		switch {
-		case name == "id" && seen(0):
+		case string(name) == "id" && r.once(&met, 0):
 			r.stringInto(&k.ID)
-		case name == "name" && seen(1):
+		case string(name) == "name" && r.once(&met, 1):
 			r.stringInto(&k.Name)
-		case name == "description" && seen(2):
+		case string(name) == "description" && r.once(&met, 2):
 			r.stringInto(&k.Description)
-		case name == "kind" && seen(3):
+		case string(name) == "kind" && r.once(&met, 3):
 			r.stringInto(&k.Kind)
-		case name == "api_key" && seen(4):
+		case string(name) == "api_key" && r.once(&met, 4):
 			r.stringInto(&k.APIKey)
-		case name == "enabled" && seen(5):
+		case string(name) == "enabled" && r.once(&met, 5):
 			r.boolInto(&k.Enabled)
-		case name == "expires_at" && seen(6):
+		case string(name) == "expires_at" && r.once(&met, 6):
 			k.ExpiresAt = r.timePtr()
-		case name == "created_at" && seen(7):
+		case string(name) == "created_at" && r.once(&met, 7):
 			r.timeInto(&k.CreatedAt)
-		case name == "updated_at" && seen(8):
+		case string(name) == "updated_at" && r.once(&met, 8):
 			r.timeInto(&k.UpdatedAt)
-		case name == "last_used_at" && seen(9):
+		case string(name) == "last_used_at" && r.once(&met, 9):
 			k.LastUsedAt = r.timePtr()
-		case name == "secret_rotated_at" && seen(10):
+		case string(name) == "secret_rotated_at" && r.once(&met, 10):
 			k.SecretRotatedAt = r.timePtr()
-		case name == "previous_secret_expires_at" && seen(11):
+		case string(name) == "previous_secret_expires_at" && r.once(&met, 11):
 			k.PreviousSecretExpiresAt = r.timePtr()
-		case name == "api_secret" && seen(12):
+		case string(name) == "api_secret" && r.once(&met, 12):
 			r.stringInto(&k.APISecret)
-		case name == "sealed_secret" && seen(13):
+		case string(name) == "sealed_secret" && r.once(&met, 13):
 			r.stringInto(&k.SealedSecret)
-		case name == "sealed_previous_secret" && seen(14):
+		case string(name) == "sealed_previous_secret" && r.once(&met, 14):
 			r.stringInto(&k.SealedPreviousSecret)
 		default:
 			r.bad = true
 		}
-	})
+	}
 }
 
 func (r *recordReader) authorization(a *Authorization) {
-	r.object(func(name string, seen func(int) bool) {
+	r.expect('{')
+	var met uint32
+	for first := true; ; first = false {
+		name, ok := r.member(first)
+		if !ok {
+			break
+		}
 		switch {
-		case name == "id" && seen(0):
+		case string(name) == "id" && r.once(&met, 0):
 			r.stringInto(&a.ID)
-		case name == "access_key_id" && seen(1):
+		case string(name) == "access_key_id" && r.once(&met, 1):
 			r.stringInto(&a.AccessKeyID)
-		case name == "api_key" && seen(2):
+		case string(name) == "api_key" && r.once(&met, 2):
 			r.stringInto(&a.APIKey)
-		case name == "description" && seen(3):
+		case string(name) == "description" && r.once(&met, 3):
 			r.stringInto(&a.Description)
-		case name == "enabled" && seen(4):
+		case string(name) == "enabled" && r.once(&met, 4):
 			r.boolInto(&a.Enabled)
-		case name == "valid_from" && seen(5):
+		case string(name) == "valid_from" && r.once(&met, 5):
 			a.ValidFrom = r.timePtr()
-		case name == "valid_until" && seen(6):
+		case string(name) == "valid_until" && r.once(&met, 6):
 			a.ValidUntil = r.timePtr()
-		case name == "allowed_ips" && seen(7):
+		case string(name) == "allowed_ips" && r.once(&met, 7):
 			a.AllowedIPs = r.strings()
-		case name == "bindings" && seen(8):
+		case string(name) == "bindings" && r.once(&met, 8):
 			a.Bindings = r.bindings()
-		case name == "plan" && seen(9):
+		case string(name) == "plan" && r.once(&met, 9):
 			a.Plan = r.plan()
-		case name == "created_at" && seen(10):
+		case string(name) == "created_at" && r.once(&met, 10):
 			r.timeInto(&a.CreatedAt)
-		case name == "updated_at" && seen(11):
+		case string(name) == "updated_at" && r.once(&met, 11):
 			r.timeInto(&a.UpdatedAt)
 		default:
 			r.bad = true
 		}
-	})
+	}
 }
 
 func (r *recordReader) credential(c *credentialRecord) {
-	r.object(func(name string, seen func(int) bool) {
+	r.expect('{')
+	var met uint32
+	for first := true; ; first = false {
+		name, ok := r.member(first)
+		if !ok {
+			break
+		}
 		switch {
-		case name == "access_key_id" && seen(0):
+		case string(name) == "access_key_id" && r.once(&met, 0):
 			r.stringInto(&c.AccessKeyID)
-		case name == "api_key" && seen(1):
+		case string(name) == "api_key" && r.once(&met, 1):
 			r.stringInto(&c.APIKey)
-		case name == "enabled" && seen(2):
+		case string(name) == "enabled" && r.once(&met, 2):
 			r.boolInto(&c.Enabled)
-		case name == "expires_at" && seen(3):
+		case string(name) == "expires_at" && r.once(&met, 3):
 			c.ExpiresAt = r.timePtr()
-		case name == "sealed_secret" && seen(4):
+		case string(name) == "sealed_secret" && r.once(&met, 4):
 			r.stringInto(&c.SealedSecret)
-		case name == "sealed_previous_secret" && seen(5):
+		case string(name) == "sealed_previous_secret" && r.once(&met, 5):
 			r.stringInto(&c.SealedPreviousSecret)
-		case name == "previous_secret_expires_at" && seen(6):
+		case string(name) == "previous_secret_expires_at" && r.once(&met, 6):
 			c.PreviousSecretExpiresAt = r.timePtr()
-		case name == "authorization" && seen(7):
+		case string(name) == "authorization" && r.once(&met, 7):
 			c.Authorization = r.credentialAuthorization()
 		default:
 			r.bad = true
 		}
-	})
+	}
 }
 
 func (r *recordReader) credentialAuthorization() *CredentialAuthorization {
@@ -638,25 +657,31 @@ func (r *recordReader) credentialAuthorization() *CredentialAuthorization {
 		return nil
 	}
 	a := new(CredentialAuthorization)
-	r.object(func(name string, seen func(int) bool) {
+	r.expect('{')
+	var met uint32
+	for first := true; ; first = false {
+		name, ok := r.member(first)
+		if !ok {
+			break
+		}
 		switch {
-		case name == "ID" && seen(0):
+		case string(name) == "ID" && r.once(&met, 0):
 			r.stringInto(&a.ID)
-		case name == "Enabled" && seen(1):
+		case string(name) == "Enabled" && r.once(&met, 1):
 			r.boolInto(&a.Enabled)
-		case name == "ValidFrom" && seen(2):
+		case string(name) == "ValidFrom" && r.once(&met, 2):
 			r.timeInto(&a.ValidFrom)
-		case name == "ValidUntil" && seen(3):
+		case string(name) == "ValidUntil" && r.once(&met, 3):
 			r.timeInto(&a.ValidUntil)
-		case name == "AllowedIPs" && seen(4):
+		case string(name) == "AllowedIPs" && r.once(&met, 4):
 			a.AllowedIPs = r.strings()
-		case name == "Bindings" && seen(5):
+		case string(name) == "Bindings" && r.once(&met, 5):
 			a.Bindings = r.bindings()
-		case name == "Plan" && seen(6):
+		case string(name) == "Plan" && r.once(&met, 6):
 			a.Plan = r.plan()
 		default:
 			r.bad = true
 		}
-	})
+	}
 	return a
 }
