@@ -57,6 +57,20 @@ type Tx interface {
 	Notify(apiKeys ...string)
 }
 
+// IsLookupTable says whether a table is read only by ID, never listed by
+// Store: "key_names", "api_keys" and "key_authorizations", which map a
+// name, an API key or an access key ID to another record's ID. An engine
+// may keep no ordered index of them (store/redis does not, which saves an
+// index entry a key in each); its Scan of them must still work, however
+// slowly.
+func IsLookupTable(table string) bool {
+	switch table {
+	case tblKeyNames, tblAPIKeys, tblKeyAuthorizations:
+		return true
+	}
+	return false
+}
+
 // Record is one row of a table.
 type Record struct {
 	ID    string

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // MasterKeySize is the length of a master key: AES-256.
@@ -227,10 +229,29 @@ func (s *sealer) open(sealed, keyID string) (string, error) {
 // SealSecret seals an API secret of access key keyID under masterKey as an
 // export carries it (sealed_secret), for tools that write exports from
 // another system's credentials.
+//
+// The sealer of the last master key is kept: a tool sealing a million
+// secrets under one key would otherwise expand an AES key schedule and
+// build a GCM per secret (most of the cost of writing an export).
 func SealSecret(masterKey []byte, keyID, secret string) (string, error) {
-	s, err := newSealer([][]byte{masterKey}, rand.Reader)
-	if err != nil {
-		return "", err
+	last := lastSealSecret.Load()
+	if last == nil || !bytes.Equal(last.key, masterKey) {
+		s, err := newSealer([][]byte{masterKey}, rand.Reader)
+		if err != nil {
+			return "", err
+		}
+		last = &keyedSealer{key: bytes.Clone(masterKey), sealer: s}
+		lastSealSecret.Store(last)
 	}
-	return s.seal(secret, keyID)
+	return last.sealer.seal(secret, keyID)
 }
+
+// keyedSealer is a sealer and the one master key it seals with.
+type keyedSealer struct {
+	key    []byte
+	sealer *sealer
+}
+
+// lastSealSecret is SealSecret's sealer for the master key of its last
+// call: one, so the cache holds no more keys than a caller passes in.
+var lastSealSecret atomic.Pointer[keyedSealer]

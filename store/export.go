@@ -108,11 +108,11 @@ func exportTable(ctx context.Context, tx Tx, sec exportSection, bw *bufio.Writer
 func reencode[T any](tidy func(*T)) func([]byte) ([]byte, error) {
 	return func(b []byte) ([]byte, error) {
 		var v T
-		if err := json.Unmarshal(b, &v); err != nil {
+		if err := unmarshalRecord(b, &v); err != nil {
 			return nil, err
 		}
 		tidy(&v)
-		return json.Marshal(v)
+		return marshalRecord(v)
 	}
 }
 

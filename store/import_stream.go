@@ -36,10 +36,11 @@ type ImportSummary struct {
 // again completes it (importing is idempotent). Memory stays bounded when
 // the sections come in ExportTo's order (groups, plans, keys,
 // authorizations); in another order the authorizations are held until the
-// groups, plans and keys they may name have been read.
+// groups, plans and keys they may name have been read. A record (or any
+// other value) larger than MaxImportRecordBytes fails the import with an
+// error that names the limit.
 func (s *Store) ImportFrom(ctx context.Context, r io.Reader, actor Actor) (ImportSummary, error) {
-	in := &valueLimitReader{r: bufio.NewReaderSize(r, 64<<10)}
-	im := &streamImport{s: s, ctx: ctx, actor: actor, in: in, dec: json.NewDecoder(in), read: map[string]bool{}}
+	im := &streamImport{s: s, ctx: ctx, actor: actor, in: &recordScanner{r: bufio.NewReaderSize(r, 64<<10)}, read: map[string]bool{}}
 	err := im.run()
 	return im.done, err
 }
@@ -49,8 +50,7 @@ type streamImport struct {
 	s     *Store
 	ctx   context.Context
 	actor Actor
-	in    *valueLimitReader
-	dec   *json.Decoder
+	in    *recordScanner
 
 	pending Export        // read, not yet committed
 	at      importOffsets // position of pending's first records
@@ -59,20 +59,29 @@ type streamImport struct {
 }
 
 func (im *streamImport) run() error {
-	if err := im.delim('{', "the export"); err != nil {
+	if err := im.in.expect('{', "the export"); err != nil {
 		return err
 	}
-	for im.dec.More() {
-		im.in.read = 0
-		tok, err := im.dec.Token()
+	for first := true; ; first = false {
+		end, err := im.in.more('}', first, "the export")
 		if err != nil {
-			return im.malformed("the export", err)
+			return err
 		}
-		name, _ := tok.(string)
+		if end {
+			break
+		}
+		name, err := im.in.name("the export")
+		if err != nil {
+			return err
+		}
 		switch name {
 		case "version":
-			if err := im.dec.Decode(&im.pending.Version); err != nil {
-				return im.malformed("version", err)
+			raw, err := im.in.value("version")
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(raw, &im.pending.Version); err != nil {
+				return malformed("version", err)
 			}
 			if im.pending.Version != ExportVersion {
 				return errExportVersion(im.pending.Version)
@@ -85,14 +94,14 @@ func (im *streamImport) run() error {
 				return err
 			}
 		default: // exported_at and fields of later versions
-			var skip json.RawMessage
-			if err := im.dec.Decode(&skip); err != nil {
-				return im.malformed(name, err)
+			raw, err := im.in.value(name)
+			if err != nil {
+				return err
+			}
+			if !json.Valid(raw) {
+				return malformed(name, json.Unmarshal(raw, new(any)))
 			}
 		}
-	}
-	if err := im.delim('}', "the export"); err != nil {
-		return err
 	}
 	if im.pending.Version != ExportVersion {
 		return errExportVersion(im.pending.Version)
@@ -102,19 +111,32 @@ func (im *streamImport) run() error {
 
 // section reads one array of records, committing full batches.
 func (im *streamImport) section(name string) error {
-	tok, err := im.dec.Token()
+	c, err := im.in.peek(name)
 	if err != nil {
-		return im.malformed(name, err)
+		return err
 	}
-	if tok == nil { // null: no records
+	if c == 'n' { // null: no records
+		raw, err := im.in.value(name)
+		if err != nil {
+			return err
+		}
+		if string(raw) != "null" {
+			return invalid(name, "expected an array")
+		}
 		im.read[name] = true
 		return nil
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
+	if err := im.in.expect('[', name); err != nil {
 		return invalid(name, "expected an array")
 	}
-	for i := 0; im.dec.More(); i++ {
-		im.in.read = 0
+	for i := 0; ; i++ {
+		end, err := im.in.more(']', i == 0, name)
+		if err != nil {
+			return err
+		}
+		if end {
+			break
+		}
 		if err := im.record(name, i); err != nil {
 			return err
 		}
@@ -122,35 +144,44 @@ func (im *streamImport) section(name string) error {
 			return err
 		}
 	}
-	if _, err := im.dec.Token(); err != nil {
-		return im.malformed(name, err)
-	}
 	im.read[name] = true
 	return nil
 }
 
 // record decodes the i-th record of a section into pending.
 func (im *streamImport) record(name string, i int) error {
-	var err error
-	switch name {
-	case "keys":
-		err = decodeAppend(im.dec, &im.pending.Keys)
-	case "authorizations":
-		err = decodeAppend(im.dec, &im.pending.Authorizations)
-	case "groups":
-		err = decodeAppend(im.dec, &im.pending.Groups)
-	case "plans":
-		err = decodeAppend(im.dec, &im.pending.Plans)
+	raw, err := im.in.value(name)
+	field := func() string { return fmt.Sprintf("%s[%d]", name, i) }
+	if invalidErr := (*InvalidArgumentError)(nil); errors.As(err, &invalidErr) && err != errImportRecordTooLarge {
+		return invalid(field(), "%s", invalidErr.Message)
 	}
 	if err != nil {
-		return im.malformed(fmt.Sprintf("%s[%d]", name, i), err)
+		return err
+	}
+	switch name {
+	case "keys":
+		err = decodeAppend(raw, &im.pending.Keys)
+	case "authorizations":
+		err = decodeAppend(raw, &im.pending.Authorizations)
+	case "groups":
+		err = decodeAppend(raw, &im.pending.Groups)
+	case "plans":
+		err = decodeAppend(raw, &im.pending.Plans)
+	}
+	if err != nil {
+		return malformed(field(), err)
 	}
 	return nil
 }
 
-func decodeAppend[T any](dec *json.Decoder, list *[]T) error {
+func reuse[T any](list []T) []T {
+	clear(list)
+	return list[:0]
+}
+
+func decodeAppend[T any](raw []byte, list *[]T) error {
 	var v T
-	if err := dec.Decode(&v); err != nil {
+	if err := unmarshalRecord(raw, &v); err != nil {
 		return err
 	}
 	*list = append(*list, v)
@@ -183,55 +214,176 @@ func (im *streamImport) commit(final bool) error {
 	im.done.Plans += len(batch.Plans)
 	im.done.Keys += len(batch.Keys)
 	im.done.Authorizations += len(batch.Authorizations)
-	held := im.pending.Authorizations
-	im.pending = Export{Version: im.pending.Version}
-	if !authsReady {
-		im.pending.Authorizations = held
+	// The next batch reuses the arrays (importBatch keeps no reference),
+	// cleared so that they hold no record's strings.
+	p := &im.pending
+	p.Groups, p.Plans, p.Keys = reuse(p.Groups), reuse(p.Plans), reuse(p.Keys)
+	if authsReady {
+		p.Authorizations = reuse(p.Authorizations)
 	}
 	return nil
 }
 
-func (im *streamImport) delim(want json.Delim, what string) error {
-	tok, err := im.dec.Token()
+// recordScanner reads an import stream a JSON value at a time: the
+// structure around the records (the export's object, the sections'
+// arrays) by the byte, each value whole as raw bytes, at most
+// MaxImportRecordBytes of them, which the caller decodes (json.Decoder
+// buffered and reflected more than the records' own decoding costs).
+type recordScanner struct {
+	r   *bufio.Reader
+	buf []byte // the last value, reused
+}
+
+var errImportRecordTooLarge = invalid("import", "a record (or other value) larger than %d bytes (MaxImportRecordBytes)", MaxImportRecordBytes)
+
+// peek returns the next byte after white space, unread.
+func (s *recordScanner) peek(what string) (byte, error) {
+	for {
+		c, err := s.r.ReadByte()
+		if err != nil {
+			return 0, endOfStream(what, err)
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c, s.r.UnreadByte()
+	}
+}
+
+// expect reads the byte want after white space.
+func (s *recordScanner) expect(want byte, what string) error {
+	c, err := s.peek(what)
 	if err != nil {
-		return im.malformed(what, err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return invalid(what, "expected a JSON object")
-	}
-	return nil
-}
-
-// valueLimitReader fails once more than MaxImportRecordBytes have been
-// read since read was last zeroed (before each value): json.Decoder would
-// otherwise buffer a value of any size.
-type valueLimitReader struct {
-	r    io.Reader
-	read int
-	err  error // the last failure of the reader, EOF aside
-}
-
-var errImportRecordTooLarge = invalid("import", "a record (or other value) larger than %d bytes", MaxImportRecordBytes)
-
-func (l *valueLimitReader) Read(p []byte) (int, error) {
-	if l.read > MaxImportRecordBytes {
-		l.err = errImportRecordTooLarge
-		return 0, l.err
-	}
-	n, err := l.r.Read(p)
-	l.read += n
-	if err != nil && err != io.EOF {
-		l.err = err
-	}
-	return n, err
-}
-
-// malformed is the error of a value that does not decode: invalid, unless
-// the reader itself failed (a body over its limit, a lost connection,
-// too large a record), whose error is kept as it is.
-func (im *streamImport) malformed(field string, err error) error {
-	if im.in.err != nil && errors.Is(err, im.in.err) {
 		return err
 	}
+	if c != want {
+		return invalid(what, "malformed JSON: expected %q, found %q", want, c)
+	}
+	_, err = s.r.ReadByte()
+	return err
+}
+
+// more reads what comes between the members or elements of an object or
+// array: the closing byte (end is true) or, except before the first, a
+// comma.
+func (s *recordScanner) more(closing byte, first bool, what string) (end bool, err error) {
+	c, err := s.peek(what)
+	if err != nil {
+		return false, err
+	}
+	if c == closing {
+		_, err = s.r.ReadByte()
+		return true, err
+	}
+	if !first {
+		if c != ',' {
+			return false, invalid(what, "malformed JSON: expected ',' or %q, found %q", closing, c)
+		}
+		s.r.ReadByte()
+	}
+	return false, nil
+}
+
+// name reads an object member's name and its colon.
+func (s *recordScanner) name(what string) (string, error) {
+	raw, err := s.value(what)
+	if err != nil {
+		return "", err
+	}
+	var name string
+	if raw[0] != '"' {
+		return "", invalid(what, "malformed JSON: expected a field name")
+	}
+	if err := json.Unmarshal(raw, &name); err != nil {
+		return "", malformed(what, err)
+	}
+	return name, s.expect(':', what)
+}
+
+// value reads one whole JSON value after white space: a string, an
+// object or array to its closing bracket, anything else to the next
+// delimiter. It checks the nesting, not the syntax: decoding does. The
+// bytes are valid until the next call.
+func (s *recordScanner) value(what string) ([]byte, error) {
+	c, err := s.peek(what)
+	if err != nil {
+		return nil, err
+	}
+	s.buf = s.buf[:0]
+	depth, inString, escaped := 0, false, false
+	scalar := c != '{' && c != '[' && c != '"'
+	for {
+		chunk, err := s.r.Peek(max(1, s.r.Buffered()))
+		if len(chunk) == 0 {
+			if scalar && len(s.buf) > 0 && errors.Is(err, io.EOF) {
+				return s.buf, nil
+			}
+			return nil, endOfStream(what, err)
+		}
+		end := -1
+	scan:
+		for i, c := range chunk {
+			switch {
+			case inString:
+				switch {
+				case escaped:
+					escaped = false
+				case c == '\\':
+					escaped = true
+				case c == '"':
+					inString = false
+					if depth == 0 {
+						end = i + 1
+						break scan
+					}
+				}
+			case scalar:
+				if c <= ' ' || c == ',' || c == ']' || c == '}' || c == ':' || c == '"' || c == '[' || c == '{' {
+					end = i
+					break scan
+				}
+			case c == '"':
+				inString = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth == 0 {
+					end = i + 1
+					break scan
+				}
+			}
+		}
+		n := len(chunk)
+		if end >= 0 {
+			n = end
+		}
+		if len(s.buf)+n > MaxImportRecordBytes {
+			return nil, errImportRecordTooLarge
+		}
+		s.buf = append(s.buf, chunk[:n]...)
+		s.r.Discard(n)
+		if end >= 0 {
+			if len(s.buf) == 0 {
+				return nil, invalid(what, "malformed JSON: unexpected %q", chunk[0])
+			}
+			return s.buf, nil
+		}
+	}
+}
+
+// endOfStream is the error of a stream that ends, or fails, within the
+// export: a reader's own failure (a body over its limit, a lost
+// connection) as it is.
+func endOfStream(what string, err error) error {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return invalid(what, "malformed JSON: unexpected end of the export")
+	}
+	return err
+}
+
+// malformed is the error of a value that does not decode.
+func malformed(field string, err error) error {
 	return invalid(field, "malformed JSON: %v", err)
 }

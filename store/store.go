@@ -124,7 +124,7 @@ func (s *Store) LoadCredential(ctx context.Context, apiKey string) (*Credential,
 		return nil, ErrNotFound
 	}
 	var rec credentialRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := unmarshalRecord(b, &rec); err != nil {
 		return nil, fmt.Errorf("credential record of %s: %w", rec.AccessKeyID, err)
 	}
 	secret, err := s.sealer.open(rec.SealedSecret, rec.AccessKeyID)
@@ -372,14 +372,14 @@ func getJSON(tx Tx, table, id string, v any) (bool, error) {
 	if err != nil || b == nil {
 		return false, err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := unmarshalRecord(b, v); err != nil {
 		return false, fmt.Errorf("%s record %s: %w", table, id, err)
 	}
 	return true, nil
 }
 
 func putJSON(tx Tx, table, id string, v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshalRecord(v)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,9 @@ const (
 // one Cluster slot and every transaction is one MULTI/EXEC:
 //
 //	{p}:t:<table>   hash, field = record ID, value = record
-//	{p}:i:<table>   sorted set of the record IDs (score 0), for Scan in ID order
+//	{p}:i:<table>   sorted set of the record IDs (score 0), for Scan in ID order;
+//	                none for a lookup table (store.IsLookupTable), which
+//	                nothing lists
 //	{p}:rev         the revision, incremented by every Update that Notifies
 //	{p}:changes     stream of those Updates: fields rev and api_keys (\n-separated)
 //

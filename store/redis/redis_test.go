@@ -62,8 +62,18 @@ func TestRedisRecords(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 
+	// "key_names" is a lookup table (store.IsLookupTable): no index, and
+	// Scan still works.
 	for _, id := range []string{"b", "a", "g1 auth-2", "g1 auth-1", "g10 auth-3", "c"} {
 		put(t, b, "t", id, "v-"+id)
+		put(t, b, "key_names", id, "v-"+id)
+	}
+	raw := rawClient(t, srv.Addr)
+	if n := raw.Exists(ctx, "{access_auth}:i:t").Val(); n != 1 {
+		t.Errorf("table t has no index")
+	}
+	if n := raw.Exists(ctx, "{access_auth}:i:key_names").Val(); n != 0 {
+		t.Errorf("lookup table key_names has an index")
 	}
 	if got := mustGet(t, b, "t", "a"); got != "v-a" {
 		t.Fatalf("Get a = %q", got)
@@ -88,28 +98,39 @@ func TestRedisRecords(t *testing.T) {
 		{"zzz", 0, nil},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("scan after %q limit %d", tt.after, tt.limit), func(t *testing.T) {
-			var got []store.Record
-			err := b.View(ctx, func(tx store.Tx) error {
-				var err error
-				got, err = tx.Scan("t", tt.after, tt.limit)
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ids []string
-			for _, r := range got {
-				ids = append(ids, r.ID)
-				if string(r.Value) != "v-"+r.ID {
-					t.Errorf("record %s = %q", r.ID, r.Value)
+		for _, table := range []string{"t", "key_names"} {
+			t.Run(fmt.Sprintf("scan %s after %q limit %d", table, tt.after, tt.limit), func(t *testing.T) {
+				var got []store.Record
+				err := b.View(ctx, func(tx store.Tx) error {
+					var err error
+					got, err = tx.Scan(table, tt.after, tt.limit)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if !slices.Equal(ids, tt.want) {
-				t.Errorf("ids = %q, want %q", ids, tt.want)
-			}
-		})
+				var ids []string
+				for _, r := range got {
+					ids = append(ids, r.ID)
+					if string(r.Value) != "v-"+r.ID {
+						t.Errorf("record %s = %q", r.ID, r.Value)
+					}
+				}
+				if !slices.Equal(ids, tt.want) {
+					t.Errorf("ids = %q, want %q", ids, tt.want)
+				}
+			})
+		}
 	}
+	_ = b.View(ctx, func(tx store.Tx) error {
+		for _, table := range []string{"t", "key_names"} {
+			recs, err := tx.ScanReverse(table, "g1 auth-1", 2)
+			if err != nil || len(recs) != 2 || recs[0].ID != "c" || recs[1].ID != "b" {
+				t.Errorf("ScanReverse %s before g1 auth-1 = %v, %v; want c, b", table, recs, err)
+			}
+		}
+		return nil
+	})
 
 	// Delete removes the record from Get and Scan; a transaction reads its own writes.
 	err := b.Update(ctx, func(tx store.Tx) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -20,8 +21,9 @@ type redisTx struct {
 	watch   *redis.Tx
 	watched map[string]bool // record hashes already watched
 	writes  map[redisRecordRef]redisPendingWrite
-	reads   map[redisRecordRef][]byte // Prefetched records, nil = none
-	notify  []string
+	reads   map[redisRecordRef][]byte // records read, nil = none
+	notify  []string                  // API keys to announce, each once
+	noted   map[string]struct{}       // notify as a set
 }
 
 // redisRecordRef names one record.
@@ -69,7 +71,17 @@ func (t *redisTx) Get(table, id string) ([]byte, error) {
 	if err != nil {
 		return nil, redisUnavailable(err)
 	}
+	t.remember(redisRecordRef{table, id}, v)
 	return v, nil
+}
+
+// remember keeps a record read (nil: none), so a later Get costs no round
+// trip and a Put of a record known to exist adds nothing to the index.
+func (t *redisTx) remember(ref redisRecordRef, v []byte) {
+	if t.reads == nil {
+		t.reads = make(map[redisRecordRef][]byte)
+	}
+	t.reads[ref] = v
 }
 
 // Prefetch reads refs with one pipeline of an HMGET per table, after
@@ -106,7 +118,7 @@ func (t *redisTx) Prefetch(refs []store.RecordRef) error {
 			if s, ok := values[i].(string); ok {
 				v = []byte(s)
 			}
-			t.reads[redisRecordRef{table, id}] = v
+			t.remember(redisRecordRef{table, id}, v)
 		}
 	}
 	return nil
@@ -160,7 +172,7 @@ func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
 // not a command (a bulk import writes thousands of records at once).
 type redisTableWrites struct {
 	puts    []any     // HSET's field, value, field, value…
-	indexed []redis.Z // ZADD's members: the IDs put
+	indexed []redis.Z // ZADD's members: the IDs put that are new to the index
 	deleted []string  // HDEL's fields
 	removed []any     // ZREM's members: the IDs deleted
 }
@@ -182,10 +194,27 @@ func (t *redisTx) writesByTable() (map[string]*redisTableWrites, int) {
 			tw.removed = append(tw.removed, ref.id)
 		} else {
 			tw.puts = append(tw.puts, ref.id, w.value)
-			tw.indexed = append(tw.indexed, redis.Z{Member: ref.id})
+			if t.unindexed(ref) {
+				tw.indexed = append(tw.indexed, redis.Z{Member: ref.id})
+			}
 		}
 	}
 	return tables, size
+}
+
+// unindexed says whether a record put needs a ZADD: not when its table is
+// a lookup table (store.IsLookupTable: nothing lists it, so it has no
+// index), nor when the transaction read the record and found it (every
+// record's ID is in its table's index, and the table is watched, so EXEC
+// fails if another node deleted it since). A bulk import that replaces
+// records, or writes a key's name, API key and authorization link, saves
+// the server that many sorted-set entries and updates.
+func (t *redisTx) unindexed(ref redisRecordRef) bool {
+	if store.IsLookupTable(ref.table) {
+		return false
+	}
+	v, read := t.reads[ref]
+	return !read || v == nil
 }
 
 // queue adds the commands of a table's writes to a MULTI. A record is put
@@ -193,7 +222,9 @@ func (t *redisTx) writesByTable() (map[string]*redisTableWrites, int) {
 func (w *redisTableWrites) queue(ctx context.Context, p redis.Pipeliner, k redisTableKeys) {
 	if len(w.puts) > 0 {
 		p.HSet(ctx, k.records, w.puts...)
-		p.ZAdd(ctx, k.index, w.indexed...)
+		if len(w.indexed) > 0 {
+			p.ZAdd(ctx, k.index, w.indexed...)
+		}
 	}
 	if len(w.deleted) > 0 {
 		p.HDel(ctx, k.records, w.deleted...)
@@ -220,6 +251,9 @@ func (t *redisTx) scan(script *redis.Script, table, start string, limit int) ([]
 	if limit <= 0 {
 		limit = -1
 	}
+	if store.IsLookupTable(table) {
+		return t.scanUnindexed(k, start, limit, script == redisScanReverseScript)
+	}
 	var scripter redis.Scripter = t.b.client
 	if t.watch != nil {
 		scripter = t.watch
@@ -233,6 +267,34 @@ func (t *redisTx) scan(script *redis.Script, table, start string, limit int) ([]
 		id, _ := res[i].(string)
 		v, _ := res[i+1].(string)
 		records = append(records, store.Record{ID: id, Value: []byte(v)})
+	}
+	return records, nil
+}
+
+// scanUnindexed is scan for a lookup table, which has no index: it reads
+// the whole hash and sorts it. Store never lists these tables; this is for
+// tools and tests.
+func (t *redisTx) scanUnindexed(k redisTableKeys, start string, limit int, reverse bool) ([]store.Record, error) {
+	all, err := t.conn.HGetAll(t.ctx, k.records).Result()
+	if err != nil {
+		return nil, redisUnavailable(err)
+	}
+	bound, exclusive := strings.CutPrefix(start, "(")
+	var records []store.Record
+	for id, v := range all {
+		if exclusive && (!reverse && id <= bound || reverse && id >= bound) {
+			continue
+		}
+		records = append(records, store.Record{ID: id, Value: []byte(v)})
+	}
+	slices.SortFunc(records, func(a, b store.Record) int {
+		if reverse {
+			return strings.Compare(b.ID, a.ID)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit >= 0 && len(records) > limit {
+		records = records[:limit]
 	}
 	return records, nil
 }
@@ -251,8 +313,12 @@ func (t *redisTx) Notify(apiKeys ...string) {
 	if t.watch == nil {
 		return
 	}
+	if t.noted == nil {
+		t.noted = make(map[string]struct{})
+	}
 	for _, k := range apiKeys {
-		if !slices.Contains(t.notify, k) {
+		if _, dup := t.noted[k]; !dup {
+			t.noted[k] = struct{}{}
 			t.notify = append(t.notify, k)
 		}
 	}

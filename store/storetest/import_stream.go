@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,6 +76,8 @@ func testImportStreamErrors(t *testing.T, newBackend func(t *testing.T) store.Ba
 		{"keys not an array", `{"version":1,"keys":"no"}`, "keys"},
 		{"a key of the wrong type", `{"version":1,"keys":[7]}`, "keys[0]"},
 		{"an authorization for no key", `{"version":1,"authorizations":[{"id":"az-1","access_key_id":"ak-none"}]}`, "authorizations[0].access_key_id"},
+		{"a field after the last", `{"version":1,"keys":[],}`, "the export"},
+		{"a record after the last", `{"version":1,"keys":[{"id":"ak-1"},]}`, "keys[1]"},
 	} {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
 			_, err := e.s.ImportFrom(e.ctx, strings.NewReader(tt.body), actor)
@@ -83,6 +86,33 @@ func testImportStreamErrors(t *testing.T, newBackend func(t *testing.T) store.Ba
 				t.Errorf("error %v, want invalid argument in %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// testImportRecordLimit: a record larger than store.MaxImportRecordBytes
+// fails the import, whatever it holds, with an error naming the limit; one
+// just within it is read (and then judged on its fields).
+func testImportRecordLimit(t *testing.T, newBackend func(t *testing.T) store.Backend) {
+	e := newEnv(t, newBackend)
+	record := func(size int) string {
+		const open, end = `{"id":"ak-1","description":"`, `"}`
+		return open + strings.Repeat("d", size-len(open)-len(end)) + end
+	}
+	for _, body := range []string{
+		`{"version":1,"keys":[` + record(store.MaxImportRecordBytes+1) + `]}`,
+		`{"version":1,"keys":[{"id":"ak-1"},` + record(store.MaxImportRecordBytes+1) + `]}`,
+		`{"version":1,"pad":` + record(store.MaxImportRecordBytes+1) + `}`,
+	} {
+		_, err := e.s.ImportFrom(e.ctx, strings.NewReader(body), actor)
+		if err == nil || !strings.Contains(err.Error(), "MaxImportRecordBytes") ||
+			!strings.Contains(err.Error(), strconv.Itoa(store.MaxImportRecordBytes)) {
+			t.Errorf("a value of %d bytes: %v, want the limit named", store.MaxImportRecordBytes+1, err)
+		}
+	}
+	_, err := e.s.ImportFrom(e.ctx, strings.NewReader(`{"version":1,"keys":[`+record(store.MaxImportRecordBytes)+`]}`), actor)
+	var invalid *store.InvalidArgumentError
+	if !errors.As(err, &invalid) || strings.Contains(err.Error(), "MaxImportRecordBytes") {
+		t.Errorf("a record of exactly the limit: %v, want it read and refused on its fields", err)
 	}
 }
 

@@ -56,6 +56,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"ImportConflicts", testImportConflicts},
 		{"ImportStream", testImportStream},
 		{"ImportStreamErrors", testImportStreamErrors},
+		{"ImportRecordLimit", testImportRecordLimit},
 		{"ImportStreamPartial", testImportStreamPartial},
 		{"SecretsSealedAtRest", testSecretsSealedAtRest},
 		{"MasterKeyRotation", testMasterKeyRotation},
