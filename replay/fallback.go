@@ -37,8 +37,8 @@ func (n *Fallback) Prepare(apiKey, nonce string) Ticket {
 // Record asks the shared store and records the nonce in the stand-in,
 // whose answer counts when the store fails or failed recently. It never
 // says Unavailable.
-func (n *Fallback) Record(ctx context.Context, t Ticket, _, now time.Time, ttl time.Duration) Verdict {
-	seen, err := n.shared.Seen(ctx, t.APIKey, t.Nonce, ttl)
+func (n *Fallback) Record(ctx context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict {
+	seen, err := n.shared.Seen(ctx, t.APIKey, t.Nonce, date, ttl)
 	// The stand-in's horizon refuses as a replay: it may not narrow the
 	// dates the store vouches for.
 	seenHere := n.standIn.record(n.standIn.locate(t.APIKey, t.Nonce), now, ttl) != Fresh
@@ -54,8 +54,8 @@ func (n *Fallback) Record(ctx context.Context, t Ticket, _, now time.Time, ttl t
 
 // Peek is Record's verdict for t at now, recording nothing: the store's
 // answer, or the stand-in's where Record would take it.
-func (n *Fallback) Peek(ctx context.Context, t Ticket, _, now time.Time, ttl time.Duration) Verdict {
-	seen, err := n.shared.Recorded(ctx, t.APIKey, t.Nonce)
+func (n *Fallback) Peek(ctx context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict {
+	seen, err := n.shared.Recorded(ctx, t.APIKey, t.Nonce, date)
 	seenHere := n.standIn.visit(n.standIn.locate(t.APIKey, t.Nonce), now, ttl, false) != Fresh
 	if err != nil || (!seen && now.UnixNano() < n.checkLocalUntil.Load()) {
 		return verdict(seenHere)

@@ -18,7 +18,7 @@ type fakeSharedNonces struct {
 	seen map[string]bool
 }
 
-func (f *fakeSharedNonces) Seen(_ context.Context, apiKey, nonce string, _ time.Duration) (bool, error) {
+func (f *fakeSharedNonces) Seen(_ context.Context, apiKey, nonce string, _ time.Time, _ time.Duration) (bool, error) {
 	if f.down {
 		return false, errors.New("connection refused")
 	}
@@ -28,7 +28,7 @@ func (f *fakeSharedNonces) Seen(_ context.Context, apiKey, nonce string, _ time.
 	return was, nil
 }
 
-func (f *fakeSharedNonces) Recorded(_ context.Context, apiKey, nonce string) (bool, error) {
+func (f *fakeSharedNonces) Recorded(_ context.Context, apiKey, nonce string, _ time.Time) (bool, error) {
 	if f.down {
 		return false, errors.New("connection refused")
 	}
@@ -79,11 +79,13 @@ func TestFallbackNonces(t *testing.T) {
 // BenchmarkFallbackNonces measures is the node's own table.
 type freshNonces struct{}
 
-func (freshNonces) Seen(context.Context, string, string, time.Duration) (bool, error) {
+func (freshNonces) Seen(context.Context, string, string, time.Time, time.Duration) (bool, error) {
 	return false, nil
 }
 
-func (freshNonces) Recorded(context.Context, string, string) (bool, error) { return false, nil }
+func (freshNonces) Recorded(context.Context, string, string, time.Time) (bool, error) {
+	return false, nil
+}
 
 // BenchmarkFallbackNonces is what replay protection in the store adds to
 // the store's round trip on this node: recording the nonce in the node's
@@ -106,12 +108,14 @@ func BenchmarkFallbackNonces(b *testing.B) {
 // the CPU's cache).
 type busyNonces struct{}
 
-func (busyNonces) Seen(context.Context, string, string, time.Duration) (bool, error) {
+func (busyNonces) Seen(context.Context, string, string, time.Time, time.Duration) (bool, error) {
 	runtime.Gosched()
 	return false, nil
 }
 
-func (busyNonces) Recorded(context.Context, string, string) (bool, error) { return false, nil }
+func (busyNonces) Recorded(context.Context, string, string, time.Time) (bool, error) {
+	return false, nil
+}
 
 // BenchmarkFallbackBusy is a busy node's check around its nonce: Prepare,
 // the signature's verification (an HMAC), Record, with 8 requests a core

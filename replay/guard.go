@@ -68,10 +68,13 @@ const (
 
 // Seer is a shared nonce store across the network: the Redis engine's
 // nonce client. Seen records apiKey's nonce for ttl and reports whether it
-// had been recorded before.
+// had been recorded before. date is the request's signed date: a store
+// may file the nonce under it (Redis keeps a set of nonces per signed
+// second), so a replay, which carries the same date, is looked up in the
+// same place.
 type Seer interface {
-	Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error)
-	// Recorded reports whether apiKey's nonce is recorded (and unexpired),
-	// recording nothing.
-	Recorded(ctx context.Context, apiKey, nonce string) (bool, error)
+	Seen(ctx context.Context, apiKey, nonce string, date time.Time, ttl time.Duration) (bool, error)
+	// Recorded reports whether apiKey's nonce of a request signed at date
+	// is recorded (and unexpired), recording nothing.
+	Recorded(ctx context.Context, apiKey, nonce string, date time.Time) (bool, error)
 }

@@ -127,7 +127,7 @@ func (b *Backend) Nonces() *Nonces {
 // Seen records apiKey+nonce for ttl (SET NX PX, in a batch's script) and
 // reports whether it was recorded already (the request is a replay). A ttl under a
 // millisecond counts as one: a nonce key must never live forever.
-func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, date time.Time, ttl time.Duration) (bool, error) {
 	if n.pipe != nil {
 		fresh, err := n.pipe.seen(ctx, n.prefix, apiKey, nonce, ttl)
 		if err != nil {
@@ -159,7 +159,7 @@ func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Durati
 
 // Recorded reports whether apiKey+nonce is recorded (EXISTS), recording
 // nothing: explaining a request must not spend its nonce.
-func (n *Nonces) Recorded(ctx context.Context, apiKey, nonce string) (bool, error) {
+func (n *Nonces) Recorded(ctx context.Context, apiKey, nonce string, date time.Time) (bool, error) {
 	count, err := n.client.Exists(ctx, n.prefix+apiKey+":"+nonce).Result()
 	if err != nil {
 		return false, redisUnavailable(err)

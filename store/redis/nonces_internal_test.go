@@ -40,7 +40,7 @@ func BenchmarkRedisNoncesConcurrent(b *testing.B) {
 				ctx := context.Background()
 				for pb.Next() {
 					nonce := strconv.FormatInt(seq.Add(1), 10)
-					if _, err := path.nonces.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonce, time.Minute); err != nil {
+					if _, err := path.nonces.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonce, time.Now(), time.Minute); err != nil {
 						b.Error(err)
 						return
 					}

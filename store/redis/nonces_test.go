@@ -34,7 +34,7 @@ func TestRedisNoncesConcurrent(t *testing.T) {
 			wg.Go(func() {
 				for i := range each {
 					nonce := strconv.Itoa(w) + "-" + strconv.Itoa(i)
-					seen, err := n.Seen(ctx, "K", nonce, time.Minute)
+					seen, err := n.Seen(ctx, "K", nonce, time.Now(), time.Minute)
 					if err != nil || seen != wantSeen {
 						errs <- nonce + ": " + strconv.FormatBool(seen) + " " + errString(err)
 					}
@@ -94,7 +94,7 @@ func TestRedisNoncesReplyOrder(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				nonce := strconv.Itoa(w) + "-" + strconv.Itoa(i)
-				if seen, err := n.Seen(ctx, "K", nonce, time.Minute); err != nil || seen != (i%2 == 0) {
+				if seen, err := n.Seen(ctx, "K", nonce, time.Now(), time.Minute); err != nil || seen != (i%2 == 0) {
 					wrong.Store(nonce, errString(err))
 				}
 			}
@@ -113,7 +113,7 @@ func TestRedisNoncesAuthAndDatabase(t *testing.T) {
 	ctx := context.Background()
 	n := openRedis(t, redisstore.Options{URLs: []string{"redis://:s3cret@" + srv.Addr + "/3"}}).Nonces()
 	for i, want := range []bool{false, true} {
-		if seen, err := n.Seen(ctx, "K", "n", time.Minute); err != nil || seen != want {
+		if seen, err := n.Seen(ctx, "K", "n", time.Now(), time.Minute); err != nil || seen != want {
 			t.Fatalf("Seen #%d = %v, %v; want %v", i+1, seen, err, want)
 		}
 	}
@@ -145,7 +145,7 @@ func TestRedisNoncesRestart(t *testing.T) {
 				default:
 				}
 				nonce := strconv.Itoa(w) + "-" + strconv.Itoa(i)
-				seen, err := n.Seen(ctx, "K", nonce, time.Minute)
+				seen, err := n.Seen(ctx, "K", nonce, time.Now(), time.Minute)
 				switch {
 				case err != nil && !errors.Is(err, store.ErrUnavailable):
 					fails.Store(nonce, "not ErrUnavailable: "+err.Error())
@@ -172,7 +172,7 @@ func TestRedisNoncesRestart(t *testing.T) {
 		t.Error("no call failed while Redis was down")
 	}
 	for i, want := range []bool{false, true} {
-		if seen, err := n.Seen(ctx, "K", "after", time.Minute); err != nil || seen != want {
+		if seen, err := n.Seen(ctx, "K", "after", time.Now(), time.Minute); err != nil || seen != want {
 			t.Fatalf("Seen #%d after the restart = %v, %v; want %v", i+1, seen, err, want)
 		}
 	}
@@ -198,7 +198,7 @@ func TestRedisNoncesContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = n.Seen(ctx, "K", "n", time.Minute)
+	_, err = n.Seen(ctx, "K", "n", time.Now(), time.Minute)
 	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Seen on a silent server = %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
@@ -212,7 +212,7 @@ func TestRedisNoncesTLS(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{TLS: true})
 	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}, TLS: srv.TLS}).Nonces()
 	for i, want := range []bool{false, true} {
-		if seen, err := n.Seen(context.Background(), "K", "n", time.Minute); err != nil || seen != want {
+		if seen, err := n.Seen(context.Background(), "K", "n", time.Now(), time.Minute); err != nil || seen != want {
 			t.Fatalf("Seen #%d over TLS = %v, %v; want %v", i+1, seen, err, want)
 		}
 	}
@@ -226,7 +226,7 @@ func TestRedisNoncesIdleConnectionClosed(t *testing.T) {
 	rdb := rawClient(t, srv.Addr)
 	ctx := context.Background()
 	for i, nonce := range []string{"before", "after"} {
-		if seen, err := n.Seen(ctx, "K", nonce, time.Minute); err != nil || seen {
+		if seen, err := n.Seen(ctx, "K", nonce, time.Now(), time.Minute); err != nil || seen {
 			t.Fatalf("Seen %q = %v, %v; want a fresh nonce", nonce, seen, err)
 		}
 		if i == 0 {
@@ -246,7 +246,7 @@ func TestRedisNoncesGivenUpCalls(t *testing.T) {
 	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	rdb := rawClient(t, srv.Addr)
 	ctx := context.Background()
-	if _, err := n.Seen(ctx, "K", "warm", time.Minute); err != nil {
+	if _, err := n.Seen(ctx, "K", "warm", time.Now(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := rdb.Do(ctx, "CLIENT", "PAUSE", "300", "WRITE").Err(); err != nil {
@@ -254,7 +254,7 @@ func TestRedisNoncesGivenUpCalls(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { // holds the connection through the pause
-		if _, err := n.Seen(ctx, "K", "held", time.Minute); err != nil {
+		if _, err := n.Seen(ctx, "K", "held", time.Now(), time.Minute); err != nil {
 			t.Errorf("Seen through the pause: %v", err)
 		}
 	})
@@ -263,7 +263,7 @@ func TestRedisNoncesGivenUpCalls(t *testing.T) {
 		wg.Go(func() {
 			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
-			if _, err := n.Seen(short, "K", "gave-up-"+strconv.Itoa(i), time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+			if _, err := n.Seen(short, "K", "gave-up-"+strconv.Itoa(i), time.Now(), time.Minute); !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("Seen with 50ms during a 300ms pause = %v, want DeadlineExceeded", err)
 			}
 		})
@@ -271,7 +271,7 @@ func TestRedisNoncesGivenUpCalls(t *testing.T) {
 	wg.Wait()
 	done, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if seen, err := n.Seen(done, "K", "after", time.Minute); err != nil || seen {
+	if seen, err := n.Seen(done, "K", "after", time.Now(), time.Minute); err != nil || seen {
 		t.Fatalf("Seen after the given-up calls = %v, %v; want a fresh nonce", seen, err)
 	}
 }
@@ -292,23 +292,23 @@ func TestRedisNoncesRecorded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.record {
-				if _, err := n.Seen(ctx, "K", tc.name, time.Minute); err != nil {
+				if _, err := n.Seen(ctx, "K", tc.name, time.Now(), time.Minute); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for range 2 {
-				got, err := n.Recorded(ctx, "K", tc.name)
+				got, err := n.Recorded(ctx, "K", tc.name, time.Now())
 				if err != nil || got != tc.want {
 					t.Fatalf("Recorded = %v, %v; want %v", got, err, tc.want)
 				}
 			}
-			if seen, err := n.Seen(ctx, "K", tc.name, time.Minute); err != nil || seen != tc.want {
+			if seen, err := n.Seen(ctx, "K", tc.name, time.Now(), time.Minute); err != nil || seen != tc.want {
 				t.Fatalf("Seen after Recorded = %v, %v; want %v (Recorded must record nothing)", seen, err, tc.want)
 			}
 		})
 	}
 	srv.Stop()
-	if _, err := n.Recorded(ctx, "K", "x"); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := n.Recorded(ctx, "K", "x", time.Now()); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Recorded with the server down: %v, want store.ErrUnavailable", err)
 	}
 }

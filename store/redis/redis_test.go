@@ -300,7 +300,7 @@ func TestRedisUnavailable(t *testing.T) {
 	if err := b.View(ctx, func(tx store.Tx) error { _, err := tx.Scan("t", "", 0); return err }); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Scan on a stopped server = %v, want ErrUnavailable", err)
 	}
-	if _, err := b.Nonces().Seen(ctx, "K", "n", time.Minute); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := b.Nonces().Seen(ctx, "K", "n", time.Now(), time.Minute); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Seen on a stopped server = %v, want ErrUnavailable", err)
 	}
 	if err := b.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
@@ -323,7 +323,7 @@ func TestRedisNonces(t *testing.T) {
 	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
 	seen := func(key, nonce string, ttl time.Duration) bool {
 		t.Helper()
-		s, err := n.Seen(ctx, key, nonce, ttl)
+		s, err := n.Seen(ctx, key, nonce, time.Now(), ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
