@@ -20,10 +20,9 @@ import (
 // per-command deadlines. The nonces of concurrent calls gathered while the
 // previous batch's reply is awaited go as one command, the nonce script
 // (group commit), by EVALSHA once the connection has run it in full. The
-// connection has no reader goroutine: one
-// of the calls holds it, writes the gathered batch (its own among them),
-// reads the replies and answers the calls in order, then passes the hold
-// to a call gathered meanwhile. A lone call thus writes and reads itself,
+// connection has no reader goroutine: one of the calls holds it, writes
+// the gathered batch (its own among them), reads the replies and answers
+// the calls in order, then passes the hold to a call gathered meanwhile. A lone call thus writes and reads itself,
 // without waking another goroutine. A connection idle for a while is
 // held by a watcher, which notices when the server closes it.
 type noncePipe struct {
@@ -81,9 +80,10 @@ func newNoncePipe(client redis.UniversalClient, prefix string) *noncePipe {
 }
 
 // seen records call's nonce in the next batch and reports whether it was
-// added (fresh); call, from nonceCalls, goes back there. ctx bounds the wait, but the batch is shared: a call
-// that holds the connection waits for its batch's replies, as long as the
-// read timeout lets it, unless ctx's deadline comes first.
+// added (fresh); call, from nonceCalls, goes back there. ctx bounds the
+// wait, but the batch is shared: a call that holds the connection waits
+// for its batch's replies, as long as the read timeout lets it, unless
+// ctx's deadline comes first.
 func (p *noncePipe) seen(ctx context.Context, call *nonceCall) (fresh bool, err error) {
 	p.mu.Lock()
 	if p.closed {
