@@ -156,14 +156,14 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 		}
 		return caddy, generator, server
 	}
-	// The commands clients sent: Redis counts the SETs the nonce script
-	// runs as commands of their own, and on these routes only that script
-	// sets keys.
+	// The commands clients sent: Redis counts the commands the nonce
+	// script runs as commands of their own besides its EVALSHA, and on
+	// these routes only that script runs them.
 	commands := func() int64 {
 		if rdb == nil {
 			return 0
 		}
-		return redisCalls(b, rdb, "set")
+		return redisCalls(b, rdb, redisstore.NonceScriptCommands...)
 	}
 	run := func(url string, workers int, d time.Duration, t *totals) loadgen.Result {
 		caddy, generator, server := cpu()

@@ -176,16 +176,16 @@ type meteredNonces struct {
 	errors *storeErrorLog
 }
 
-func (n meteredNonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+func (n meteredNonces) Seen(ctx context.Context, apiKey, nonce string, date time.Time, ttl time.Duration) (bool, error) {
 	start := time.Now()
-	seen, err := n.Seer.Seen(ctx, apiKey, nonce, ttl)
+	seen, err := n.Seer.Seen(ctx, apiKey, nonce, date, ttl)
 	n.errors.observe(opNonce, start, err)
 	return seen, err
 }
 
-func (n meteredNonces) Recorded(ctx context.Context, apiKey, nonce string) (bool, error) {
+func (n meteredNonces) Recorded(ctx context.Context, apiKey, nonce string, date time.Time) (bool, error) {
 	start := time.Now()
-	seen, err := n.Seer.Recorded(ctx, apiKey, nonce)
+	seen, err := n.Seer.Recorded(ctx, apiKey, nonce, date)
 	n.errors.observe(opNonce, start, err)
 	return seen, err
 }

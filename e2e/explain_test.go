@@ -157,7 +157,7 @@ func TestExplainCLI(t *testing.T) {
 }
 
 // TestExplainAsksTheReplayStore: with the embedded store (the node's nonce
-// table) and with Redis (EXISTS on the shared nonces), a request explained
+// table) and with Redis (SISMEMBER on the shared nonces), a request explained
 // before it is sent is not recorded, so it passes; explained after, it
 // shows replayed_nonce.
 func TestExplainAsksTheReplayStore(t *testing.T) {

@@ -103,7 +103,7 @@ func BenchmarkCheckLocalReplayPolluted(b *testing.B) {
 	// next ones of the same second as date_out_of_range.
 	nonces := replay.NewLocalNonces()
 	for i := range replay.DefaultMaxNonces / 2 {
-		nonces.Seen(context.Background(), "GOOD", "fill-"+strconv.Itoa(i), DefaultMaxSkew)
+		nonces.Seen(context.Background(), "GOOD", "fill-"+strconv.Itoa(i), time.Now(), DefaultMaxSkew)
 	}
 	checkers := [2]*Checker{
 		newTestChecker(b, keys, func(c *Config) { c.Now, c.Nonces = nil, nonces }),

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The table of the default size stays out of the heap, so it does not
@@ -18,10 +19,10 @@ func TestLocalNoncesOutsideTheHeap(t *testing.T) {
 	if grew := heapAlloc() - heapBefore; grew > 1<<20 {
 		t.Errorf("a table of %d buckets took %d bytes of heap", len(l.buckets), grew)
 	}
-	if seen, _ := l.Seen(t.Context(), "key", "nonce", 60e9); seen {
+	if seen, _ := l.Seen(t.Context(), "key", "nonce", time.Now(), 60e9); seen {
 		t.Fatal("a fresh nonce counted as seen")
 	}
-	if seen, _ := l.Seen(t.Context(), "key", "nonce", 60e9); !seen {
+	if seen, _ := l.Seen(t.Context(), "key", "nonce", time.Now(), 60e9); !seen {
 		t.Fatal("a replayed nonce counted as fresh")
 	}
 	runtime.KeepAlive(l)

@@ -28,20 +28,25 @@ func NewFallback(shared Seer, standIn *LocalNonces) *Fallback {
 	return &Fallback{shared: shared, standIn: standIn}
 }
 
-// Prepare names the nonce: the store is asked only at Record, and the
-// stand-in's bucket would be evicted again while the store answers.
+// Prepare locates the nonce in the stand-in and starts loading its bucket
+// (LocalNonces.Prepare): Record records it there first, before it waits
+// for the store, so the load overlaps the signature's verification and
+// the store's round trip starts with the bucket's work done.
 func (n *Fallback) Prepare(apiKey, nonce string) Ticket {
-	return Ticket{APIKey: apiKey, Nonce: nonce}
+	return n.standIn.Prepare(apiKey, nonce)
 }
 
-// Record asks the shared store and records the nonce in the stand-in,
-// whose answer counts when the store fails or failed recently. It never
-// says Unavailable.
-func (n *Fallback) Record(ctx context.Context, t Ticket, _, now time.Time, ttl time.Duration) Verdict {
-	seen, err := n.shared.Seen(ctx, t.APIKey, t.Nonce, ttl)
+// Record records the nonce in the stand-in, then asks the shared store;
+// the stand-in's answer counts when the store fails or failed recently.
+// It never says Unavailable.
+func (n *Fallback) Record(ctx context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict {
+	if t.place.bucket == nil {
+		t.place = n.standIn.locate(t.APIKey, t.Nonce)
+	}
 	// The stand-in's horizon refuses as a replay: it may not narrow the
 	// dates the store vouches for.
-	seenHere := n.standIn.record(n.standIn.locate(t.APIKey, t.Nonce), now, ttl) != Fresh
+	seenHere := n.standIn.record(t.place, now, ttl) != Fresh
+	seen, err := n.shared.Seen(ctx, t.APIKey, t.Nonce, date, ttl)
 	if err != nil {
 		raise64(&n.checkLocalUntil, now.Add(ttl).UnixNano())
 		return verdict(seenHere)
@@ -54,9 +59,12 @@ func (n *Fallback) Record(ctx context.Context, t Ticket, _, now time.Time, ttl t
 
 // Peek is Record's verdict for t at now, recording nothing: the store's
 // answer, or the stand-in's where Record would take it.
-func (n *Fallback) Peek(ctx context.Context, t Ticket, _, now time.Time, ttl time.Duration) Verdict {
-	seen, err := n.shared.Recorded(ctx, t.APIKey, t.Nonce)
-	seenHere := n.standIn.visit(n.standIn.locate(t.APIKey, t.Nonce), now, ttl, false) != Fresh
+func (n *Fallback) Peek(ctx context.Context, t Ticket, date, now time.Time, ttl time.Duration) Verdict {
+	seen, err := n.shared.Recorded(ctx, t.APIKey, t.Nonce, date)
+	if t.place.bucket == nil {
+		t.place = n.standIn.locate(t.APIKey, t.Nonce)
+	}
+	seenHere := n.standIn.visit(t.place, now, ttl, false) != Fresh
 	if err != nil || (!seen && now.UnixNano() < n.checkLocalUntil.Load()) {
 		return verdict(seenHere)
 	}

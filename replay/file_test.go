@@ -20,7 +20,7 @@ func TestLocalNoncesFile(t *testing.T) {
 	logger := zap.NewNop()
 	past := time.Now().Add(-time.Minute)
 	seen := func(table *LocalNonces, nonce string) bool {
-		s, _ := table.Seen(context.Background(), "K", nonce, time.Hour)
+		s, _ := table.Seen(context.Background(), "K", nonce, time.Now(), time.Hour)
 		return s
 	}
 	exists := func() bool {

@@ -5,16 +5,20 @@
 // replay_protection mode. It does not import Caddy; caddymodule wires it.
 //
 // With several nodes the nonces live in the shared store (a Seer: the
-// Redis engine's nonce client). The round trip is its cost, so the client
+// Redis engine's nonce client), filed by the request's signed second: in
+// Redis one set per second, a nonce one member "<apiKey>:<nonce>" (in a
+// Redis Cluster one set per second and hash tag, the tags spreading the
+// nonces over the masters). The round trip is its cost, so the client
 // batches across concurrent requests: while one batch is on the wire the
-// next gathers, and goes as one command, a script that sets each nonce's
-// key with SET NX PX and answers for each (in a Redis Cluster one script
-// per group of hash-tagged keys, the tags spreading the nonces over the
-// masters). The guarantee does not depend on the batching: each nonce is
-// one key, set with NX where it lives, so of two requests with one nonce,
-// on one node or two, in one batch or two, only the first is fresh; a
-// batch that fails fails each of its calls, which Fallback then answers
-// from the node's table (docs/replay-protection.md).
+// next gathers, and goes as one command, a script that checks each set's
+// members at once (SMISMEMBER), adds the fresh ones (SADD) and only ever
+// lengthens the set's expiry. The guarantee does not depend on the
+// batching: a nonce is one member of one set, checked and added in one
+// script, and a replay carries its original's signed date, so of two
+// requests with one nonce, on one node or two, in one batch or two, only
+// the first is fresh; a batch that fails fails each of its calls, which
+// Fallback then answers from the node's table
+// (docs/replay-protection.md).
 package replay
 
 import (
@@ -68,10 +72,13 @@ const (
 
 // Seer is a shared nonce store across the network: the Redis engine's
 // nonce client. Seen records apiKey's nonce for ttl and reports whether it
-// had been recorded before.
+// had been recorded before. date is the request's signed date: a store
+// may file the nonce under it (Redis keeps a set of nonces per signed
+// second), so a replay, which carries the same date, is looked up in the
+// same place.
 type Seer interface {
-	Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error)
-	// Recorded reports whether apiKey's nonce is recorded (and unexpired),
-	// recording nothing.
-	Recorded(ctx context.Context, apiKey, nonce string) (bool, error)
+	Seen(ctx context.Context, apiKey, nonce string, date time.Time, ttl time.Duration) (bool, error)
+	// Recorded reports whether apiKey's nonce of a request signed at date
+	// is recorded (and unexpired), recording nothing.
+	Recorded(ctx context.Context, apiKey, nonce string, date time.Time) (bool, error)
 }

@@ -30,7 +30,7 @@ func BenchmarkLocalNoncesHugePages(b *testing.B) {
 	smallPages(tables[1]) // before any page is mapped
 	for _, n := range tables {
 		for i := range DefaultMaxNonces / 2 { // as halfFullNonces
-			n.Seen(context.Background(), apiKey, "fill-"+strconv.Itoa(i), 15*time.Minute)
+			n.Seen(context.Background(), apiKey, "fill-"+strconv.Itoa(i), time.Now(), 15*time.Minute)
 		}
 	}
 	ctx := context.Background()

@@ -190,16 +190,16 @@ func (l *LocalNonces) Peek(_ context.Context, t Ticket, date, now time.Time, ttl
 }
 
 // Seen records apiKey's nonce for ttl from the table's clock and reports
-// whether it was recorded (and not expired) already. A nonce the table
-// cannot vouch for (it expires no later than one it had to drop) counts
-// as seen. It never fails.
-func (l *LocalNonces) Seen(_ context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+// whether it was recorded (and not expired) already; the date does not
+// matter to the table. A nonce the table cannot vouch for (it expires no
+// later than one it had to drop) counts as seen. It never fails.
+func (l *LocalNonces) Seen(_ context.Context, apiKey, nonce string, _ time.Time, ttl time.Duration) (bool, error) {
 	return l.record(l.locate(apiKey, nonce), l.now(), ttl) != Fresh, nil
 }
 
 // Recorded reports whether apiKey's nonce is recorded and unexpired by the
 // table's clock, recording nothing.
-func (l *LocalNonces) Recorded(_ context.Context, apiKey, nonce string) (bool, error) {
+func (l *LocalNonces) Recorded(_ context.Context, apiKey, nonce string, _ time.Time) (bool, error) {
 	return l.visit(l.locate(apiKey, nonce), l.now(), 0, false) == Replayed, nil
 }
 

@@ -33,7 +33,7 @@ func (c *nonceClock) advance(d time.Duration) {
 
 func seen(t testing.TB, n Seer, apiKey, nonce string, ttl time.Duration) bool {
 	t.Helper()
-	s, err := n.Seen(context.Background(), apiKey, nonce, ttl)
+	s, err := n.Seen(context.Background(), apiKey, nonce, time.Now(), ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func BenchmarkLocalNoncesSeen(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Minute)
+		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Now(), time.Minute)
 		i++
 	}
 }
@@ -491,7 +491,7 @@ func BenchmarkLocalNoncesFull(b *testing.B) {
 	n := NewLocalNonces()
 	ctx := context.Background()
 	for i := range DefaultMaxNonces {
-		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", "fill-"+strconv.Itoa(i), time.Hour)
+		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", "fill-"+strconv.Itoa(i), time.Now(), time.Hour)
 	}
 	nonces := make([]string, 1<<20)
 	for i := range nonces {
@@ -500,7 +500,7 @@ func BenchmarkLocalNoncesFull(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Hour)
+		n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", nonces[i&(len(nonces)-1)], time.Now(), time.Hour)
 		i++
 	}
 }
@@ -524,7 +524,7 @@ func BenchmarkLocalNoncesPolluted(b *testing.B) {
 		nonce = strconv.AppendInt(nonce[:prefix], int64(i), 10)
 		start := time.Now()
 		// The store keeps hashes of the nonce, not the nonce: it may change after.
-		n.Seen(ctx, apiKey, unsafe.String(&nonce[0], len(nonce)), time.Hour)
+		n.Seen(ctx, apiKey, unsafe.String(&nonce[0], len(nonce)), time.Now(), time.Hour)
 		spent += time.Since(start)
 	}
 	b.ReportMetric(float64(spent)/float64(b.N), "ns/seen")
@@ -540,7 +540,7 @@ func BenchmarkLocalNoncesPolluted(b *testing.B) {
 func halfFullNonces(apiKey string) *LocalNonces {
 	n := NewLocalNonces()
 	for i := range DefaultMaxNonces / 2 {
-		n.Seen(context.Background(), apiKey, "fill-"+strconv.Itoa(i), 15*time.Minute) // the check's default max_skew
+		n.Seen(context.Background(), apiKey, "fill-"+strconv.Itoa(i), time.Now(), 15*time.Minute) // the check's default max_skew
 	}
 	return n
 }
@@ -576,10 +576,10 @@ func TestLocalNoncesPeek(t *testing.T) {
 			}
 		}
 	}
-	if seen, _ := n.Recorded(ctx, "KEY", "nonce"); !seen {
+	if seen, _ := n.Recorded(ctx, "KEY", "nonce", time.Now()); !seen {
 		t.Errorf("Recorded of a recorded nonce: false")
 	}
-	if seen, _ := n.Recorded(ctx, "KEY", "other"); seen {
+	if seen, _ := n.Recorded(ctx, "KEY", "other", time.Now()); seen {
 		t.Errorf("Recorded of a fresh nonce: true")
 	}
 }

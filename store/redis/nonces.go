@@ -1,10 +1,12 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,21 +16,39 @@ import (
 )
 
 // Nonces remembers request nonces in Redis for replay protection, so a
-// replay is caught whichever node it reaches. It has the method of
-// enforcement.NonceStore.
+// replay is caught whichever node it reaches (docs/replay-protection.md).
+// It has the method of replay.Seer.
+//
+// Layout: one set per signed second, not one key per nonce. A nonce of a
+// request signed at Unix second s is the member "<apiKey>:<nonce>" of the
+// set "<KeyPrefix>:nonce:<s>" (in a Cluster "<KeyPrefix>:nonce:{n<i>}:<s>",
+// one of nonceSlotGroups hash tags picked by the nonce's hash, so that the
+// nonces still spread over the masters). A replay carries the signed date
+// its signature covers, so it is looked up in the set of its original. A
+// set lives for the nonce ttl counted from the end of its second; a write
+// only ever lengthens that, never shortens it (nodes whose clocks differ
+// ask for slightly different ttls). Members cost Redis far less than keys
+// with their own expiry: no key object, no entry in the expiry table, and
+// a second's nonces are dropped at once (docs/operations.md advises
+// lazyfree-lazy-expire for that).
 //
 // Every request asks Redis once, which at gateway rates costs more in
 // system calls, goroutine wake-ups and Redis's per-command work than in
 // recording a nonce; so concurrent Seen calls share one command: while one
 // batch is on the wire, the calls that arrive queue up and go together in
-// the next (group commit), as one run of the nonce script, which sets each
-// of its keys with SET NX PX and answers for each. A lone call is a batch
-// of one and goes at once. A script's keys must share a Cluster slot: in a
-// Cluster a nonce's key carries one of nonceSlotGroups hash tags, picked
-// by the key's hash, so nonces still spread over the masters, and a batch
-// is one script per tag present (pipelined). Whatever the batching, every
-// nonce is one key set with NX in one place, so a replay to any node is
-// refused (docs/replay-protection.md).
+// the next (group commit), as one run of the nonce script. The script
+// takes the batch sorted by set, and for each set asks SMISMEMBER for its
+// members (SISMEMBER each on Redis before 6.2), answers 1 (fresh) for a
+// member that was absent and not already named earlier in the batch, 0
+// otherwise, adds the fresh ones with one SADD and lengthens the set's
+// expiry if it is shorter than asked. A lone call is a batch of one and
+// goes at once. A script's keys must share a Cluster slot: a batch is one
+// script per hash tag present (pipelined).
+//
+// The guarantee does not depend on the batching: a nonce is one member of
+// one set, checked and added within one script (Redis runs scripts one at
+// a time), so of two requests with one nonce and date, on one node or two,
+// in one batch or two, only the first is fresh.
 type Nonces struct {
 	client redis.UniversalClient
 	prefix string // "<KeyPrefix>:nonce:"
@@ -45,16 +65,54 @@ type Nonces struct {
 	busy     atomic.Bool  // the last batch had company
 }
 
-// nonceScriptSource sets each KEYS[i] to 1 with NX and ARGV[i] as its
-// time to live in milliseconds, and answers 1 for a key it set (fresh), 0
-// for one that was there (a replay).
-const nonceScriptSource = `local r = {}
-for i = 1, #KEYS do
-  r[i] = redis.call('SET', KEYS[i], '1', 'PX', ARGV[i], 'NX') and 1 or 0
+// nonceScriptSource records a batch of nonces in their sets. KEYS are
+// the sets, in runs: a set's nonces may come in several consecutive runs
+// (a long one is cut, see maxRunMembers). ARGV holds, for each KEYS[k],
+// the set's ttl in milliseconds, the number of members n, then the n
+// members. It answers, in the order of the members, 1 for a fresh one
+// (recorded now) and 0 for one recorded before or earlier in the batch (a
+// replay). SMISMEMBER is Redis 6.2's; before it (or where it is renamed
+// away) SISMEMBER asks for each member.
+const nonceScriptSource = `local r, a = {}, 1
+for k = 1, #KEYS do
+  local key, ttl, n = KEYS[k], tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local first, last = a + 2, a + 1 + n
+  a = last + 1
+  local had = redis.pcall('SMISMEMBER', key, unpack(ARGV, first, last))
+  if type(had) ~= 'table' or had.err then
+    had = {}
+    for i = first, last do had[i - first + 1] = redis.call('SISMEMBER', key, ARGV[i]) end
+  end
+  local add, named = {}, {}
+  for i = first, last do
+    local m = ARGV[i]
+    if had[i - first + 1] == 0 and not named[m] then
+      add[#add + 1] = m
+      r[#r + 1] = 1
+    else
+      r[#r + 1] = 0
+    end
+    named[m] = true
+  end
+  if #add > 0 then
+    redis.call('SADD', key, unpack(add))
+    if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+  end
 end
 return r`
 
 var nonceScript = redis.NewScript(nonceScriptSource)
+
+// NonceScriptCommands are the commands the nonce script runs inside
+// Redis. INFO commandstats counts them besides the EVALSHA (or EVAL) that
+// ran them; a count of the commands clients send leaves them out.
+var NonceScriptCommands = []string{"smismember", "sismember", "sadd", "pttl", "pexpire"}
+
+// maxRunMembers bounds the members of one run of the script's input, so
+// that unpack stays far within Lua's stack (8000); a longer run of one
+// set is cut into several, which the script checks one after the other,
+// so a nonce named twice is still a replay the second time.
+const maxRunMembers = 1000
 
 // nonceSlotGroups is how many hash tags a Cluster's nonce keys spread
 // over: a batch of concurrent calls is at most this many scripts, and the
@@ -93,14 +151,16 @@ func clusterSlot(key string) uint16 {
 
 // nonceCall is one Seen waiting for its batch.
 type nonceCall struct {
-	// The key is prefix + apiKey + ":" + nonce (the nonce pipe writes it
-	// from its parts); group is its slot group in a Cluster.
-	key                   string
-	prefix, apiKey, nonce string
-	group                 int
-	ttl                   time.Duration
-	fresh                 bool
-	err                   error
+	apiKey, nonce string
+	// second is the Unix second of the request's signed date, which names
+	// the nonce's set; group is its slot group in a Cluster (0 elsewhere).
+	second int64
+	group  int
+	// ttl is the set's time to live this call asks for: the nonce's ttl
+	// counted from the end of its second.
+	ttl   time.Duration
+	fresh bool
+	err   error
 	// done receives false with the result set, or true when the call
 	// must send the next batch itself (the nonce pipe then answers it
 	// with false too).
@@ -117,27 +177,31 @@ var nonceCalls = sync.Pool{New: func() any { return &nonceCall{done: make(chan b
 // masters.
 func (b *Backend) Nonces() *Nonces {
 	_, cluster := b.client.(*redis.ClusterClient)
-	n := &Nonces{client: b.client, prefix: b.prefix + ":nonce:", cluster: cluster, pipe: newNoncePipe(b.client)}
+	prefix := b.prefix + ":nonce:"
+	n := &Nonces{client: b.client, prefix: prefix, cluster: cluster, pipe: newNoncePipe(b.client, prefix)}
 	if n.pipe != nil {
 		context.AfterFunc(b.closing, n.pipe.close)
 	}
 	return n
 }
 
-// Seen records apiKey+nonce for ttl (SET NX PX, in a batch's script) and
-// reports whether it was recorded already (the request is a replay). A ttl under a
-// millisecond counts as one: a nonce key must never live forever.
-func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Duration) (bool, error) {
+// Seen records apiKey+nonce of a request signed at date for ttl, in the
+// set of date's second (in a batch's script), and reports whether it was
+// recorded already (the request is a replay). The set is kept for ttl
+// from the end of that second; a ttl under a millisecond counts as one: a
+// set must never live forever.
+func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, date time.Time, ttl time.Duration) (bool, error) {
+	call := nonceCalls.Get().(*nonceCall)
+	call.apiKey, call.nonce = apiKey, nonce
+	call.second, call.group = date.Unix(), n.group(apiKey, nonce)
+	call.ttl = ttl + time.Unix(call.second+1, 0).Sub(date)
 	if n.pipe != nil {
-		fresh, err := n.pipe.seen(ctx, n.prefix, apiKey, nonce, ttl)
+		fresh, err := n.pipe.seen(ctx, call)
 		if err != nil {
 			return false, redisUnavailable(err)
 		}
 		return !fresh, nil
 	}
-	call := nonceCalls.Get().(*nonceCall)
-	call.key, call.group = n.key(apiKey, nonce)
-	call.ttl = ttl
 	n.mu.Lock()
 	n.queue = append(n.queue, call)
 	lead := !n.flushing
@@ -157,14 +221,16 @@ func (n *Nonces) Seen(ctx context.Context, apiKey, nonce string, ttl time.Durati
 	return !fresh, nil
 }
 
-// Recorded reports whether apiKey+nonce is recorded (EXISTS), recording
-// nothing: explaining a request must not spend its nonce.
-func (n *Nonces) Recorded(ctx context.Context, apiKey, nonce string) (bool, error) {
-	count, err := n.client.Exists(ctx, n.prefix+apiKey+":"+nonce).Result()
+// Recorded reports whether apiKey+nonce of a request signed at date is
+// recorded (SISMEMBER), recording nothing: explaining a request must not
+// spend its nonce.
+func (n *Nonces) Recorded(ctx context.Context, apiKey, nonce string, date time.Time) (bool, error) {
+	key := n.key(n.group(apiKey, nonce), date.Unix())
+	found, err := n.client.SIsMember(ctx, key, apiKey+":"+nonce).Result()
 	if err != nil {
 		return false, redisUnavailable(err)
 	}
-	return count > 0, nil
+	return found, nil
 }
 
 // flush sends the queued calls (own among them) in one pipeline and
@@ -200,59 +266,106 @@ func (n *Nonces) flush(ctx context.Context, own *nonceCall) {
 	n.mu.Unlock()
 }
 
-// key is the Redis key of apiKey's nonce and, in a Cluster, its slot
-// group (0 elsewhere).
-func (n *Nonces) key(apiKey, nonce string) (string, int) {
+// group is the slot group of apiKey's nonce in a Cluster (0 elsewhere).
+func (n *Nonces) group(apiKey, nonce string) int {
 	if !n.cluster {
-		return n.prefix + apiKey + ":" + nonce, 0
+		return 0
 	}
 	h := fnv.New32a()
 	h.Write([]byte(apiKey))
 	h.Write([]byte{0})
 	h.Write([]byte(nonce))
-	group := int(h.Sum32() % nonceSlotGroups)
-	return n.prefix + nonceSlotTags[group] + ":" + apiKey + ":" + nonce, group
+	return int(h.Sum32() % nonceSlotGroups)
+}
+
+// key is the Redis key of the set of second's nonces in group.
+func (n *Nonces) key(group int, second int64) string {
+	if !n.cluster {
+		return n.prefix + strconv.FormatInt(second, 10)
+	}
+	return n.prefix + nonceSlotTags[group] + ":" + strconv.FormatInt(second, 10)
+}
+
+// sortNonceCalls sorts batch by set (slot group, then second), keeping
+// the order of the calls of one set: the script takes each set's members
+// together.
+func sortNonceCalls(batch []*nonceCall) {
+	bySet := func(a, b *nonceCall) int {
+		if c := cmp.Compare(a.group, b.group); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.second, b.second)
+	}
+	if !slices.IsSortedFunc(batch, bySet) {
+		slices.SortStableFunc(batch, bySet)
+	}
+}
+
+// nextRun returns the length of the first run of sorted: its calls of one
+// set, at most maxRunMembers, and the longest ttl they ask for.
+func nextRun(sorted []*nonceCall) (int, time.Duration) {
+	ttl := sorted[0].ttl
+	i := 1
+	for ; i < len(sorted) && i < maxRunMembers; i++ {
+		c := sorted[i]
+		if c.group != sorted[0].group || c.second != sorted[0].second {
+			break
+		}
+		ttl = max(ttl, c.ttl)
+	}
+	return i, ttl
 }
 
 // run records batch's nonces: one script for the whole batch, or, in a
 // Cluster, one per slot group, pipelined (go-redis sends each to its
-// master).
+// master). The scripts go as EVALSHA; a server that does not know the
+// script (a restart, SCRIPT FLUSH) is sent it in full.
 func (n *Nonces) run(ctx context.Context, batch []*nonceCall) {
-	groups := [nonceSlotGroups][]*nonceCall{}
-	for _, c := range batch {
-		groups[c.group] = append(groups[c.group], c)
+	sortNonceCalls(batch)
+	type script struct {
+		calls []*nonceCall
+		keys  []string
+		args  []any
+		cmd   *redis.Cmd
 	}
-	cmds := make([]*redis.Cmd, len(groups))
+	var scripts []*script
+	for i := 0; i < len(batch); {
+		s := &script{}
+		for j := i; j < len(batch) && batch[j].group == batch[i].group; {
+			size, ttl := nextRun(batch[j:])
+			s.keys = append(s.keys, n.key(batch[j].group, batch[j].second))
+			s.args = append(s.args, ttlMilliseconds(ttl), size)
+			for _, c := range batch[j : j+size] {
+				s.args = append(s.args, c.apiKey+":"+c.nonce)
+			}
+			j += size
+			s.calls = batch[i:j]
+		}
+		i += len(s.calls)
+		scripts = append(scripts, s)
+	}
 	// Each script's error is read below; Pipelined's is the first of them.
 	_, _ = n.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for g, calls := range groups {
-			if len(calls) == 0 {
-				continue
-			}
-			keys := make([]string, len(calls))
-			ttls := make([]any, len(calls))
-			for i, c := range calls {
-				keys[i], ttls[i] = c.key, ttlMilliseconds(c.ttl)
-			}
-			cmds[g] = nonceScript.Eval(ctx, p, keys, ttls...)
+		for _, s := range scripts {
+			s.cmd = nonceScript.EvalSha(ctx, p, s.keys, s.args...)
 		}
 		return nil
 	})
-	for g, calls := range groups {
-		if len(calls) == 0 {
-			continue
+	for _, s := range scripts {
+		if redis.HasErrorPrefix(s.cmd.Err(), "NOSCRIPT") {
+			s.cmd = nonceScript.Eval(ctx, n.client, s.keys, s.args...)
 		}
-		fresh, err := cmds[g].Int64Slice()
-		if err == nil && len(fresh) != len(calls) {
-			err = fmt.Errorf("%w: %d answers for %d nonces", errPipeProtocol, len(fresh), len(calls))
+		fresh, err := s.cmd.Int64Slice()
+		if err == nil && len(fresh) != len(s.calls) {
+			err = fmt.Errorf("%w: %d answers for %d nonces", errPipeProtocol, len(fresh), len(s.calls))
 		}
-		for i, c := range calls {
+		for i, c := range s.calls {
 			c.err = err
 			c.fresh = err == nil && fresh[i] == 1
 		}
 	}
 }
 
-// ttlMilliseconds is a nonce's time to live as Redis takes it: a ttl under
-// a millisecond counts as one, for a nonce key must never live forever.
+// ttlMilliseconds is a set's time to live as Redis takes it: a ttl under
+// a millisecond counts as one, for a set must never live forever.
 func ttlMilliseconds(ttl time.Duration) int64 { return max(ttl.Milliseconds(), 1) }

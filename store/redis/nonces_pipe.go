@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,14 +19,15 @@ import (
 // its own, without go-redis's per-command objects, pool, hooks and
 // per-command deadlines. The nonces of concurrent calls gathered while the
 // previous batch's reply is awaited go as one command, the nonce script
-// (group commit). The connection has no reader goroutine: one
-// of the calls holds it, writes the gathered batch (its own among them),
-// reads the replies and answers the calls in order, then passes the hold
-// to a call gathered meanwhile. A lone call thus writes and reads itself,
+// (group commit), by EVALSHA once the connection has run it in full. The
+// connection has no reader goroutine: one of the calls holds it, writes
+// the gathered batch (its own among them), reads the replies and answers
+// the calls in order, then passes the hold to a call gathered meanwhile. A lone call thus writes and reads itself,
 // without waking another goroutine. A connection idle for a while is
 // held by a watcher, which notices when the server closes it.
 type noncePipe struct {
-	opts *redis.Options // Dialer, address, credentials, database, timeouts
+	opts   *redis.Options // Dialer, address, credentials, database, timeouts
+	prefix string         // of the sets' keys, "<KeyPrefix>:nonce:"
 
 	mu     sync.Mutex
 	conn   *pipeConn // nil until dialed, and after a failure
@@ -46,6 +48,10 @@ type pipeConn struct {
 	// writeDeadline is the write deadline set last; it is moved only when
 	// it comes near, not for every batch.
 	writeDeadline time.Time
+	// loaded: the server ran the nonce script from this connection, so
+	// it knows the script by its hash (EVALSHA), unless it dropped its
+	// scripts since (a NOSCRIPT reply; the batch is then sent in full).
+	loaded bool
 }
 
 // watchAfter is how long the pipe is idle before the watcher waits on its
@@ -62,30 +68,30 @@ var errPipeProtocol = errors.New("redis: unexpected reply")
 
 // newNoncePipe returns the lean path for client, or nil when client is a
 // Cluster or Sentinel client, whose routing and failover stay go-redis's.
-func newNoncePipe(client redis.UniversalClient) *noncePipe {
+func newNoncePipe(client redis.UniversalClient, prefix string) *noncePipe {
 	c, ok := client.(*redis.Client)
 	// go-redis names the address of a Sentinel-backed client so.
 	if !ok || c.Options().Addr == "FailoverClient" {
 		return nil
 	}
-	p := &noncePipe{opts: c.Options()}
+	p := &noncePipe{opts: c.Options(), prefix: prefix}
 	p.idle = time.AfterFunc(watchAfter, p.watch)
 	return p
 }
 
-// seen records the nonce in the next batch and reports whether it was
-// set (fresh). ctx bounds the wait, but the batch is shared: a call
-// that holds the connection waits for its batch's replies, as long as the
-// read timeout lets it, unless ctx's deadline comes first.
-func (p *noncePipe) seen(ctx context.Context, prefix, apiKey, nonce string, ttl time.Duration) (fresh bool, err error) {
-	call := nonceCalls.Get().(*nonceCall)
+// seen records call's nonce in the next batch and reports whether it was
+// added (fresh); call, from nonceCalls, goes back there. ctx bounds the
+// wait, but the batch is shared: a call that holds the connection waits
+// for its batch's replies, as long as the read timeout lets it, unless
+// ctx's deadline comes first.
+func (p *noncePipe) seen(ctx context.Context, call *nonceCall) (fresh bool, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		*call = nonceCall{done: call.done}
 		nonceCalls.Put(call)
 		return false, redis.ErrClosed
 	}
-	call.prefix, call.apiKey, call.nonce, call.ttl = prefix, apiKey, nonce, ttl
 	p.next = append(p.next, call)
 	hold := !p.busy
 	p.busy = true
@@ -191,7 +197,8 @@ func (p *noncePipe) write() (c *pipeConn, batch []*nonceCall, due time.Time) {
 	p.next = p.spareCal
 	p.spareCal, p.spareOut = nil, nil
 	p.mu.Unlock()
-	out = appendNonceScript(out[:0], batch)
+	sortNonceCalls(batch)
+	out = appendNonceScript(out[:0], p.prefix, batch, c.loaded)
 
 	now := time.Now()
 	due = now.Add(p.opts.ReadTimeout)
@@ -220,7 +227,16 @@ func (p *noncePipe) write() (c *pipeConn, batch []*nonceCall, due time.Time) {
 // the hold to the first call gathered meanwhile that still waits (or to a
 // goroutine of its own when none does), or drops busy.
 func (p *noncePipe) read(c *pipeConn, batch []*nonceCall) {
-	if err := readNonceScriptReply(c.r, batch); err != nil {
+	err := readNonceScriptReply(c.r, batch)
+	if c.loaded && isReplyError(err) && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		// The server dropped its scripts: the batch again, in full.
+		c.loaded = false
+		if _, err = c.Write(appendNonceScript(nil, p.prefix, batch, false)); err == nil {
+			err = readNonceScriptReply(c.r, batch)
+		}
+	}
+	c.loaded = c.loaded || err == nil
+	if err != nil {
 		if !isReplyError(err) {
 			answer(batch, err)
 			p.fail(c, err)
@@ -370,29 +386,55 @@ func (p *noncePipe) dial() (*pipeConn, error) {
 	return c, nil
 }
 
-// appendNonceScript appends, in RESP, the nonce script run on the keys
-// of batch's nonces with their ttls in milliseconds.
-func appendNonceScript(b []byte, batch []*nonceCall) []byte {
-	b = append(b, '*')
-	b = strconv.AppendInt(b, int64(3+2*len(batch)), 10)
-	b = append(b, "\r\n$4\r\nEVAL\r\n$"...)
-	b = strconv.AppendInt(b, int64(len(nonceScriptSource)), 10)
-	b = append(b, "\r\n"...)
-	b = append(b, nonceScriptSource...)
-	b = append(b, "\r\n"...)
-	b = appendBulkInt(b, int64(len(batch)))
-	for _, c := range batch {
-		b = append(b, '$')
-		b = strconv.AppendInt(b, int64(len(c.prefix)+len(c.apiKey)+1+len(c.nonce)), 10)
-		b = append(b, "\r\n"...)
-		b = append(b, c.prefix...)
-		b = append(b, c.apiKey...)
-		b = append(b, ':')
-		b = append(b, c.nonce...)
-		b = append(b, "\r\n"...)
+// appendNonceScript appends, in RESP, the nonce script run on sorted's
+// nonces (sortNonceCalls): by its hash when loaded, else in full (EVAL),
+// with a key a run of one set's members (nextRun) named prefix + second.
+func appendNonceScript(b []byte, prefix string, sorted []*nonceCall, loaded bool) []byte {
+	runs, args := 0, 0
+	for i := 0; i < len(sorted); runs++ {
+		size, _ := nextRun(sorted[i:])
+		i += size
+		args += 3 + size // the key, the ttl, the count, the members
 	}
-	for _, c := range batch {
-		b = appendBulkInt(b, ttlMilliseconds(c.ttl))
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(3+args), 10)
+	if loaded {
+		b = append(b, "\r\n$7\r\nEVALSHA\r\n$40\r\n"...)
+		b = append(b, nonceScript.Hash()...)
+	} else {
+		b = append(b, "\r\n$4\r\nEVAL\r\n$"...)
+		b = strconv.AppendInt(b, int64(len(nonceScriptSource)), 10)
+		b = append(b, "\r\n"...)
+		b = append(b, nonceScriptSource...)
+	}
+	b = append(b, "\r\n"...)
+	b = appendBulkInt(b, int64(runs))
+	for i := 0; i < len(sorted); {
+		size, _ := nextRun(sorted[i:])
+		var digits [20]byte
+		d := strconv.AppendInt(digits[:0], sorted[i].second, 10)
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(prefix)+len(d)), 10)
+		b = append(b, "\r\n"...)
+		b = append(b, prefix...)
+		b = append(b, d...)
+		b = append(b, "\r\n"...)
+		i += size
+	}
+	for i := 0; i < len(sorted); {
+		size, ttl := nextRun(sorted[i:])
+		b = appendBulkInt(b, ttlMilliseconds(ttl))
+		b = appendBulkInt(b, int64(size))
+		for _, c := range sorted[i : i+size] {
+			b = append(b, '$')
+			b = strconv.AppendInt(b, int64(len(c.apiKey)+1+len(c.nonce)), 10)
+			b = append(b, "\r\n"...)
+			b = append(b, c.apiKey...)
+			b = append(b, ':')
+			b = append(b, c.nonce...)
+			b = append(b, "\r\n"...)
+		}
+		i += size
 	}
 	return b
 }

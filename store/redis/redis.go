@@ -46,7 +46,10 @@ const (
 //	{p}:rev         the revision, incremented by every Update that Notifies
 //	{p}:changes     stream of those Updates: fields rev and api_keys (\n-separated)
 //
-// Nonces (Backend.Nonces) live outside the tag so they spread over a Cluster.
+// Nonces (Backend.Nonces) live outside the tag so they spread over a Cluster:
+//
+//	<p>:nonce:<s>          set of "<apiKey>:<nonce>" of the requests signed in Unix second s
+//	<p>:nonce:{n<i>}:<s>   the same in a Cluster, for each of 16 hash tags
 type Backend struct {
 	client redis.UniversalClient
 	prefix string // the KeyPrefix, without braces

@@ -321,7 +321,7 @@ func TestRedisUnavailable(t *testing.T) {
 	if err := b.View(ctx, func(tx store.Tx) error { _, err := tx.Scan("t", "", 0); return err }); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Scan on a stopped server = %v, want ErrUnavailable", err)
 	}
-	if _, err := b.Nonces().Seen(ctx, "K", "n", time.Minute); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := b.Nonces().Seen(ctx, "K", "n", time.Now(), time.Minute); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Seen on a stopped server = %v, want ErrUnavailable", err)
 	}
 	if err := b.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
@@ -342,40 +342,42 @@ func TestRedisNonces(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
 	n := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}).Nonces()
-	seen := func(key, nonce string, ttl time.Duration) bool {
+	raw := rawClient(t, srv.Addr)
+	// Each case has a second of its own, and a date 1ms before its end:
+	// a set lives the ttl from the end of its second.
+	base := time.Now().Unix()
+	date := func(i int64) time.Time { return time.Unix(base+i, 999e6) }
+	set := func(i int64) string { return "access_auth:nonce:" + strconv.FormatInt(base+i, 10) }
+	seen := func(key, nonce string, i int64, ttl time.Duration) bool {
 		t.Helper()
-		s, err := n.Seen(ctx, key, nonce, ttl)
+		s, err := n.Seen(ctx, key, nonce, date(i), ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	if seen("K", "n1", time.Minute) {
+	if seen("K", "n1", 0, time.Minute) {
 		t.Fatal("first use of a nonce reported as seen")
 	}
-	if !seen("K", "n1", time.Minute) {
+	if !seen("K", "n1", 0, time.Minute) {
 		t.Fatal("second use of a nonce not reported")
 	}
-	if seen("K2", "n1", time.Minute) {
+	if seen("K2", "n1", 0, time.Minute) {
 		t.Fatal("nonces of different API keys collide")
 	}
-	ttl, err := rawClient(t, srv.Addr).PTTL(ctx, "access_auth:nonce:K:n1").Result()
-	if err != nil || ttl <= 0 || ttl > time.Minute {
-		t.Fatalf("nonce key TTL = %v, %v; want (0, 1m]", ttl, err)
+	ttl, err := raw.PTTL(ctx, set(0)).Result()
+	if err != nil || ttl <= 0 || ttl > time.Minute+time.Millisecond {
+		t.Fatalf("nonce set TTL = %v, %v; want (0, 1m1ms]", ttl, err)
 	}
 	// PTTL answers -1 for a key without expiry (and -2 for one already gone).
-	if seen("K", "forever", 0); rawClient(t, srv.Addr).PTTL(ctx, "access_auth:nonce:K:forever").Val() == -1 {
+	if seen("K", "forever", 1, 0); raw.PTTL(ctx, set(1)).Val() == -1 {
 		t.Fatal("a nonce stored with ttl 0 never expires")
 	}
-	if seen("K", "short", 50*time.Millisecond) {
+	if seen("K", "short", 2, 50*time.Millisecond) {
 		t.Fatal("first use reported as seen")
 	}
 	time.Sleep(120 * time.Millisecond)
-	// PTTL answers -1 for a key without expiry (and -2 for one already gone).
-	if seen("K", "forever", 0); rawClient(t, srv.Addr).PTTL(ctx, "access_auth:nonce:K:forever").Val() == -1 {
-		t.Fatal("a nonce stored with ttl 0 never expires")
-	}
-	if seen("K", "short", 50*time.Millisecond) {
+	if seen("K", "short", 2, 50*time.Millisecond) {
 		t.Fatal("nonce still remembered after its TTL")
 	}
 }

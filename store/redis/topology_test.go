@@ -72,10 +72,10 @@ func TestRedisCluster(t *testing.T) {
 	for i := range 64 {
 		wg.Go(func() {
 			nonce := "n" + strconv.Itoa(i)
-			if seen, err := nonces.Seen(ctx, "K", nonce, time.Minute); seen || err != nil {
+			if seen, err := nonces.Seen(ctx, "K", nonce, testDate, time.Minute); seen || err != nil {
 				t.Errorf("Seen %s = %v, %v; want fresh", nonce, seen, err)
 			}
-			if seen, err := other.Seen(ctx, "K", nonce, time.Minute); !seen || err != nil {
+			if seen, err := other.Seen(ctx, "K", nonce, testDate, time.Minute); !seen || err != nil {
 				t.Errorf("Seen %s again through another client = %v, %v; want a replay", nonce, seen, err)
 			}
 		})
@@ -175,7 +175,7 @@ func BenchmarkRedisNonceSeen(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		if _, err := n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", strconv.Itoa(i), time.Minute); err != nil {
+		if _, err := n.Seen(ctx, "0123456789ABCDEF0123456789ABCDEF", strconv.Itoa(i), time.Now(), time.Minute); err != nil {
 			b.Fatal(err)
 		}
 	}
