@@ -71,12 +71,16 @@ func (t *redisTx) Get(table, id string) ([]byte, error) {
 	if err != nil {
 		return nil, redisUnavailable(err)
 	}
-	t.remember(redisRecordRef{table, id}, v)
+	if t.watch != nil {
+		t.remember(redisRecordRef{table, id}, v)
+	}
 	return v, nil
 }
 
 // remember keeps a record read (nil: none), so a later Get costs no round
 // trip and a Put of a record known to exist adds nothing to the index.
+// View does not keep what Get reads: it writes nothing, and a long View
+// would hold every record it read.
 func (t *redisTx) remember(ref redisRecordRef, v []byte) {
 	if t.reads == nil {
 		t.reads = make(map[redisRecordRef][]byte)
