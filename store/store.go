@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -44,6 +46,9 @@ type Store struct {
 	// sealingKeyRecorded is set once the store's record of sealing keys
 	// holds the first master key; until then every write makes sure of it.
 	sealingKeyRecorded atomic.Bool
+
+	idMu   sync.Mutex
+	lastID [16]byte // the newest ID's bytes, so the next one sorts after it
 }
 
 // Open returns a Store over backend. The Store owns backend from then on:
@@ -335,14 +340,27 @@ func (s *Store) auditID(at time.Time) (string, error) {
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
 // newID returns prefix + 26 url-safe characters: 48 bits of milliseconds,
-// so lists come in creation order, then 80 random bits.
+// so lists come in creation order, then 80 random bits. IDs one store makes
+// in the same millisecond (or after its clock stepped back) follow the
+// previous one, its bits plus one, so they keep their order too.
 func (s *Store) newID(prefix string) (string, error) {
-	b := make([]byte, 16)
+	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(s.now().UnixMilli())<<16)
 	if _, err := io.ReadFull(s.rand, b[6:]); err != nil {
 		return "", fmt.Errorf("generating id: %w", err)
 	}
-	return prefix + idEncoding.EncodeToString(b), nil
+	s.idMu.Lock()
+	if bytes.Compare(b[:], s.lastID[:]) <= 0 {
+		b = s.lastID
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i]++; b[i] != 0 {
+				break
+			}
+		}
+	}
+	s.lastID = b
+	s.idMu.Unlock()
+	return prefix + idEncoding.EncodeToString(b[:]), nil
 }
 
 func (s *Store) randomBytes(n int) ([]byte, error) {

@@ -2,8 +2,12 @@ package store_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/accessauth/caddy-access-auth/store"
 	boltstore "github.com/accessauth/caddy-access-auth/store/bolt"
@@ -28,4 +32,38 @@ func openStore(t testing.TB, opts store.Options) *store.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Keys made in one millisecond, or after the clock stepped back, still list
+// newest first: a store's IDs only ever increase.
+func TestIDsIncreaseWithinAMillisecond(t *testing.T) {
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	clock := []time.Time{at, at, at, at.Add(-time.Second), at}
+	s := openStore(t, store.Options{Now: func() time.Time {
+		now := clock[0]
+		if len(clock) > 1 {
+			clock = clock[1:]
+		}
+		return now
+	}})
+	ctx := context.Background()
+	var names []string
+	for i := range 5 {
+		names = append(names, fmt.Sprintf("k%d", i))
+		if _, err := s.CreateKey(ctx, store.NewKey{Name: names[i]}, store.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, _, err := s.ListKeys(ctx, store.KeyFilter{}, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range keys {
+		got = append(got, k.Name)
+	}
+	slices.Reverse(names)
+	if !slices.Equal(got, names) {
+		t.Errorf("listed %v, want newest first %v", got, names)
+	}
 }
