@@ -333,15 +333,18 @@ func TestPlansAcrossNodes(t *testing.T) {
 		// touch 11 windows, the last one for 100 ms.
 		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
 		scripts, metric := scriptCalls(t, rdb), limitRequests()
+		start := time.Now()
 		counts := planLoad(t, nodes, key, 0, 1000, 10*time.Second)
+		// A loaded machine may stretch the load into one more window.
+		windows := int(time.Now().Truncate(time.Second).Sub(start.Truncate(time.Second))/time.Second) + 1
 		total := 0
 		for _, n := range counts {
 			total += n
 		}
 		allowed := counts["200 "]
-		t.Logf("rate of 200/s, offered %d requests in 10 s (%d/s): %v", total, total/10, counts)
-		if allowed < 1800 || allowed > 2200 || allowed+counts["429 rate_limited"] != total {
-			t.Errorf("answers %v: want 1800..2200 allowed, the rest 429 rate_limited", counts)
+		t.Logf("rate of 200/s, offered %d requests in 10 s (%d/s) over %d windows: %v", total, total/10, windows, counts)
+		if allowed < 1800 || allowed > 200*windows || allowed+counts["429 rate_limited"] != total {
+			t.Errorf("answers %v: want 1800..%d allowed (200 in each of %d windows), the rest 429 rate_limited", counts, 200*windows, windows)
 		}
 		perRequest("rate", total, scriptCalls(t, rdb)-scripts, limitRequests()-metric)
 	})
