@@ -242,11 +242,19 @@ func (t *boltTx) Get(table, id string) ([]byte, error) {
 	return append([]byte(nil), v...), nil
 }
 
+// fillPercent is how full bbolt fills a page before it splits it. Most
+// tables grow at their end (IDs begin with their creation time: keys,
+// authorizations, audit records), where bbolt's default of half-full pages
+// left every page half empty; the others are written rarely. Measured on a
+// bulk import: 2.7 KB of file a key at 0.5, 1.7 KB at 0.9, and 6 % faster.
+const fillPercent = 0.9
+
 func (t *boltTx) Put(table, id string, value []byte) error {
 	bucket, err := t.tx.CreateBucketIfNotExists([]byte(table))
 	if err != nil {
 		return err
 	}
+	bucket.FillPercent = fillPercent
 	return bucket.Put([]byte(id), value)
 }
 

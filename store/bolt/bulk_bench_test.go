@@ -2,6 +2,7 @@ package boltstore_test
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,7 +15,8 @@ import (
 // heap added; docs/operations.md).
 func BenchmarkImportFrom(b *testing.B) {
 	masterKey := bytes.Repeat([]byte{3}, store.MasterKeySize)
-	backend, err := boltstore.Open(filepath.Join(b.TempDir(), "store.db"))
+	path := filepath.Join(b.TempDir(), "store.db")
+	backend, err := boltstore.Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -24,4 +26,7 @@ func BenchmarkImportFrom(b *testing.B) {
 	}
 	defer s.Close()
 	bulkgen.BenchmarkImport(b, s, masterKey)
+	if info, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(info.Size())/float64(b.N), "file-B/key")
+	}
 }
