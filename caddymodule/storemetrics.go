@@ -3,7 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -71,21 +71,38 @@ var storeOps = func() map[string]*storeOpMetrics {
 const storeErrorLogInterval = time.Second
 
 // storeErrorLog logs one backend's failures at ERROR, at most one line per
-// interval, with the number of failures it did not log.
+// operation and interval, with the number of that operation's failures it
+// did not log: a background operation failing (a usage flush, a route's
+// registration) does not hide the failures of requests' lookups.
 type storeErrorLog struct {
-	last       atomic.Int64 // Unix nanoseconds of the last line
-	suppressed atomic.Int64
+	mu         sync.Mutex
+	last       map[string]time.Time // by op: when its last line was written
+	suppressed map[string]int64     // by op: failures since that line
 }
 
 func (l *storeErrorLog) log(op string, err error) {
-	now := time.Now().UnixNano()
-	last := l.last.Load()
-	if now-last < int64(storeErrorLogInterval) || !l.last.CompareAndSwap(last, now) {
-		l.suppressed.Add(1)
-		return
+	if notLogged, ok := l.admit(op, time.Now()); ok {
+		caddy.Log().Named("access_auth.store").Error("store request failed",
+			zap.String("op", op), zap.Error(err), zap.Int64("failures_not_logged", notLogged))
 	}
-	caddy.Log().Named("access_auth.store").Error("store request failed",
-		zap.String("op", op), zap.Error(err), zap.Int64("failures_not_logged", l.suppressed.Swap(0)))
+}
+
+// admit reports whether a failure of op at now gets a line, and how many of
+// op's failures went unlogged since its last one.
+func (l *storeErrorLog) admit(op string, now time.Time) (notLogged int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last[op]) < storeErrorLogInterval {
+		l.suppressed[op]++
+		return 0, false
+	}
+	if l.last == nil {
+		l.last, l.suppressed = make(map[string]time.Time), make(map[string]int64)
+	}
+	l.last[op] = now
+	notLogged = l.suppressed[op]
+	l.suppressed[op] = 0
+	return notLogged, true
 }
 
 // observe counts one store request of op that started at start, and logs

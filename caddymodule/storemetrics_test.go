@@ -145,3 +145,31 @@ func TestMeteredBackendPassesCountersOn(t *testing.T) {
 		t.Errorf("Counts over a backend without counters = %v", err)
 	}
 }
+
+// One operation failing keeps another's failures from being hidden: each
+// has its own line a second, which counts the failures it did not log.
+func TestStoreErrorLogByOperation(t *testing.T) {
+	var l storeErrorLog
+	at := time.Unix(1_800_000_000, 0)
+	for _, step := range []struct {
+		op        string
+		after     time.Duration
+		logged    bool
+		notLogged int64
+	}{
+		{opCount, 0, true, 0},
+		{opGet, 10 * time.Millisecond, true, 0}, // another op: its own line
+		{opCount, 20 * time.Millisecond, false, 0},
+		{opGet, 30 * time.Millisecond, false, 0},
+		{opGet, 40 * time.Millisecond, false, 0},
+		{opGet, 1010 * time.Millisecond, true, 2},
+		{opCount, 1010 * time.Millisecond, true, 1},
+		{opCount, 1500 * time.Millisecond, false, 0},
+	} {
+		notLogged, logged := l.admit(step.op, at.Add(step.after))
+		if logged != step.logged || notLogged != step.notLogged {
+			t.Errorf("%s failing at +%v: logged %v (%d not logged before), want %v (%d)",
+				step.op, step.after, logged, notLogged, step.logged, step.notLogged)
+		}
+	}
+}
