@@ -250,9 +250,14 @@ func (t *boltTx) Get(table, id string) ([]byte, error) {
 const fillPercent = 0.9
 
 func (t *boltTx) Put(table, id string, value []byte) error {
-	bucket, err := t.tx.CreateBucketIfNotExists([]byte(table))
-	if err != nil {
-		return err
+	// Bucket finds an open table without the copy of its name that
+	// CreateBucketIfNotExists makes on every call.
+	bucket := t.tx.Bucket([]byte(table))
+	if bucket == nil {
+		var err error
+		if bucket, err = t.tx.CreateBucket([]byte(table)); err != nil {
+			return err
+		}
 	}
 	bucket.FillPercent = fillPercent
 	return bucket.Put([]byte(id), value)
