@@ -155,6 +155,14 @@ func (b meteredBackend) Update(ctx context.Context, fn func(store.Tx) error) err
 	return err
 }
 
+// UpdateStaged passes store.StagedUpdater on, metered as an Update.
+func (b meteredBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) error, visible func()) error {
+	start := time.Now()
+	err := store.UpdateStaged(ctx, b.Backend, fn, visible)
+	b.errors.observe(opUpdate, start, err)
+	return err
+}
+
 func (b meteredBackend) Get(ctx context.Context, table, id string) ([]byte, error) {
 	start := time.Now()
 	v, err := b.Backend.Get(ctx, table, id)

@@ -87,6 +87,29 @@ type Prefetcher interface {
 	Prefetch(refs []RecordRef) error
 }
 
+// A StagedUpdater is a Backend whose writes become visible to the
+// transactions that follow before they are durable: store/redis commits on
+// the master, then waits for a replica to hold the write. UpdateStaged is
+// Update that calls visible, once, as soon as fn's writes are visible, and
+// returns when they are durable; a caller with a sequence of dependent
+// writes (a bulk import) prepares the next one meanwhile.
+type StagedUpdater interface {
+	UpdateStaged(ctx context.Context, fn func(Tx) error, visible func()) error
+}
+
+// UpdateStaged runs fn as b's UpdateStaged where the engine has it, else as
+// its Update, which is durable when visible. A nil visible is Update.
+func UpdateStaged(ctx context.Context, b Backend, fn func(Tx) error, visible func()) error {
+	if staged, ok := b.(StagedUpdater); ok && visible != nil {
+		return staged.UpdateStaged(ctx, fn, visible)
+	}
+	err := b.Update(ctx, fn)
+	if err == nil && visible != nil {
+		visible()
+	}
+	return err
+}
+
 // prefetch reads the records reads lists ahead where tx can. reads is
 // called only then: listing a batch's records costs as much as reading
 // them from an engine whose reads are local.

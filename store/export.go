@@ -135,7 +135,7 @@ func (s *Store) Import(ctx context.Context, data Export, actor Actor) error {
 	if data.Version != ExportVersion {
 		return errExportVersion(data.Version)
 	}
-	return s.importBatch(ctx, data, importOffsets{}, actor)
+	return s.importBatch(ctx, data, importOffsets{}, actor, nil)
 }
 
 func errExportVersion(v int) error {
@@ -146,8 +146,10 @@ func errExportVersion(v int) error {
 // group, plan, key and authorization, so errors name the right record.
 type importOffsets struct{ groups, plans, keys, authorizations int }
 
-// importBatch checks and merges part of an export in one transaction.
-func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, actor Actor) error {
+// importBatch checks and merges part of an export in one transaction,
+// calling visible (unless nil) once the transaction is visible to the
+// next (StagedUpdater).
+func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, actor Actor, visible func()) error {
 	groups, err := s.checkImportedGroups(data.Groups, at.groups)
 	if err != nil {
 		return err
@@ -171,7 +173,7 @@ func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, 
 		}
 		return refs
 	}
-	return s.update(ctx, actor, func(w *writer) error {
+	return s.updateStaged(ctx, actor, func(w *writer) error {
 		if err := prefetch(w.tx, reads); err != nil {
 			return err
 		}
@@ -196,7 +198,7 @@ func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, 
 			}
 		}
 		return w.audit("store.import", fmt.Sprintf("%d keys, %d authorizations, %d groups, %d plans", len(keys), len(auths), len(groups), len(plans)))
-	})
+	}, visible)
 }
 
 // importReads are the records an import of these reads (importKey,

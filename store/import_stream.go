@@ -33,7 +33,10 @@ type ImportSummary struct {
 // authorizations is one transaction, as with Import. A larger one commits
 // a batch of ImportBatch records at a time, each batch atomic: an import
 // that fails part way keeps the batches before the failure, and running it
-// again completes it (importing is idempotent). Memory stays bounded when
+// again completes it (importing is idempotent). A batch commits while the
+// next one is read, and on an engine whose writes are visible before they
+// are durable (StagedUpdater) the next one's transaction runs while the
+// last becomes durable; ImportFrom returns once every batch is. Memory stays bounded when
 // the sections come in ExportTo's order (groups, plans, keys,
 // authorizations); in another order the authorizations are held until the
 // groups, plans and keys they may name have been read. A record (or any
@@ -42,6 +45,10 @@ type ImportSummary struct {
 func (s *Store) ImportFrom(ctx context.Context, r io.Reader, actor Actor) (ImportSummary, error) {
 	im := &streamImport{s: s, ctx: ctx, actor: actor, in: &recordScanner{r: bufio.NewReaderSize(r, 64<<10)}, read: map[string]bool{}}
 	err := im.run()
+	// A batch still committing comes before whatever stopped the stream.
+	if batchErr := im.drain(); batchErr != nil {
+		err = batchErr
+	}
 	return im.done, err
 }
 
@@ -56,6 +63,19 @@ type streamImport struct {
 	at      importOffsets // position of pending's first records
 	read    map[string]bool
 	done    ImportSummary // committed
+
+	// The batches committing while the stream reads on, oldest first: at
+	// most one becoming durable and one running (see commit).
+	inflight []*batchCommit
+	spare    Export // the arrays of a finished batch, for pending
+}
+
+// batchCommit is one batch's importBatch, running in its own goroutine.
+type batchCommit struct {
+	batch   Export
+	visible chan struct{} // closed once its writes are visible to the next batch
+	done    chan struct{} // closed once it is durable, or failed: err says
+	err     error
 }
 
 func (im *streamImport) run() error {
@@ -203,25 +223,82 @@ func (im *streamImport) commit(final bool) error {
 	if len(batch.Groups)+len(batch.Plans)+len(batch.Keys)+len(batch.Authorizations) == 0 {
 		return nil
 	}
-	if err := im.s.importBatch(im.ctx, batch, im.at, im.actor); err != nil {
-		return err
+	// This batch may read what the last one wrote (the keys its
+	// authorizations name), so that one must be visible; the one before
+	// must be durable, which bounds what is held.
+	if n := len(im.inflight); n > 0 {
+		if err := im.inflight[n-1].waitVisible(); err != nil {
+			return err
+		}
 	}
+	for len(im.inflight) > 1 {
+		if err := im.finish(); err != nil {
+			return err
+		}
+	}
+	im.inflight = append(im.inflight, im.start(batch))
 	im.at.groups += len(batch.Groups)
 	im.at.plans += len(batch.Plans)
 	im.at.keys += len(batch.Keys)
 	im.at.authorizations += len(batch.Authorizations)
-	im.done.Groups += len(batch.Groups)
-	im.done.Plans += len(batch.Plans)
-	im.done.Keys += len(batch.Keys)
-	im.done.Authorizations += len(batch.Authorizations)
-	// The next batch reuses the arrays (importBatch keeps no reference),
-	// cleared so that they hold no record's strings.
-	p := &im.pending
-	p.Groups, p.Plans, p.Keys = reuse(p.Groups), reuse(p.Plans), reuse(p.Keys)
+	// The next batch takes the arrays of a finished one (importBatch keeps
+	// no reference), cleared so that they hold no record's strings.
+	p, spare := &im.pending, &im.spare
+	p.Groups, p.Plans, p.Keys = reuse(spare.Groups), reuse(spare.Plans), reuse(spare.Keys)
 	if authsReady {
-		p.Authorizations = reuse(p.Authorizations)
+		p.Authorizations = reuse(spare.Authorizations)
 	}
+	*spare = Export{}
 	return nil
+}
+
+// start commits batch in a goroutine while the stream reads on: for Redis
+// the next batch is read and decoded while this one commits, and prepared
+// while a replica receives it.
+func (im *streamImport) start(batch Export) *batchCommit {
+	c := &batchCommit{batch: batch, visible: make(chan struct{}), done: make(chan struct{})}
+	go func(at importOffsets) {
+		defer close(c.done)
+		c.err = im.s.importBatch(im.ctx, batch, at, im.actor, func() { close(c.visible) })
+	}(im.at)
+	return c
+}
+
+// waitVisible returns once the batch's writes are visible, or its error.
+func (c *batchCommit) waitVisible() error {
+	select {
+	case <-c.visible:
+		return nil
+	case <-c.done:
+		return c.err
+	}
+}
+
+// finish waits for the oldest batch in flight to be durable and counts it.
+func (im *streamImport) finish() error {
+	c := im.inflight[0]
+	im.inflight = im.inflight[1:]
+	<-c.done
+	if c.err != nil {
+		return c.err
+	}
+	im.done.Groups += len(c.batch.Groups)
+	im.done.Plans += len(c.batch.Plans)
+	im.done.Keys += len(c.batch.Keys)
+	im.done.Authorizations += len(c.batch.Authorizations)
+	im.spare = c.batch
+	return nil
+}
+
+// drain waits for every batch in flight and returns the first error.
+func (im *streamImport) drain() error {
+	var first error
+	for len(im.inflight) > 0 {
+		if err := im.finish(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // recordScanner reads an import stream a JSON value at a time: the

@@ -217,8 +217,14 @@ type writer struct {
 // update runs fn in one backend transaction, then recompiles the
 // credentials of the access keys fn touched.
 func (s *Store) update(ctx context.Context, actor Actor, fn func(w *writer) error) error {
+	return s.updateStaged(ctx, actor, fn, nil)
+}
+
+// updateStaged is update that calls visible, unless nil, once the write is
+// visible to the next, before it is durable (StagedUpdater).
+func (s *Store) updateStaged(ctx context.Context, actor Actor, fn func(w *writer) error, visible func()) error {
 	var last *writer
-	err := s.backend.Update(ctx, func(tx Tx) error {
+	err := UpdateStaged(ctx, s.backend, func(tx Tx) error {
 		w := &writer{s: s, tx: tx, now: s.now().UTC(), actor: actor, touched: make(map[string]struct{})}
 		last = w
 		if !s.sealingKeyRecorded.Load() {
@@ -240,7 +246,7 @@ func (s *Store) update(ctx context.Context, actor Actor, fn func(w *writer) erro
 			}
 		}
 		return nil
-	})
+	}, visible)
 	if err == nil && s.committed != nil && len(last.changed) > 0 {
 		s.committed(last.changed)
 	}

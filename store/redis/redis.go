@@ -207,9 +207,16 @@ func (b *Backend) View(ctx context.Context, fn func(store.Tx) error) error {
 // and fn runs again. A committed write then waits for a replica
 // (awaitReplica).
 func (b *Backend) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return b.UpdateStaged(ctx, fn, nil)
+}
+
+// UpdateStaged is Update that calls visible (unless nil) once the write
+// committed on the master, before the wait for a replica: store.ImportFrom
+// reads and prepares its next batch meanwhile.
+func (b *Backend) UpdateStaged(ctx context.Context, fn func(store.Tx) error, visible func()) error {
 	for attempt := 1; ; attempt++ {
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
-			return b.try(ctx, rtx, fn)
+			return b.try(ctx, rtx, fn, visible)
 		}, b.anchorKey)
 		var fe redisFnError
 		switch {
@@ -242,8 +249,9 @@ type redisFnError struct{ err error }
 
 func (e redisFnError) Error() string { return e.err.Error() }
 
-// try runs fn once on a watching connection and commits its writes.
-func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) error) error {
+// try runs fn once on a watching connection and commits its writes,
+// calling visible (unless nil) once they are on the master.
+func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) error, visible func()) error {
 	tx := &redisTx{ctx: ctx, b: b, conn: rtx, watch: rtx, watched: map[string]bool{}}
 	if err := fn(tx); err != nil {
 		// fn's reads are not a snapshot: one may have seen another node's
@@ -261,6 +269,9 @@ func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) erro
 		return redisFnError{err}
 	}
 	if len(tx.writes) == 0 && len(tx.notify) == 0 {
+		if visible != nil {
+			visible()
+		}
 		return nil
 	}
 	var replication *redis.StringCmd
@@ -283,6 +294,9 @@ func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) erro
 	})
 	if err != nil {
 		return err
+	}
+	if visible != nil {
+		visible()
 	}
 	return b.awaitReplica(ctx, rtx, replication.Val(), size)
 }
@@ -316,5 +330,8 @@ for _, id in ipairs(ids) do
 end
 return out`
 
-// Interface guard
-var _ store.Backend = (*Backend)(nil)
+// Interface guards
+var (
+	_ store.Backend       = (*Backend)(nil)
+	_ store.StagedUpdater = (*Backend)(nil)
+)

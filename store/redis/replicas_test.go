@@ -14,7 +14,8 @@ import (
 
 // TestRedisUpdateWaitsForReplica checks that a write is acknowledged once
 // the master's replica has it, and refused with ErrUnavailable once the
-// replica is cut off; a server without replicas acknowledges alone.
+// replica is cut off (UpdateStaged's visible called all the same, with the
+// write on the master); a server without replicas acknowledges alone.
 func TestRedisUpdateWaitsForReplica(t *testing.T) {
 	ctx := context.Background()
 	master := redistest.Start(t, redistest.Options{})
@@ -35,6 +36,19 @@ func TestRedisUpdateWaitsForReplica(t *testing.T) {
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("the refusal took %v", took)
+	}
+
+	// UpdateStaged says when the write is on the master, before the wait
+	// for the replica fails it.
+	var onMaster string
+	err = b.UpdateStaged(ctx, func(tx store.Tx) error { return tx.Put("t", "k", []byte("staged")) }, func() {
+		onMaster = mustGet(t, openRedis(t, redisstore.Options{Addrs: []string{master.Addr}}), "t", "k")
+	})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("UpdateStaged with the replica cut off = %v, want ErrUnavailable", err)
+	}
+	if onMaster != "staged" {
+		t.Fatalf("when visible was called the master had %q, want the write", onMaster)
 	}
 
 	alone := redistest.Start(t, redistest.Options{})
