@@ -73,7 +73,9 @@ func TestImportFromOverlapsBatches(t *testing.T) {
 
 	n := 4*store.ImportBatch + 1 // 5 batches of keys, 5 of authorizations
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(bulkgen.Write(pw, bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: testMasterKey})) }()
+	go func() {
+		pw.CloseWithError(bulkgen.Write(pw, bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: testMasterKey}))
+	}()
 	sum, err := s.ImportFrom(context.Background(), pr, store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
