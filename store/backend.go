@@ -110,15 +110,9 @@ func UpdateStaged(ctx context.Context, b Backend, fn func(Tx) error, visible fun
 	return err
 }
 
-// prefetch reads the records reads lists ahead where tx can. reads is
-// called only then: listing a batch's records costs as much as reading
-// them from an engine whose reads are local.
-func prefetch(tx Tx, reads func() []RecordRef) error {
-	p, ok := tx.(Prefetcher)
-	if !ok {
-		return nil
-	}
-	if refs := reads(); len(refs) > 0 {
+// prefetch reads the records refs lists ahead where tx can.
+func prefetch(tx Tx, refs []RecordRef) error {
+	if p, ok := tx.(Prefetcher); ok && len(refs) > 0 {
 		return p.Prefetch(refs)
 	}
 	return nil

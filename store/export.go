@@ -135,7 +135,7 @@ func (s *Store) Import(ctx context.Context, data Export, actor Actor) error {
 	if data.Version != ExportVersion {
 		return errExportVersion(data.Version)
 	}
-	return s.importBatch(ctx, data, importOffsets{}, actor, nil)
+	return s.importBatch(ctx, data, importOffsets{}, actor)
 }
 
 func errExportVersion(v int) error {
@@ -146,58 +146,80 @@ func errExportVersion(v int) error {
 // group, plan, key and authorization, so errors name the right record.
 type importOffsets struct{ groups, plans, keys, authorizations int }
 
-// importBatch checks and merges part of an export in one transaction,
-// calling visible (unless nil) once the transaction is visible to the
-// next (StagedUpdater).
-func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, actor Actor, visible func()) error {
-	groups, err := s.checkImportedGroups(data.Groups, at.groups)
+// importBatch checks and merges part of an export in one transaction.
+func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, actor Actor) error {
+	checked, err := s.checkImport(data, at)
 	if err != nil {
 		return err
+	}
+	return s.applyImport(ctx, checked, actor, nil)
+}
+
+// checkedImport is part of an export checked by checkImport, with the
+// records its merge reads.
+type checkedImport struct {
+	groups []Group
+	plans  []Plan
+	keys   []ExportedKey
+	auths  []Authorization
+	at     importOffsets
+	reads  []RecordRef
+}
+
+// checkImport checks part of an export at offsets at and lists what its
+// merge reads, without the store: ImportFrom does it while the batch
+// before commits.
+func (s *Store) checkImport(data Export, at importOffsets) (checkedImport, error) {
+	groups, err := s.checkImportedGroups(data.Groups, at.groups)
+	if err != nil {
+		return checkedImport{}, err
 	}
 	keys, err := s.checkImportedKeys(data.Keys, at.keys)
 	if err != nil {
-		return err
+		return checkedImport{}, err
 	}
 	auths, err := checkImportedAuthorizations(data.Authorizations, at.authorizations)
 	if err != nil {
-		return err
+		return checkedImport{}, err
 	}
 	plans, err := checkImportedPlans(data.Plans, at.plans)
 	if err != nil {
-		return err
+		return checkedImport{}, err
 	}
-	var refs []RecordRef // listed once, though the engine may run the write again
-	reads := func() []RecordRef {
-		if refs == nil {
-			refs = importReads(groups, plans, keys, auths)
-		}
-		return refs
-	}
+	return checkedImport{groups: groups, plans: plans, keys: keys, auths: auths, at: at,
+		reads: importReads(groups, plans, keys, auths)}, nil
+}
+
+// applyImport merges a checked part of an export in one transaction,
+// calling visible (unless nil) once the transaction is visible to the
+// next (StagedUpdater).
+func (s *Store) applyImport(ctx context.Context, c checkedImport, actor Actor, visible func()) error {
 	return s.updateStaged(ctx, actor, func(w *writer) error {
-		if err := prefetch(w.tx, reads); err != nil {
+		w.expect(len(c.keys) + len(c.auths))
+		if err := prefetch(w.tx, c.reads); err != nil {
 			return err
 		}
-		for _, g := range groups {
+		for _, g := range c.groups {
 			if err := w.importGroup(g); err != nil {
 				return err
 			}
 		}
-		for _, p := range plans {
+		for _, p := range c.plans {
 			if err := w.importPlan(p); err != nil {
 				return err
 			}
 		}
-		for _, k := range keys {
+		for _, k := range c.keys {
 			if err := w.importKey(k); err != nil {
 				return err
 			}
 		}
-		for i, a := range auths {
-			if err := w.importAuthorization(fmt.Sprintf("authorizations[%d]", at.authorizations+i), a); err != nil {
+		for i, a := range c.auths {
+			if err := w.importAuthorization(fmt.Sprintf("authorizations[%d]", c.at.authorizations+i), a); err != nil {
 				return err
 			}
 		}
-		return w.audit("store.import", fmt.Sprintf("%d keys, %d authorizations, %d groups, %d plans", len(keys), len(auths), len(groups), len(plans)))
+		return w.audit("store.import", fmt.Sprintf("%d keys, %d authorizations, %d groups, %d plans", len(c.keys), len(c.auths), len(c.groups), len(c.plans)))
 	}, visible)
 }
 
@@ -206,7 +228,7 @@ func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, 
 // where the engine can.
 func importReads(groups []Group, plans []Plan, keys []ExportedKey, auths []Authorization) []RecordRef {
 	refs := make([]RecordRef, 0, len(groups)+len(plans)+4*len(keys)+4*len(auths))
-	seen := make(map[RecordRef]bool)
+	seen := make(map[RecordRef]bool, cap(refs))
 	add := func(table, id string) {
 		if r := (RecordRef{table, id}); !seen[r] {
 			seen[r] = true
@@ -277,7 +299,7 @@ func checkGroupEntry(field string, g Group) (Group, error) {
 
 func (s *Store) checkImportedKeys(keys []ExportedKey, first int) ([]ExportedKey, error) {
 	out := make([]ExportedKey, 0, len(keys))
-	seen := make(map[string]bool)
+	seen := make(map[string]bool, 3*len(keys))
 	for i, k := range keys {
 		field := fmt.Sprintf("keys[%d]", first+i)
 		if err := validateRecordID(field+".id", k.ID); err != nil {
@@ -325,7 +347,7 @@ func (s *Store) checkImportedKeys(keys []ExportedKey, first int) ([]ExportedKey,
 
 func checkImportedAuthorizations(auths []Authorization, first int) ([]Authorization, error) {
 	out := make([]Authorization, 0, len(auths))
-	seen := make(map[string]bool)
+	seen := make(map[string]bool, 2*len(auths))
 	for i, a := range auths {
 		field := fmt.Sprintf("authorizations[%d]", first+i)
 		if err := validateRecordID(field+".id", a.ID); err != nil {

@@ -67,12 +67,11 @@ type streamImport struct {
 	// The batches committing while the stream reads on, oldest first: at
 	// most one becoming durable and one running (see commit).
 	inflight []*batchCommit
-	spare    Export // the arrays of a finished batch, for pending
 }
 
-// batchCommit is one batch's importBatch, running in its own goroutine.
+// batchCommit is one batch's merge, running in its own goroutine.
 type batchCommit struct {
-	batch   Export
+	batch   checkedImport
 	visible chan struct{} // closed once its writes are visible to the next batch
 	done    chan struct{} // closed once it is durable, or failed: err says
 	err     error
@@ -223,7 +222,23 @@ func (im *streamImport) commit(final bool) error {
 	if len(batch.Groups)+len(batch.Plans)+len(batch.Keys)+len(batch.Authorizations) == 0 {
 		return nil
 	}
-	// This batch may read what the last one wrote (the keys its
+	// Checking needs no store: it runs while the batch before commits.
+	checked, err := im.s.checkImport(batch, im.at)
+	if err != nil {
+		return err
+	}
+	im.at.groups += len(batch.Groups)
+	im.at.plans += len(batch.Plans)
+	im.at.keys += len(batch.Keys)
+	im.at.authorizations += len(batch.Authorizations)
+	// The next batch reuses the arrays (the checked batch is a copy),
+	// cleared so that they hold no record's strings.
+	p := &im.pending
+	p.Groups, p.Plans, p.Keys = reuse(p.Groups), reuse(p.Plans), reuse(p.Keys)
+	if authsReady {
+		p.Authorizations = reuse(p.Authorizations)
+	}
+	// The merge may read what the last batch wrote (the keys its
 	// authorizations name), so that one must be visible; the one before
 	// must be durable, which bounds what is held.
 	if n := len(im.inflight); n > 0 {
@@ -236,31 +251,19 @@ func (im *streamImport) commit(final bool) error {
 			return err
 		}
 	}
-	im.inflight = append(im.inflight, im.start(batch))
-	im.at.groups += len(batch.Groups)
-	im.at.plans += len(batch.Plans)
-	im.at.keys += len(batch.Keys)
-	im.at.authorizations += len(batch.Authorizations)
-	// The next batch takes the arrays of a finished one (importBatch keeps
-	// no reference), cleared so that they hold no record's strings.
-	p, spare := &im.pending, &im.spare
-	p.Groups, p.Plans, p.Keys = reuse(spare.Groups), reuse(spare.Plans), reuse(spare.Keys)
-	if authsReady {
-		p.Authorizations = reuse(spare.Authorizations)
-	}
-	*spare = Export{}
+	im.inflight = append(im.inflight, im.start(checked))
 	return nil
 }
 
-// start commits batch in a goroutine while the stream reads on: for Redis
-// the next batch is read and decoded while this one commits, and prepared
-// while a replica receives it.
-func (im *streamImport) start(batch Export) *batchCommit {
+// start merges a checked batch in a goroutine while the stream reads on:
+// the next batch is read, decoded and checked while this one commits, and
+// on Redis merged while a replica receives this one.
+func (im *streamImport) start(batch checkedImport) *batchCommit {
 	c := &batchCommit{batch: batch, visible: make(chan struct{}), done: make(chan struct{})}
-	go func(at importOffsets) {
+	go func() {
 		defer close(c.done)
-		c.err = im.s.importBatch(im.ctx, batch, at, im.actor, func() { close(c.visible) })
-	}(im.at)
+		c.err = im.s.applyImport(im.ctx, batch, im.actor, func() { close(c.visible) })
+	}()
 	return c
 }
 
@@ -282,11 +285,10 @@ func (im *streamImport) finish() error {
 	if c.err != nil {
 		return c.err
 	}
-	im.done.Groups += len(c.batch.Groups)
-	im.done.Plans += len(c.batch.Plans)
-	im.done.Keys += len(c.batch.Keys)
-	im.done.Authorizations += len(c.batch.Authorizations)
-	im.spare = c.batch
+	im.done.Groups += len(c.batch.groups)
+	im.done.Plans += len(c.batch.plans)
+	im.done.Keys += len(c.batch.keys)
+	im.done.Authorizations += len(c.batch.auths)
 	return nil
 }
 

@@ -253,6 +253,13 @@ func (s *Store) updateStaged(ctx context.Context, actor Actor, fn func(w *writer
 	return err
 }
 
+// expect sizes the writer's maps for a write that touches n keys and
+// authorizations (a bulk import), so they do not grow a step at a time.
+func (w *writer) expect(n int) {
+	w.touched = make(map[string]struct{}, n)
+	w.written = make(map[RecordRef]any, n)
+}
+
 // announce tells the change feed (and, once committed, Options.Committed)
 // that the credential of apiKey changed.
 func (w *writer) announce(apiKey string) {

@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -20,11 +19,45 @@ const (
 	maxBindings          = 1000
 )
 
+// The syntax of names and IDs: a letter or digit, then up to max-1 of
+// these ASCII characters. (A regular expression said the same at eight
+// times the cost, which a bulk import paid on every record.)
 var (
-	groupNamePattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-	environmentPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	recordIDPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	groupNamePattern   = newNameSyntax("abcdefghijklmnopqrstuvwxyz0123456789", "_-", 64)
+	environmentPattern = newNameSyntax("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "_.-", 64)
+	recordIDPattern    = newNameSyntax("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "_.-", 128)
 )
+
+// nameSyntax is a name of 1 to max bytes: one of first, then any of first
+// and more.
+type nameSyntax struct {
+	max         int
+	first, rest [256]bool
+}
+
+func newNameSyntax(first, more string, max int) *nameSyntax {
+	n := &nameSyntax{max: max}
+	for _, c := range []byte(first) {
+		n.first[c], n.rest[c] = true, true
+	}
+	for _, c := range []byte(more) {
+		n.rest[c] = true
+	}
+	return n
+}
+
+// MatchString reports whether s has the syntax.
+func (n *nameSyntax) MatchString(s string) bool {
+	if len(s) == 0 || len(s) > n.max || !n.first[s[0]] {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !n.rest[s[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 func invalid(field, format string, args ...any) error {
 	return &InvalidArgumentError{Field: field, Message: fmt.Sprintf(format, args...)}

@@ -112,6 +112,11 @@ func (t *redisTx) Prefetch(refs []store.RecordRef) error {
 	if t.reads == nil {
 		t.reads = make(map[redisRecordRef][]byte, len(refs))
 	}
+	if t.writes == nil {
+		// A bulk write puts about as many records as it reads: sized now,
+		// the map does not grow a step at a time.
+		t.writes = make(map[redisRecordRef]redisPendingWrite, len(refs))
+	}
 	for table, ids := range byTable {
 		values := cmds[table].Val()
 		if len(values) != len(ids) {
