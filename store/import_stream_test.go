@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path/filepath"
 	"sync"
@@ -20,7 +21,10 @@ type stagedBackend struct {
 	store.Backend
 	durableAfter time.Duration
 
+	onVisible func() // called as each write becomes visible, unless nil
+
 	mu        sync.Mutex
+	running   int // writes under way
 	visible   int // writes visible so far
 	durable   int // writes durable so far
 	started   []int
@@ -40,7 +44,13 @@ func (b *stagedBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) erro
 		b.overlaps++
 	}
 	b.started = append(b.started, len(b.started))
+	b.running++
 	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.running--
+		b.mu.Unlock()
+	}()
 
 	if err := b.Backend.Update(ctx, fn); err != nil {
 		return err
@@ -48,6 +58,9 @@ func (b *stagedBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) erro
 	b.mu.Lock()
 	b.visible++
 	b.mu.Unlock()
+	if b.onVisible != nil {
+		b.onVisible()
+	}
 	visible()
 	time.Sleep(b.durableAfter)
 	b.mu.Lock()
@@ -60,23 +73,9 @@ func (b *stagedBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) erro
 // while the last one becomes durable, never begins one before the last is
 // visible nor holds more than two, and returns once every batch is durable.
 func TestImportFromOverlapsBatches(t *testing.T) {
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &stagedBackend{Backend: bolt, durableAfter: 20 * time.Millisecond}
-	s, err := store.Open(backend, store.Options{MasterKeys: [][]byte{testMasterKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-
+	backend, s := openStaged(t)
 	n := 4*store.ImportBatch + 1 // 5 batches of keys, 5 of authorizations
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(bulkgen.Write(pw, bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: testMasterKey}))
-	}()
-	sum, err := s.ImportFrom(context.Background(), pr, store.Actor{Name: "test"})
+	sum, err := s.ImportFrom(context.Background(), bulkExport(t, n), store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,4 +93,55 @@ func TestImportFromOverlapsBatches(t *testing.T) {
 	if backend.overlaps < len(backend.started)/2 {
 		t.Errorf("%d of %d writes began while the one before became durable", backend.overlaps, len(backend.started))
 	}
+}
+
+// TestImportFromCancelled: an import whose context ends part way returns
+// the context's error once no batch is still being written.
+func TestImportFromCancelled(t *testing.T) {
+	backend, s := openStaged(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	backend.onVisible = cancel // the first batch lands, then the client goes
+	sum, err := s.ImportFrom(ctx, bulkExport(t, 4*store.ImportBatch), store.Actor{Name: "test"})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ImportFrom = %v, want context.Canceled", err)
+	}
+	if want := (store.ImportSummary{Keys: store.ImportBatch, Groups: 1}); sum != want {
+		t.Errorf("summary %+v, want the first batch's %+v", sum, want)
+	}
+	backend.mu.Lock()
+	defer backend.mu.Unlock()
+	if backend.running != 0 {
+		t.Fatalf("%d writes still under way after ImportFrom returned", backend.running)
+	}
+	if len(backend.started) > 2 {
+		t.Errorf("%d writes began, want no more than the one cancelled and the next", len(backend.started))
+	}
+}
+
+// openStaged opens a Store over a stagedBackend over a new bbolt file.
+func openStaged(t *testing.T) (*stagedBackend, *store.Store) {
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &stagedBackend{Backend: bolt, durableAfter: 20 * time.Millisecond}
+	s, err := store.Open(backend, store.Options{MasterKeys: [][]byte{testMasterKey}})
+	if err != nil {
+		bolt.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return backend, s
+}
+
+// bulkExport streams an export of n keys with an authorization each; the
+// stream ends with the test, read or not.
+func bulkExport(t *testing.T, n int) io.Reader {
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pr.Close() })
+	go func() {
+		pw.CloseWithError(bulkgen.Write(pw, bulkgen.Spec{Keys: n, Group: "bulk", MasterKey: testMasterKey}))
+	}()
+	return pr
 }
