@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // ImportBatch is how many keys and authorizations ImportFrom commits in
@@ -28,15 +29,15 @@ type ImportSummary struct {
 	Plans          int `json:"plans"`
 }
 
-// ImportFrom reads an export from r as it streams in and merges it into
-// the store by Import's rules. An export of up to ImportBatch keys and
-// authorizations is one transaction, as with Import. A larger one commits
-// a batch of ImportBatch records at a time, each batch atomic: an import
-// that fails part way keeps the batches before the failure, and running it
-// again completes it (importing is idempotent). A batch commits while the
-// next one is read, and on an engine whose writes are visible before they
-// are durable (StagedUpdater) the next one's transaction runs while the
-// last becomes durable; ImportFrom returns once every batch is. Memory stays bounded when
+// ImportFrom reads an export from r as it streams in and merges it into the
+// store by Import's rules. An export of up to ImportBatch keys and
+// authorizations is one transaction, as with Import. A larger one commits a
+// batch of ImportBatch records at a time, each batch atomic: an import that
+// fails part way keeps the batches before the failure, and running it again
+// completes it (importing is idempotent). A batch commits while the next one
+// is read, and on an engine whose writes are visible before they are durable
+// (StagedUpdater) the next one's transaction runs while the last becomes
+// durable; ImportFrom returns once every batch is. Memory stays bounded when
 // the sections come in ExportTo's order (groups, plans, keys,
 // authorizations); in another order the authorizations are held until the
 // groups, plans and keys they may name have been read. A record (or any
@@ -260,9 +261,12 @@ func (im *streamImport) commit(final bool) error {
 // on Redis merged while a replica receives this one.
 func (im *streamImport) start(batch checkedImport) *batchCommit {
 	c := &batchCommit{batch: batch, visible: make(chan struct{}), done: make(chan struct{})}
+	// An engine calls visible once; a second call must not panic the node.
+	var once sync.Once
+	visible := func() { once.Do(func() { close(c.visible) }) }
 	go func() {
 		defer close(c.done)
-		c.err = im.s.applyImport(im.ctx, batch, im.actor, func() { close(c.visible) })
+		c.err = im.s.applyImport(im.ctx, batch, im.actor, visible)
 	}()
 	return c
 }
