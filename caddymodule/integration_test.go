@@ -67,11 +67,21 @@ func startCaddy(t *testing.T, extra, sites string) *caddytest.Tester {
 		})
 	}
 	tester := caddytest.NewTester(t)
+	initServer(t, tester, extra, sites)
+	return tester
+}
+
+// initServer loads the Caddyfile of startCaddy into tester's Caddy. The
+// servers of the config it replaces close their idle connections as they
+// stop, so the client drops its own: a request sent on one of them at
+// that moment would read EOF (as TestReloadRedisState once did in CI).
+func initServer(t *testing.T, tester *caddytest.Tester, extra, sites string) {
+	t.Helper()
 	tester.InitServer("{"+globalOptions+extra+"\n}\n"+sites, "caddyfile")
+	client.CloseIdleConnections()
 	if t.Failed() {
 		t.FailNow()
 	}
-	return tester
 }
 
 // client talks to Caddy; it never follows redirects so answers are seen as sent.

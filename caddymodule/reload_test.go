@@ -40,10 +40,7 @@ func TestReloadRedisState(t *testing.T) {
 	load := func(tester *caddytest.Tester, prefix string, generation int) {
 		t.Helper()
 		extra, sites := config(prefix, generation)
-		tester.InitServer("{"+globalOptions+extra+"\n}\n"+sites, "caddyfile")
-		if t.Failed() {
-			t.FailNow()
-		}
+		initServer(t, tester, extra, sites)
 	}
 	generation := 0
 	extra, sites := config("reload-a", generation)
