@@ -247,3 +247,10 @@ func observePropagation(ctx context.Context, feed <-chan store.Change, tell ...f
 	}()
 	return out
 }
+
+// Interface guards: the metered backend passes on what the engines offer.
+var (
+	_ store.Backend       = meteredBackend{}
+	_ store.StagedUpdater = meteredBackend{}
+	_ store.Counters      = meteredBackend{}
+)
