@@ -15,11 +15,14 @@ import (
 )
 
 // stagedBackend is the embedded engine with the two stages of Redis: a
-// write is visible when Update commits and durable a little later (a
-// replica's acknowledgement). It records how ImportFrom's batches overlap.
+// write is visible when Update commits and durable later (a replica's
+// acknowledgement): once the next write has begun, or after maxHold when
+// none begins. It records how ImportFrom's batches overlap; holding each
+// write until the next begins makes the overlap certain for a correct
+// importer, however slowly a loaded machine runs it.
 type stagedBackend struct {
 	store.Backend
-	durableAfter time.Duration
+	maxHold time.Duration
 
 	onVisible func() // called as each write becomes visible, unless nil
 
@@ -27,23 +30,24 @@ type stagedBackend struct {
 	running   int // writes under way
 	visible   int // writes visible so far
 	durable   int // writes durable so far
-	started   []int
+	begun     int // writes begun so far
 	overlaps  int // writes begun while an earlier one was visible, not durable
 	violation string
 }
 
 func (b *stagedBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) error, visible func()) error {
 	b.mu.Lock()
-	if b.visible < len(b.started) {
+	if b.visible < b.begun {
 		b.violation = "a write began before the last one was visible"
 	}
-	if len(b.started)-b.durable > 1 {
+	if b.begun-b.durable > 1 {
 		b.violation = "a write began with two earlier ones not durable"
 	}
 	if b.visible > b.durable {
 		b.overlaps++
 	}
-	b.started = append(b.started, len(b.started))
+	b.begun++
+	mine := b.begun
 	b.running++
 	b.mu.Unlock()
 	defer func() {
@@ -62,11 +66,20 @@ func (b *stagedBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) erro
 		b.onVisible()
 	}
 	visible()
-	time.Sleep(b.durableAfter)
+	for held := time.Duration(0); held < b.maxHold && !b.followed(mine); held += time.Millisecond {
+		time.Sleep(time.Millisecond)
+	}
 	b.mu.Lock()
 	b.durable++
 	b.mu.Unlock()
 	return nil
+}
+
+// followed reports whether a write began after the n-th.
+func (b *stagedBackend) followed(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.begun > n
 }
 
 // TestImportFromOverlapsBatches: ImportFrom reads and prepares a batch
@@ -87,11 +100,11 @@ func TestImportFromOverlapsBatches(t *testing.T) {
 	if backend.violation != "" {
 		t.Fatal(backend.violation)
 	}
-	if backend.durable != len(backend.started) {
-		t.Fatalf("ImportFrom returned with %d of %d writes durable", backend.durable, len(backend.started))
+	if backend.durable != backend.begun {
+		t.Fatalf("ImportFrom returned with %d of %d writes durable", backend.durable, backend.begun)
 	}
-	if backend.overlaps < len(backend.started)/2 {
-		t.Errorf("%d of %d writes began while the one before became durable", backend.overlaps, len(backend.started))
+	if backend.overlaps < backend.begun/2 {
+		t.Errorf("%d of %d writes began while the one before became durable", backend.overlaps, backend.begun)
 	}
 }
 
@@ -114,8 +127,8 @@ func TestImportFromCancelled(t *testing.T) {
 	if backend.running != 0 {
 		t.Fatalf("%d writes still under way after ImportFrom returned", backend.running)
 	}
-	if len(backend.started) > 2 {
-		t.Errorf("%d writes began, want no more than the one cancelled and the next", len(backend.started))
+	if backend.begun > 2 {
+		t.Errorf("%d writes began, want no more than the one cancelled and the next", backend.begun)
 	}
 }
 
@@ -125,7 +138,7 @@ func openStaged(t *testing.T) (*stagedBackend, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := &stagedBackend{Backend: bolt, durableAfter: 20 * time.Millisecond}
+	backend := &stagedBackend{Backend: bolt, maxHold: 200 * time.Millisecond}
 	s, err := store.Open(backend, store.Options{MasterKeys: [][]byte{testMasterKey}})
 	if err != nil {
 		bolt.Close()
