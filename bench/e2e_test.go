@@ -284,6 +284,9 @@ func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, load func(
 		defer resp.Body.Close()
 		raw, err := io.ReadAll(resp.Body)
 		if err == nil {
+			err = os.MkdirAll(filepath.Dir(path), 0o755)
+		}
+		if err == nil {
 			err = os.WriteFile(path, raw, 0o644)
 		}
 		got <- err
