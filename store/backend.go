@@ -59,13 +59,14 @@ type Tx interface {
 
 // IsLookupTable says whether a table is read only by ID, never listed by
 // Store: "key_names", "api_keys" and "key_authorizations", which map a
-// name, an API key or an access key ID to another record's ID. An engine
+// name, an API key or an access key ID to another record's ID, and
+// "credentials", read by API key on a cache miss. An engine
 // may keep no ordered index of them (store/redis does not, which saves an
 // index entry a key in each); its Scan of them must still work, however
 // slowly.
 func IsLookupTable(table string) bool {
 	switch table {
-	case tblKeyNames, tblAPIKeys, tblKeyAuthorizations:
+	case tblKeyNames, tblAPIKeys, tblKeyAuthorizations, tblCredentials:
 		return true
 	}
 	return false

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,8 +16,8 @@ const tblMeta = "meta"
 // the configured keys instead of opening every secret.
 const metaSealingKeys = "sealing_keys"
 
-// sealingKeysPage is how many credential records a scan for sealed secrets
-// reads at a time.
+// sealingKeysPage is how many key records a scan for sealed secrets reads
+// at a time.
 const sealingKeysPage = 1000
 
 type sealingKeysRecord struct {
@@ -114,26 +113,28 @@ func (s *Store) recordSealingKey(tx Tx, check bool) error {
 	return putJSON(tx, tblMeta, metaSealingKeys, rec)
 }
 
-// countSealedSecrets counts the secrets of every credential by the
+// countSealedSecrets counts the secrets of every access key by the
 // fingerprint of the master key that sealed them, leaving out previous
-// secrets whose grace has ended (never opened again).
+// secrets whose grace has ended (never opened again). It reads the keys,
+// whose credentials hold the same sealed secrets: "keys" is listed in
+// order by every engine, "credentials" is a lookup table (IsLookupTable).
 func countSealedSecrets(tx Tx, now time.Time) (map[string]int, error) {
 	sealed := make(map[string]int)
 	for after := ""; ; {
-		records, err := tx.Scan(tblCredentials, after, sealingKeysPage)
+		records, err := tx.Scan(tblKeys, after, sealingKeysPage)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range records {
-			var rec credentialRecord
-			if json.Unmarshal(r.Value, &rec) != nil {
+			var key ExportedKey
+			if unmarshalRecord(r.Value, &key) != nil {
 				continue // a corrupt record opens under no key; LoadCredential reports it
 			}
-			if fp := sealedFingerprint(rec.SealedSecret); fp != "" {
+			if fp := sealedFingerprint(key.SealedSecret); fp != "" {
 				sealed[fp]++
 			}
-			if rec.PreviousSecretExpiresAt != nil && now.Before(*rec.PreviousSecretExpiresAt) {
-				if fp := sealedFingerprint(rec.SealedPreviousSecret); fp != "" {
+			if key.PreviousSecretExpiresAt != nil && now.Before(*key.PreviousSecretExpiresAt) {
+				if fp := sealedFingerprint(key.SealedPreviousSecret); fp != "" {
 					sealed[fp]++
 				}
 			}

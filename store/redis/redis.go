@@ -42,7 +42,8 @@ const (
 //	{p}:t:<table>   hash, field = record ID, value = record
 //	{p}:i:<table>   sorted set of the record IDs (score 0), for Scan in ID order;
 //	                none for a lookup table (store.IsLookupTable), which
-//	                nothing lists
+//	                nothing lists (credentials among them: versions before
+//	                this kept {p}:i:credentials, which nothing reads now)
 //	{p}:rev         the revision, incremented by every Update that Notifies
 //	{p}:changes     stream of those Updates: fields rev and api_keys (\n-separated)
 //

@@ -62,18 +62,23 @@ func TestRedisRecords(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	b := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
 
-	// "key_names" is a lookup table (store.IsLookupTable): no index, and
-	// Scan still works.
+	// "key_names" and "credentials" are lookup tables
+	// (store.IsLookupTable): no index, and Scan still works.
+	lookupTables := []string{"key_names", "credentials"}
 	for _, id := range []string{"b", "a", "g1 auth-2", "g1 auth-1", "g10 auth-3", "c"} {
 		put(t, b, "t", id, "v-"+id)
-		put(t, b, "key_names", id, "v-"+id)
+		for _, table := range lookupTables {
+			put(t, b, table, id, "v-"+id)
+		}
 	}
 	raw := rawClient(t, srv.Addr)
 	if n := raw.Exists(ctx, "{access_auth}:i:t").Val(); n != 1 {
 		t.Errorf("table t has no index")
 	}
-	if n := raw.Exists(ctx, "{access_auth}:i:key_names").Val(); n != 0 {
-		t.Errorf("lookup table key_names has an index")
+	for _, table := range lookupTables {
+		if n := raw.Exists(ctx, "{access_auth}:i:"+table).Val(); n != 0 {
+			t.Errorf("lookup table %s has an index", table)
+		}
 	}
 	if got := mustGet(t, b, "t", "a"); got != "v-a" {
 		t.Fatalf("Get a = %q", got)
@@ -98,7 +103,7 @@ func TestRedisRecords(t *testing.T) {
 		{"zzz", 0, nil},
 	}
 	for _, tt := range tests {
-		for _, table := range []string{"t", "key_names"} {
+		for _, table := range append([]string{"t"}, lookupTables...) {
 			t.Run(fmt.Sprintf("scan %s after %q limit %d", table, tt.after, tt.limit), func(t *testing.T) {
 				var got []store.Record
 				err := b.View(ctx, func(tx store.Tx) error {
@@ -123,7 +128,7 @@ func TestRedisRecords(t *testing.T) {
 		}
 	}
 	_ = b.View(ctx, func(tx store.Tx) error {
-		for _, table := range []string{"t", "key_names"} {
+		for _, table := range append([]string{"t"}, lookupTables...) {
 			recs, err := tx.ScanReverse(table, "g1 auth-1", 2)
 			if err != nil || len(recs) != 2 || recs[0].ID != "c" || recs[1].ID != "b" {
 				t.Errorf("ScanReverse %s before g1 auth-1 = %v, %v; want c, b", table, recs, err)
