@@ -238,11 +238,12 @@ func importKeys(t *testing.T, node *gatewaytest.Node, cluster *redistest.Cluster
 	for _, addr := range cluster.Addrs() {
 		serverCPU = append(serverCPU, redistest.CPU(t, addr))
 	}
-	cpu := func() (nodes, servers, self time.Duration) {
+	// The CPU time used so far by the node, the servers and this process.
+	cpu := func() (ofNode, ofServers, ofSelf time.Duration) {
 		for _, c := range serverCPU {
-			servers += c()
+			ofServers += c()
 		}
-		return node.CPUTime(), servers, gatewaytest.ProcessCPUTime(t, os.Getpid())
+		return node.CPUTime(), ofServers, gatewaytest.ProcessCPUTime(t, os.Getpid())
 	}
 	before := node.RSS()
 	peak := before
