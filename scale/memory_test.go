@@ -3,6 +3,7 @@ package scale
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strings"
@@ -128,12 +129,11 @@ func soak(t *testing.T, tbl *table, ld *load, nodes []*gatewaytest.Node, d time.
 	if d <= 0 {
 		return
 	}
-	type sample struct{ at, rss, goroutines, files float64 }
-	series := make([][]sample, len(nodes))
+	series := make([][]soakSample, len(nodes))
 	began := time.Now()
 	for time.Since(began) < d {
 		for i, n := range nodes {
-			series[i] = append(series[i], sample{
+			series[i] = append(series[i], soakSample{
 				at:         time.Since(began).Hours(),
 				rss:        float64(n.RSS()),
 				goroutines: n.Metric("go_goroutines", ""),
@@ -144,28 +144,44 @@ func soak(t *testing.T, tbl *table, ld *load, nodes []*gatewaytest.Node, d time.
 	}
 	for i, all := range series {
 		s := all[len(all)/2:] // the first half warms up: caches fill, pools grow
-		// slope is the least-squares slope of v per hour, and how far it
-		// would move v's mean in an hour.
-		slope := func(v func(sample) float64) (perHour, share float64) {
-			var n, sx, sy, sxx, sxy float64
-			for _, p := range s {
-				n++
-				sx, sy, sxx, sxy = sx+p.at, sy+v(p), sxx+p.at*p.at, sxy+p.at*v(p)
-			}
-			if d := n*sxx - sx*sx; d != 0 && sy != 0 {
-				perHour = (n*sxy - sx*sy) / d
-				share = perHour / (sy / n)
-			}
-			return perHour, share
-		}
-		rss, rssShare := slope(func(p sample) float64 { return p.rss })
-		gor, gorShare := slope(func(p sample) float64 { return p.goroutines })
-		files, filesShare := slope(func(p sample) float64 { return p.files })
-		flat := max(rssShare, gorShare, filesShare) <= maxSoakGrowth
+		rss, rssFlat := soakSlope(s, func(p soakSample) float64 { return p.rss })
+		gor, gorFlat := soakSlope(s, func(p soakSample) float64 { return p.goroutines })
+		files, filesFlat := soakSlope(s, func(p soakSample) float64 { return p.files })
+		flat := rssFlat && gorFlat && filesFlat
 		tbl.add(fmt.Sprintf("soak %v, %s: slope of RSS / goroutines / open files per hour (second half)", d, nodes[i].Name),
 			fmt.Sprintf("flat (≤ %.0f %% an hour)", 100*maxSoakGrowth),
 			fmt.Sprintf("%s / %.1f / %.1f", mib(int64(rss)), gor, files), flat)
 	}
+}
+
+// soakSample is one reading of a node during the soak, at hours since its
+// start.
+type soakSample struct{ at, rss, goroutines, files float64 }
+
+// soakSlope is the least-squares slope of v over s per hour, and whether it
+// is flat: it would move v's mean by at most maxSoakGrowth in an hour, or
+// it cannot be told from the samples' noise (within two standard errors of
+// zero: goroutines and open files come and go with requests, a few dozen
+// of them).
+func soakSlope(s []soakSample, v func(soakSample) float64) (perHour float64, flat bool) {
+	var n, sx, sy, sxx, sxy float64
+	for _, p := range s {
+		n++
+		sx, sy, sxx, sxy = sx+p.at, sy+v(p), sxx+p.at*p.at, sxy+p.at*v(p)
+	}
+	d := n*sxx - sx*sx
+	if d == 0 || sy == 0 || n < 3 {
+		return 0, true
+	}
+	perHour = (n*sxy - sx*sy) / d
+	intercept := (sy - perHour*sx) / n
+	var residuals float64
+	for _, p := range s {
+		r := v(p) - intercept - perHour*p.at
+		residuals += r * r
+	}
+	stdErr := math.Sqrt(residuals / (n - 2) / (d / n))
+	return perHour, perHour/(sy/n) <= maxSoakGrowth || perHour <= 2*stdErr
 }
 
 // maxSoakGrowth is the growth per hour, as a share of the mean, that the
