@@ -149,7 +149,7 @@ func soak(t *testing.T, tbl *table, ld *load, nodes []*gatewaytest.Node, d time.
 		files, filesFlat := soakSlope(s, func(p soakSample) float64 { return p.files })
 		flat := rssFlat && gorFlat && filesFlat
 		tbl.add(fmt.Sprintf("soak %v, %s: slope of RSS / goroutines / open files per hour (second half)", d, nodes[i].Name),
-			fmt.Sprintf("flat (≤ %.0f %% an hour)", 100*maxSoakGrowth),
+			fmt.Sprintf("flat (≤ %.0f %% an hour, or within its noise)", 100*maxSoakGrowth),
 			fmt.Sprintf("%s / %.1f / %.1f", mib(int64(rss)), gor, files), flat)
 	}
 }

@@ -128,7 +128,7 @@ func countSealedSecrets(tx Tx, now time.Time) (map[string]int, error) {
 		for _, r := range records {
 			var key ExportedKey
 			if unmarshalRecord(r.Value, &key) != nil {
-				continue // a corrupt record opens under no key; LoadCredential reports it
+				continue // a corrupt record opens under no key; reading the key reports it
 			}
 			if fp := sealedFingerprint(key.SealedSecret); fp != "" {
 				sealed[fp]++
