@@ -6,14 +6,20 @@
 //
 // Recording is an atomic add on a slot found in a read-only map: no lock
 // and no allocation once the key's slot exists. A key's first request of
-// a day takes a mutex and makes the slot, which the next flush moves into
-// the read-only map. A flush that fails keeps its counts and retries them
-// with the next one, up to MaxPending counters; beyond that it drops some
-// and logs how many requests it lost.
+// a day, or after a minute without one, takes a mutex and makes the slot,
+// which a flush soon publishes in a new read-only map (see collect). A
+// slot that counted nothing for a minute is left out of the next map, so
+// the map holds the keys in use lately, not every key seen that day: with
+// a million keys the difference is most of a node's memory. A flush that
+// fails keeps its counts and retries them with the next one, up to
+// MaxPending counters; beyond that it drops some and logs how many
+// requests it lost.
 package usage
 
 import (
 	"context"
+	"maps"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +44,12 @@ const (
 	// closeTimeout bounds the last flush: a config reload waits for it,
 	// and an unreachable store must not hold the reload up.
 	closeTimeout = time.Second
+	// retireAfter is how many flushes in a row a slot may count nothing
+	// before it leaves the map: a minute at FlushInterval.
+	retireAfter = 60
+	// publishEvery bounds the flushes a new slot waits to be published
+	// (its key's requests take the mutex until then).
+	publishEvery = 10
 )
 
 // Adder adds to the store's counters; *store.Store is one.
@@ -54,6 +66,15 @@ type slotKey struct {
 // slot counts the requests of a slotKey since the last flush.
 type slot struct {
 	allowed, limited atomic.Int64
+	// idle is how many flushes in a row found nothing to count; only
+	// flushes (under flushMu) touch it.
+	idle int
+}
+
+// keyedSlot is a slot with its key, outside a map.
+type keyedSlot struct {
+	key  slotKey
+	slot *slot
 }
 
 // Recorder counts requests and adds them to the store in batches. Its
@@ -65,15 +86,19 @@ type Recorder struct {
 
 	// slots is read-only once published: Record reads it without a lock.
 	slots atomic.Pointer[map[slotKey]*slot]
-	// mu guards fresh: the slots made since the last flush.
-	mu    sync.Mutex
-	fresh map[slotKey]*slot
+	// mu guards fresh, the slots made since the last publication, and
+	// locked, how many Records took mu since then.
+	mu     sync.Mutex
+	fresh  map[slotKey]*slot
+	locked int
 
-	// flushMu serializes flushes; it guards pending (counts the store
-	// refused, by counter name) and prunedDay.
-	flushMu   sync.Mutex
-	pending   map[string]store.CountDelta
-	prunedDay int64
+	// flushMu serializes flushes; it guards the rest.
+	flushMu sync.Mutex
+	pending map[string]store.CountDelta // counts the store refused, by counter name
+	// unpublished counts the flushes since the last publication; scratch
+	// holds fresh's slots while a flush reads them.
+	unpublished int
+	scratch     []keyedSlot
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -97,16 +122,28 @@ func New(adder Adder, logger *zap.Logger) *Recorder {
 // let through.
 func (r *Recorder) Record(accessKeyID, group string, limited bool, at time.Time) {
 	k := slotKey{accessKeyID: accessKeyID, group: group, day: dayOf(at)}
-	s := (*r.slots.Load())[k]
-	if s == nil {
-		s = r.freshSlot(k)
+	if s := (*r.slots.Load())[k]; s != nil && s.add(limited) {
+		return
 	}
-	if limited {
-		s.limited.Add(1)
-	} else {
-		s.allowed.Add(1)
+	// No slot, or one a flush sealed since this Record found it: the
+	// map published before sealing has it no more.
+	for !r.freshSlot(k).add(limited) {
 	}
 }
+
+// add counts one request in s, unless a flush sealed s.
+func (s *slot) add(limited bool) bool {
+	c := &s.allowed
+	if limited {
+		c = &s.limited
+	}
+	return c.Add(1) > 0
+}
+
+// sealed is what a flush leaves in the counters of a slot it retires: a
+// Record that still finds the slot sees a negative sum and counts its
+// request elsewhere, so nothing added after the flush's last read is lost.
+const sealed = math.MinInt64 / 2
 
 // freshSlot returns k's slot, making it when no flush has published it.
 func (r *Recorder) freshSlot(k slotKey) *slot {
@@ -115,6 +152,7 @@ func (r *Recorder) freshSlot(k slotKey) *slot {
 	if s := (*r.slots.Load())[k]; s != nil { // a flush published it meanwhile
 		return s
 	}
+	r.locked++
 	s := r.fresh[k]
 	if s == nil {
 		s = new(slot)
@@ -169,7 +207,7 @@ func (r *Recorder) Close() {
 func (r *Recorder) Flush(ctx context.Context) (waiting int64) {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	r.collect(time.Now())
+	r.collect()
 	if len(r.pending) == 0 {
 		return 0
 	}
@@ -212,47 +250,63 @@ func (r *Recorder) add(ctx context.Context, batch []store.CountDelta) error {
 	return nil
 }
 
-// collect moves the slots' counts into pending and publishes the fresh
-// slots; once a day it drops the slots of days before yesterday (a request
-// of yesterday may still be finishing).
-func (r *Recorder) collect(now time.Time) {
-	today := dayOf(now)
-	r.mu.Lock()
+// collect moves the slots' counts into pending, and publishes a new map
+// when there are fresh slots to add or idle ones to leave out, as soon as
+// that pays: copying the map costs a step a slot, so it waits until the
+// Records that took the mutex, with the slots to leave out, number an
+// eighth of the map — or for publishEvery flushes at most.
+func (r *Recorder) collect() {
 	old := *r.slots.Load()
-	if len(r.fresh) > 0 || r.prunedDay != today {
-		next := make(map[slotKey]*slot, len(old)+len(r.fresh))
+	retiring := 0
+	for k, s := range old {
+		if r.take(k, s, 0) {
+			s.idle = 0
+		} else if s.idle++; s.idle >= retireAfter {
+			retiring++
+		}
+	}
+	r.unpublished++
+	r.mu.Lock()
+	for k, s := range r.fresh {
+		r.scratch = append(r.scratch, keyedSlot{k, s})
+	}
+	var retired []keyedSlot
+	if (len(r.fresh) > 0 || retiring > 0) && (8*(r.locked+retiring) >= len(old) || r.unpublished >= publishEvery) {
+		next := make(map[slotKey]*slot, len(old)-retiring+len(r.fresh))
 		for k, s := range old {
-			if k.day >= today-1 {
+			if s.idle < retireAfter {
 				next[k] = s
+			} else {
+				retired = append(retired, keyedSlot{k, s})
 			}
 		}
-		for k, s := range r.fresh {
-			next[k] = s
-		}
+		maps.Copy(next, r.fresh)
 		r.slots.Store(&next)
-		r.fresh = make(map[slotKey]*slot)
-		r.prunedDay = today
+		r.fresh = make(map[slotKey]*slot) // not clear: a burst's buckets would stay
+		r.locked, r.unpublished = 0, 0
 	}
 	r.mu.Unlock()
-	// The dropped slots are read once more: old holds them all.
-	for k, s := range old {
-		r.take(k, s)
+	for _, ks := range r.scratch {
+		r.take(ks.key, ks.slot, 0)
 	}
-	for k, s := range *r.slots.Load() {
-		if _, seen := old[k]; !seen {
-			r.take(k, s)
-		}
+	clear(r.scratch)
+	r.scratch = r.scratch[:0]
+	// Sealed once the map without them is published: a Record that then
+	// finds a sealed slot finds a new one there.
+	for _, ks := range retired {
+		r.take(ks.key, ks.slot, sealed)
 	}
 }
 
-// take moves one slot's counts into pending.
-func (r *Recorder) take(k slotKey, s *slot) {
+// take moves one slot's counts into pending, leaving 0 (or sealed) in its
+// counters, and reports whether it had any.
+func (r *Recorder) take(k slotKey, s *slot, leave int64) (counted bool) {
 	for _, limited := range [...]bool{false, true} {
 		c := &s.allowed
 		if limited {
 			c = &s.limited
 		}
-		n := c.Swap(0)
+		n := c.Swap(leave)
 		if n == 0 {
 			continue
 		}
@@ -260,7 +314,9 @@ func (r *Recorder) take(k slotKey, s *slot) {
 		d := r.pending[name]
 		d.Name, d.Delta, d.ExpiresAt = name, d.Delta+n, expires
 		r.pending[name] = d
+		counted = true
 	}
+	return counted
 }
 
 // bound drops counters beyond maxPending, logging the requests lost.

@@ -189,7 +189,8 @@ func TestRecorderStartFlushesEveryInterval(t *testing.T) {
 }
 
 // TestRecorderConcurrentRecordsAllCounted records from several goroutines
-// while flushes run: no request is lost or counted twice.
+// while flushes run back to back, so that slots are published, retire
+// and are sealed meanwhile: no request is lost or counted twice.
 func TestRecorderConcurrentRecordsAllCounted(t *testing.T) {
 	m := newMemAdder()
 	r := New(m, zap.NewNop())
@@ -200,7 +201,7 @@ func TestRecorderConcurrentRecordsAllCounted(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				r.Record("ak-"+strconv.Itoa(i%7), "g"+strconv.Itoa(w%2), i%3 == 0, day1)
+				r.Record("ak-"+strconv.Itoa(i%97), "g"+strconv.Itoa(w%2), i%3 == 0, day1)
 			}
 		}()
 	}
@@ -230,22 +231,86 @@ func TestRecorderConcurrentRecordsAllCounted(t *testing.T) {
 	}
 }
 
-// TestRecorderDropsOldSlots: slots of days before yesterday leave the map
-// once flushed, so a long-running node's memory follows its active keys.
-func TestRecorderDropsOldSlots(t *testing.T) {
-	r := New(newMemAdder(), zap.NewNop())
+// TestRecorderRetiresIdleSlots: a slot that counted nothing for
+// retireAfter flushes leaves the map, so a long-running node's memory
+// follows the keys in use, not every key of the day (yesterday's slots
+// leave so too); the retired slot is sealed, so a Record that still found
+// it counts elsewhere, and the key's next request makes a new slot.
+func TestRecorderRetiresIdleSlots(t *testing.T) {
+	m := newMemAdder()
+	r := New(m, zap.NewNop())
 	now := time.Now()
-	r.Record("ak-old", "pay", false, now.AddDate(0, 0, -3))
-	r.Record("ak-new", "pay", false, now)
-	r.Flush(context.Background()) // publishes both
-	r.prunedDay = 0               // as on a new day
-	r.Flush(context.Background())
-	var keys []string
-	for k := range *r.slots.Load() {
-		keys = append(keys, k.accessKeyID)
+	r.Record("ak-idle", "pay", false, now)
+	r.Record("ak-yesterday", "pay", false, now.AddDate(0, 0, -1))
+	r.Flush(context.Background()) // publishes them
+	idle := (*r.slots.Load())[slotKey{"ak-idle", "pay", dayOf(now)}]
+	if idle == nil {
+		t.Fatal("ak-idle's slot was not published")
 	}
-	if !slices.Equal(keys, []string{"ak-new"}) {
-		t.Errorf("slots kept %v, want [ak-new]", keys)
+	for range retireAfter {
+		r.Record("ak-busy", "pay", false, now)
+		r.Flush(context.Background())
+	}
+	published := func() (keys []string) {
+		for k := range *r.slots.Load() {
+			keys = append(keys, k.accessKeyID)
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	if got := published(); !slices.Equal(got, []string{"ak-busy"}) {
+		t.Fatalf("slots kept %v, want [ak-busy]", got)
+	}
+	if idle.add(false) {
+		t.Fatal("a Record that found the retired slot counted there: no flush reads it again")
+	}
+	r.Record("ak-idle", "pay", false, now)
+	r.Flush(context.Background())
+	name, _ := store.DailyUsageCounter("ak-idle", "pay", false, now)
+	if got := m.snapshot()[name]; got != 2 {
+		t.Errorf("ak-idle counted %d requests, want 2", got)
+	}
+	if got := published(); !slices.Equal(got, []string{"ak-busy", "ak-idle"}) {
+		t.Errorf("slots %v, want [ak-busy ak-idle]", got)
+	}
+}
+
+// TestRecorderPublishesWhenItPays: beside a big map, one new key's slot
+// waits (its requests take the mutex, and are counted every flush) until
+// publishEvery flushes have passed; enough new keys are published at once.
+func TestRecorderPublishesWhenItPays(t *testing.T) {
+	m := newMemAdder()
+	r := New(m, zap.NewNop())
+	now := time.Now()
+	const big = 800
+	for i := range big {
+		r.Record("ak-"+strconv.Itoa(i), "pay", false, now)
+	}
+	r.Flush(context.Background())
+	if n := len(*r.slots.Load()); n != big {
+		t.Fatalf("%d slots published, want %d", n, big)
+	}
+	isPublished := func(key string) bool { return (*r.slots.Load())[slotKey{key, "pay", dayOf(now)}] != nil }
+	name, _ := store.DailyUsageCounter("ak-new", "pay", false, now)
+	for flush := 1; flush <= publishEvery; flush++ {
+		for range big / 10 { // busy enough that no slot retires
+			r.Record("ak-"+strconv.Itoa(flush), "pay", false, now)
+		}
+		r.Record("ak-new", "pay", false, now)
+		r.Flush(context.Background())
+		if got := m.snapshot()[name]; got != int64(flush) {
+			t.Fatalf("after flush %d ak-new counted %d, want %d", flush, got, flush)
+		}
+		if want := flush == publishEvery; isPublished("ak-new") != want {
+			t.Fatalf("after flush %d ak-new published: %v, want %v", flush, !want, want)
+		}
+	}
+	for i := range (len(*r.slots.Load()) + 7) / 8 {
+		r.Record("ak-burst-"+strconv.Itoa(i), "pay", false, now)
+	}
+	r.Flush(context.Background())
+	if !isPublished("ak-burst-0") {
+		t.Error("a burst of an eighth of the map's size was not published at once")
 	}
 }
 
