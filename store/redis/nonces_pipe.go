@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,6 +41,8 @@ type noncePipe struct {
 	next           []*nonceCall // the calls of the next batch, in order
 	spareOut       []byte       // the buffer of the last command written, reused
 	spareCal       []*nonceCall // the array of the last batch answered, reused
+	// company: the last batch written had more than one call (load).
+	company atomic.Bool
 }
 
 // pipeConn is one connection and its reader. Only the holder uses it.
@@ -158,6 +162,12 @@ func (p *noncePipe) await(ctx context.Context, call *nonceCall) (hold, ok bool) 
 // channel. When own's ctx would end before the replies are due, a
 // goroutine of its own reads them, so that own's wait stays bounded.
 func (p *noncePipe) hold(ctx context.Context, own *nonceCall) {
+	if p.company.Load() {
+		// As Nonces.flush: under load, a yield lets the requests already
+		// running join the batch (15–25 % fewer scripts a request on the
+		// proxied bench route, measured interleaved).
+		runtime.Gosched()
+	}
 	c, batch, due := p.write()
 	if c == nil {
 		return
@@ -197,6 +207,7 @@ func (p *noncePipe) write() (c *pipeConn, batch []*nonceCall, due time.Time) {
 	p.next = p.spareCal
 	p.spareCal, p.spareOut = nil, nil
 	p.mu.Unlock()
+	p.company.Store(len(batch) > 1)
 	sortNonceCalls(batch)
 	out = appendNonceScript(out[:0], p.prefix, batch, c.loaded)
 
