@@ -131,7 +131,7 @@ func soak(t *testing.T, tbl *table, ld *load, nodes []*gatewaytest.Node, d time.
 	}
 	series := make([][]soakSample, len(nodes))
 	began := time.Now()
-	for time.Since(began) < d {
+	for round := 0; time.Since(began) < d; round++ {
 		for i, n := range nodes {
 			series[i] = append(series[i], soakSample{
 				at:         time.Since(began).Hours(),
@@ -139,6 +139,12 @@ func soak(t *testing.T, tbl *table, ld *load, nodes []*gatewaytest.Node, d time.
 				goroutines: n.Metric("go_goroutines", ""),
 				files:      float64(openFiles(t, n.PID())),
 			})
+			if round%6 == 0 { // what the RSS holds, once a minute, for the log
+				t.Logf("soak %v %s: RSS %s, Go heap in use %s of %s taken from the system, the collector's goal %s",
+					time.Since(began).Round(time.Second), n.Name, mib(n.RSS()),
+					mib(int64(n.Metric("go_memstats_heap_inuse_bytes", ""))), mib(int64(n.Metric("go_memstats_heap_sys_bytes", ""))),
+					mib(int64(n.Metric("go_memstats_next_gc_bytes", ""))))
+			}
 		}
 		time.Sleep(min(10*time.Second, d/10))
 	}
