@@ -139,7 +139,7 @@ func soak(t *testing.T, tbl *table, ld *load, nodes []*gatewaytest.Node, d time.
 				goroutines: n.Metric("go_goroutines", ""),
 				files:      float64(openFiles(t, n.PID())),
 			})
-			if round%6 == 0 { // what the RSS holds, once a minute, for the log
+			if round%6 == 0 { // what the RSS holds, for the log: each minute of a soak of 100 s or more
 				t.Logf("soak %v %s: RSS %s, Go heap in use %s of %s taken from the system, the collector's goal %s",
 					time.Since(began).Round(time.Second), n.Name, mib(n.RSS()),
 					mib(int64(n.Metric("go_memstats_heap_inuse_bytes", ""))), mib(int64(n.Metric("go_memstats_heap_sys_bytes", ""))),
