@@ -163,6 +163,14 @@ func (b meteredBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) erro
 	return err
 }
 
+// UpdateAhead passes store.AheadUpdater on, metered as an Update.
+func (b meteredBackend) UpdateAhead(ctx context.Context, fn func(store.Tx) error, ready func() error, visible func()) error {
+	start := time.Now()
+	err := store.UpdateAhead(ctx, b.Backend, fn, ready, visible)
+	b.errors.observe(opUpdate, start, err)
+	return err
+}
+
 func (b meteredBackend) Get(ctx context.Context, table, id string) ([]byte, error) {
 	start := time.Now()
 	v, err := b.Backend.Get(ctx, table, id)
@@ -252,5 +260,6 @@ func observePropagation(ctx context.Context, feed <-chan store.Change, tell ...f
 var (
 	_ store.Backend       = meteredBackend{}
 	_ store.StagedUpdater = meteredBackend{}
+	_ store.AheadUpdater  = meteredBackend{}
 	_ store.Counters      = meteredBackend{}
 )

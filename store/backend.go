@@ -111,6 +111,29 @@ func UpdateStaged(ctx context.Context, b Backend, fn func(Tx) error, visible fun
 	return err
 }
 
+// An AheadUpdater is a StagedUpdater that can run a write's fn before its
+// transaction may begin: UpdateAhead runs fn at once on the records as they
+// are, then waits for ready (the write before, which must be visible
+// first) and, unless ready fails, commits what fn wrote if no record fn
+// read has changed since but by writes this process knows of and fn did
+// not read; otherwise it runs fn again, as UpdateStaged. A bulk import
+// merges its next batch while the engine commits the last one.
+type AheadUpdater interface {
+	UpdateAhead(ctx context.Context, fn func(Tx) error, ready func() error, visible func()) error
+}
+
+// UpdateAhead runs fn as b's UpdateAhead where the engine has it, else as
+// UpdateStaged once ready returns, unless ready fails.
+func UpdateAhead(ctx context.Context, b Backend, fn func(Tx) error, ready func() error, visible func()) error {
+	if ahead, ok := b.(AheadUpdater); ok {
+		return ahead.UpdateAhead(ctx, fn, ready, visible)
+	}
+	if err := ready(); err != nil {
+		return err
+	}
+	return UpdateStaged(ctx, b, fn, visible)
+}
+
 // prefetch reads the records refs lists ahead where tx can.
 func prefetch(tx Tx, refs []RecordRef) error {
 	if p, ok := tx.(Prefetcher); ok && len(refs) > 0 {

@@ -152,7 +152,7 @@ func (s *Store) importBatch(ctx context.Context, data Export, at importOffsets, 
 	if err != nil {
 		return err
 	}
-	return s.applyImport(ctx, checked, actor, nil)
+	return s.applyImport(ctx, checked, actor, nil, nil)
 }
 
 // checkedImport is part of an export checked by checkImport, with the
@@ -192,8 +192,9 @@ func (s *Store) checkImport(data Export, at importOffsets) (checkedImport, error
 
 // applyImport merges a checked part of an export in one transaction,
 // calling visible (unless nil) once the transaction is visible to the
-// next (StagedUpdater).
-func (s *Store) applyImport(ctx context.Context, c checkedImport, actor Actor, visible func()) error {
+// next (StagedUpdater). With ready, the merge may run before the
+// transaction can begin, which waits for ready (AheadUpdater).
+func (s *Store) applyImport(ctx context.Context, c checkedImport, actor Actor, ready func() error, visible func()) error {
 	return s.updateStaged(ctx, actor, func(w *writer) error {
 		w.expect(len(c.keys) + len(c.auths))
 		if err := prefetch(w.tx, c.reads); err != nil {
@@ -220,7 +221,7 @@ func (s *Store) applyImport(ctx context.Context, c checkedImport, actor Actor, v
 			}
 		}
 		return w.audit("store.import", fmt.Sprintf("%d keys, %d authorizations, %d groups, %d plans", len(c.keys), len(c.auths), len(c.groups), len(c.plans)))
-	}, visible)
+	}, ready, visible)
 }
 
 // importReads are the records an import of these reads (importKey,

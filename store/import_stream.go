@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -35,9 +36,11 @@ type ImportSummary struct {
 // batch of ImportBatch records at a time, each batch atomic: an import that
 // fails part way keeps the batches before the failure, and running it again
 // completes it (importing is idempotent). A batch commits while the next one
-// is read, and on an engine whose writes are visible before they are durable
+// is read, on an engine whose writes are visible before they are durable
 // (StagedUpdater) the next one's transaction runs while the last becomes
-// durable; ImportFrom returns once every batch is. Memory stays bounded when
+// durable, and on one that can merge a write ahead of its transaction
+// (AheadUpdater) the next one is merged while the last commits;
+// ImportFrom returns once every batch is durable. Memory stays bounded when
 // the sections come in ExportTo's order (groups, plans, keys,
 // authorizations); in another order the authorizations are held until the
 // groups, plans and keys they may name have been read. A record (or any
@@ -66,13 +69,14 @@ type streamImport struct {
 	done    ImportSummary // committed
 
 	// The batches committing while the stream reads on, oldest first: at
-	// most one becoming durable and one running (see commit).
+	// most one becoming durable, one committing and one merged ahead of
+	// its transaction (see commit).
 	inflight []*batchCommit
 }
 
 // batchCommit is one batch's merge, running in its own goroutine.
 type batchCommit struct {
-	batch   checkedImport
+	records ImportSummary // what the batch holds
 	visible chan struct{} // closed once its writes are visible to the next batch
 	done    chan struct{} // closed once it is durable, or failed: err says
 	err     error
@@ -239,34 +243,43 @@ func (im *streamImport) commit(final bool) error {
 	if authsReady {
 		p.Authorizations = reuse(p.Authorizations)
 	}
-	// The merge may read what the last batch wrote (the keys its
-	// authorizations name), so that one must be visible; the one before
-	// must be durable, which bounds what is held.
-	if n := len(im.inflight); n > 0 {
-		if err := im.inflight[n-1].waitVisible(); err != nil {
-			return err
-		}
-	}
-	for len(im.inflight) > 1 {
+	// Three batches at most are in flight, which bounds what is held.
+	for len(im.inflight) > 2 {
 		if err := im.finish(); err != nil {
 			return err
 		}
 	}
-	im.inflight = append(im.inflight, im.start(checked))
+	im.inflight = append(im.inflight, im.start(checked, slices.Clone(im.inflight)))
 	return nil
 }
 
 // start merges a checked batch in a goroutine while the stream reads on:
-// the next batch is read, decoded and checked while this one commits, and
-// on Redis merged while a replica receives this one.
-func (im *streamImport) start(batch checkedImport) *batchCommit {
-	c := &batchCommit{batch: batch, visible: make(chan struct{}), done: make(chan struct{})}
+// the next batch is read, decoded and checked while this one commits. Its
+// transaction begins once the batch before is visible (the merge may read
+// what it wrote: the keys its authorizations name) and the one before that
+// is durable; an AheadUpdater merges it meanwhile.
+func (im *streamImport) start(batch checkedImport, before []*batchCommit) *batchCommit {
+	c := &batchCommit{visible: make(chan struct{}), done: make(chan struct{}), records: ImportSummary{
+		Keys: len(batch.keys), Authorizations: len(batch.auths), Groups: len(batch.groups), Plans: len(batch.plans)}}
 	// An engine calls visible once; a second call must not panic the node.
 	var once sync.Once
 	visible := func() { once.Do(func() { close(c.visible) }) }
+	ready := func() error {
+		for i, b := range before {
+			if i < len(before)-1 {
+				<-b.done
+				if b.err != nil {
+					return b.err
+				}
+			} else if err := b.waitVisible(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	go func() {
 		defer close(c.done)
-		c.err = im.s.applyImport(im.ctx, batch, im.actor, visible)
+		c.err = im.s.applyImport(im.ctx, batch, im.actor, ready, visible)
 	}()
 	return c
 }
@@ -289,10 +302,10 @@ func (im *streamImport) finish() error {
 	if c.err != nil {
 		return c.err
 	}
-	im.done.Groups += len(c.batch.groups)
-	im.done.Plans += len(c.batch.plans)
-	im.done.Keys += len(c.batch.keys)
-	im.done.Authorizations += len(c.batch.auths)
+	im.done.Groups += c.records.Groups
+	im.done.Plans += c.records.Plans
+	im.done.Keys += c.records.Keys
+	im.done.Authorizations += c.records.Authorizations
 	return nil
 }
 

@@ -217,14 +217,15 @@ type writer struct {
 // update runs fn in one backend transaction, then recompiles the
 // credentials of the access keys fn touched.
 func (s *Store) update(ctx context.Context, actor Actor, fn func(w *writer) error) error {
-	return s.updateStaged(ctx, actor, fn, nil)
+	return s.updateStaged(ctx, actor, fn, nil, nil)
 }
 
 // updateStaged is update that calls visible, unless nil, once the write is
-// visible to the next, before it is durable (StagedUpdater).
-func (s *Store) updateStaged(ctx context.Context, actor Actor, fn func(w *writer) error, visible func()) error {
+// visible to the next, before it is durable (StagedUpdater). With ready, it
+// may run fn before ready returns, and commits after (AheadUpdater).
+func (s *Store) updateStaged(ctx context.Context, actor Actor, fn func(w *writer) error, ready func() error, visible func()) error {
 	var last *writer
-	err := UpdateStaged(ctx, s.backend, func(tx Tx) error {
+	run := func(tx Tx) error {
 		w := &writer{s: s, tx: tx, now: s.now().UTC(), actor: actor, touched: make(map[string]struct{})}
 		last = w
 		if !s.sealingKeyRecorded.Load() {
@@ -245,8 +246,17 @@ func (s *Store) updateStaged(ctx context.Context, actor Actor, fn func(w *writer
 				return err
 			}
 		}
+		// What the run decoded is not needed once it has written: the
+		// transaction may wait a while to commit (AheadUpdater).
+		w.touched, w.written = nil, nil
 		return nil
-	}, visible)
+	}
+	var err error
+	if ready != nil {
+		err = UpdateAhead(ctx, s.backend, run, ready, visible)
+	} else {
+		err = UpdateStaged(ctx, s.backend, run, visible)
+	}
 	if err == nil && s.committed != nil && len(last.changed) > 0 {
 		s.committed(last.changed)
 	}

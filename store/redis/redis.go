@@ -46,6 +46,8 @@ const (
 //	                this kept {p}:i:credentials, which nothing reads now)
 //	{p}:rev         the revision, incremented by every Update that Notifies
 //	{p}:changes     stream of those Updates: fields rev and api_keys (\n-separated)
+//	{p}:writes      the count of Updates that wrote, incremented in each one's
+//	                MULTI (UpdateAhead tells by it what changed since it read)
 //
 // Nonces (Backend.Nonces) live outside the tag so they spread over a Cluster:
 //
@@ -57,6 +59,7 @@ type Backend struct {
 
 	revKey     string
 	changesKey string
+	writesKey  string
 	// anchorKey is never written: watching it only routes a Cluster
 	// transaction to the slot of the data set.
 	anchorKey string
@@ -67,6 +70,9 @@ type Backend struct {
 	// replicatedMaster is the replication ID of the last master seen with
 	// a replica (see awaitReplica).
 	replicatedMaster atomic.Pointer[string]
+
+	// recent are this process's last writes, for UpdateAhead.
+	recent recentWrites
 
 	closing context.Context // ends subscribers when the backend closes
 	close   context.CancelFunc
@@ -131,6 +137,7 @@ func newRedisBackend(client redis.UniversalClient, prefix string) *Backend {
 		prefix:     prefix,
 		revKey:     tag + ":rev",
 		changesKey: tag + ":changes",
+		writesKey:  tag + ":writes",
 		anchorKey:  tag + ":tx",
 	}
 	b.tables.Store(&map[string]redisTableKeys{})
@@ -269,6 +276,12 @@ func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) erro
 		}
 		return redisFnError{err}
 	}
+	return b.commit(ctx, rtx, tx, visible)
+}
+
+// commit applies a transaction's buffered writes with one MULTI/EXEC on
+// rtx, which watches what the transaction read, and waits for a replica.
+func (b *Backend) commit(ctx context.Context, rtx *redis.Tx, tx *redisTx, visible func()) error {
 	if len(tx.writes) == 0 && len(tx.notify) == 0 {
 		if visible != nil {
 			visible()
@@ -276,11 +289,13 @@ func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) erro
 		return nil
 	}
 	var replication *redis.StringCmd
+	var count *redis.IntCmd
 	tables, size := tx.writesByTable()
 	_, err := rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for table, w := range tables {
 			w.queue(ctx, p, b.keys(table))
 		}
+		count = p.Incr(ctx, b.writesKey)
 		// Only announcing Updates move the revision: a write that changes no
 		// credential (MarkUsed, say) wakes no subscriber.
 		if len(tx.notify) > 0 {
@@ -296,6 +311,11 @@ func (b *Backend) try(ctx context.Context, rtx *redis.Tx, fn func(store.Tx) erro
 	if err != nil {
 		return err
 	}
+	master, _ := parseRedisReplication(replication.Val())
+	b.recent.add(master, count.Val(), tx.writes)
+	// What was written is not needed while a replica catches up: a bulk
+	// import merges and commits the next batches meanwhile.
+	tx.writes, tx.reads = nil, nil
 	if visible != nil {
 		visible()
 	}
@@ -335,4 +355,5 @@ return out`
 var (
 	_ store.Backend       = (*Backend)(nil)
 	_ store.StagedUpdater = (*Backend)(nil)
+	_ store.AheadUpdater  = (*Backend)(nil)
 )

@@ -12,18 +12,21 @@ import (
 	"github.com/accessauth/caddy-access-auth/store"
 )
 
-// redisTx is the store.Tx of View (watch == nil: read-only) and of one attempt
-// of Update.
+// redisTx is the store.Tx of View (watch == nil: read-only), of one attempt
+// of Update, and of UpdateAhead's run before its transaction (ahead).
 type redisTx struct {
 	ctx     context.Context
 	b       *Backend
 	conn    redis.Cmdable
 	watch   *redis.Tx
-	watched map[string]bool // record hashes already watched
-	writes  map[redisRecordRef]redisPendingWrite
-	reads   map[redisRecordRef][]byte // records read, nil = none
-	notify  []string                  // API keys to announce, each once
-	noted   map[string]struct{}       // notify as a set
+	watched map[string]bool // record hashes already watched (ahead: read)
+	// ahead: writes are buffered, reads not watched; UpdateAhead checks
+	// them when it commits. A Scan's range cannot be checked so: scanned.
+	ahead, scanned bool
+	writes         map[redisRecordRef]redisPendingWrite
+	reads          map[redisRecordRef][]byte // records read, nil = none
+	notify         []string                  // API keys to announce, each once
+	noted          map[string]struct{}       // notify as a set
 }
 
 // redisRecordRef names one record.
@@ -40,6 +43,9 @@ var errRedisReadOnly = errors.New("store: write in a read-only transaction")
 // watchTable watches a table's hash before fn reads it: every Put and Delete
 // changes the hash, so EXEC fails if another node wrote the table since.
 func (t *redisTx) watchTable(k redisTableKeys) error {
+	if t.ahead {
+		t.watched[k.records] = true
+	}
 	if t.watch == nil || t.watched[k.records] {
 		return nil
 	}
@@ -71,7 +77,7 @@ func (t *redisTx) Get(table, id string) ([]byte, error) {
 	if err != nil {
 		return nil, redisUnavailable(err)
 	}
-	if t.watch != nil {
+	if t.writable() {
 		t.remember(redisRecordRef{table, id}, v)
 	}
 	return v, nil
@@ -136,6 +142,11 @@ func (t *redisTx) Prefetch(refs []store.RecordRef) error {
 // watchTables watches the hashes of these tables not yet watched, with one
 // WATCH.
 func (t *redisTx) watchTables(tables map[string][]string) error {
+	if t.ahead {
+		for table := range tables {
+			t.watched[t.b.keys(table).records] = true
+		}
+	}
 	if t.watch == nil {
 		return nil
 	}
@@ -165,8 +176,11 @@ func (t *redisTx) Delete(table, id string) error {
 	return t.write(table, id, nil, true)
 }
 
+// writable says whether the transaction may write: not in View.
+func (t *redisTx) writable() bool { return t.watch != nil || t.ahead }
+
 func (t *redisTx) write(table, id string, value []byte, deleted bool) error {
-	if t.watch == nil {
+	if !t.writable() {
 		return errRedisReadOnly
 	}
 	if t.writes == nil {
@@ -257,6 +271,7 @@ func (t *redisTx) scan(script *redis.Script, table, start string, limit int) ([]
 	if err := t.watchTable(k); err != nil {
 		return nil, err
 	}
+	t.scanned = t.scanned || t.ahead
 	if limit <= 0 {
 		limit = -1
 	}
@@ -319,7 +334,7 @@ func (t *redisTx) ScanReverse(table, before string, limit int) ([]store.Record, 
 
 // Notify is ignored in View, which cannot commit.
 func (t *redisTx) Notify(apiKeys ...string) {
-	if t.watch == nil {
+	if !t.writable() {
 		return
 	}
 	if t.noted == nil {
