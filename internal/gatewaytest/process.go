@@ -31,21 +31,29 @@ func ProcessCPUTime(t testing.TB, pid int) time.Duration {
 }
 
 // RSS is the node's resident memory in bytes.
-func (n *Node) RSS() int64 {
+func (n *Node) RSS() int64 { return n.status("VmRSS") }
+
+// AnonRSS is the node's resident anonymous memory in bytes: RSS without
+// the pages of mapped files (the embedded store maps its database, and
+// those pages are the file's, reclaimable).
+func (n *Node) AnonRSS() int64 { return n.status("RssAnon") }
+
+// status reads a size in kB from /proc/<pid>/status, in bytes.
+func (n *Node) status(field string) int64 {
 	n.t.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.PID()))
 	if err != nil {
-		n.t.Fatalf("RSS needs Linux's /proc: %v", err)
+		n.t.Fatalf("%s needs Linux's /proc: %v", field, err)
 	}
 	for line := range strings.Lines(string(raw)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				n.t.Fatalf("VmRSS %q", rest)
+				n.t.Fatalf("%s %q", field, rest)
 			}
 			return kb << 10
 		}
 	}
-	n.t.Fatal("no VmRSS in /proc/<pid>/status")
+	n.t.Fatalf("no %s in /proc/<pid>/status", field)
 	return 0
 }
