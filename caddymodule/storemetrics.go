@@ -163,11 +163,22 @@ func (b meteredBackend) UpdateStaged(ctx context.Context, fn func(store.Tx) erro
 	return err
 }
 
-// UpdateAhead passes store.AheadUpdater on, metered as an Update.
+// UpdateAhead passes store.AheadUpdater on, metered as an Update: the wait
+// for ready (the write before) is not the store's time, and its failure is
+// the write before's, metered there.
 func (b meteredBackend) UpdateAhead(ctx context.Context, fn func(store.Tx) error, ready func() error, visible func()) error {
 	start := time.Now()
-	err := store.UpdateAhead(ctx, b.Backend, fn, ready, visible)
-	b.errors.observe(opUpdate, start, err)
+	var waited time.Duration
+	var readyErr error
+	err := store.UpdateAhead(ctx, b.Backend, fn, func() error {
+		began := time.Now()
+		readyErr = ready()
+		waited = time.Since(began)
+		return readyErr
+	}, visible)
+	if readyErr == nil {
+		b.errors.observe(opUpdate, start.Add(waited), err)
+	}
 	return err
 }
 

@@ -14,7 +14,7 @@ func TestRecentWritesOnlyOwn(t *testing.T) {
 	read := map[redisRecordRef][]byte{{"t", "a"}: []byte("v"), {"t", "b"}: nil}
 	r.add("m1", 10, wrote("c"))
 	r.add("m1", 11, wrote("d", "e"))
-	r.add("m1", 13, wrote("a"))
+	r.add("m1", 12, wrote("a"))
 	tests := []struct {
 		name     string
 		master   string
@@ -23,8 +23,8 @@ func TestRecentWritesOnlyOwn(t *testing.T) {
 	}{
 		{"nothing in between", "m1", 9, 9, true},
 		{"own writes of other records", "m1", 9, 11, true},
-		{"a write not this process's (12)", "m1", 11, 12, false},
-		{"own write of a record read", "m1", 12, 13, false},
+		{"own write of a record read (12)", "m1", 11, 12, false},
+		{"a write not this process's (13)", "m1", 12, 13, false},
 		{"the count went back", "m1", 11, 10, false},
 		{"more than are kept", "m1", 5, 11, false},
 		{"another master, nothing in between", "m2", 11, 11, true},
