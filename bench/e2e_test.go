@@ -50,14 +50,17 @@ const (
 	roundPairs   = 30
 	latencyRound = time.Second
 	latencyPairs = 3
+	// A CPU profile of Caddy under the checked route's load splits the
+	// added CPU (profiled for a second less than the round, within it).
+	profileRound = 10 * time.Second
 )
 
 // rounds returns the number of round pairs and each round's length.
-func rounds() (pairs int, length, latency time.Duration) {
+func rounds() (pairs int, length, latency, profile time.Duration) {
 	if testing.Short() {
-		return 3, 200 * time.Millisecond, 200 * time.Millisecond
+		return 3, 200 * time.Millisecond, 200 * time.Millisecond, 2 * time.Second
 	}
-	return roundPairs, roundLength, latencyRound
+	return roundPairs, roundLength, latencyRound, profileRound
 }
 
 // throughputSite answers "ok" on /open/ and, behind access_auth, on
@@ -139,9 +142,14 @@ func throughputRedis(b *testing.B, upstream string) {
 // a dedicated, saturated machine's wall-clock ratio would be; the latter as
 // the median of round pairs ("machine-cpu-ratio") and over all rounds
 // ("machine-cpu-ratio-all"). With Redis, the commands it ran per checked
-// request are counted too ("redis-cmds/req"). With BENCH_PPROF=<dir>, CPU
-// profiles of Caddy under each route's load are saved there afterwards
-// (compare them with go tool pprof -diff_base).
+// request are counted too ("redis-cmds/req"). Last, a CPU profile of Caddy
+// under the checked route's load splits its CPU per request: the check's
+// own ("check-in-situ-µs/req") and the rest of the handler around it
+// ("handler-in-situ-µs/req"); what the added CPU holds besides is spent
+// outside the handler (the handlers after it passing on the identity
+// headers, the collector). With BENCH_PPROF=<dir>, that profile and one of
+// the open route are kept there (compare them with go tool pprof
+// -diff_base).
 func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credentials, rdb *redis.Client) {
 	openURL, checkedURL := c.Site+"/open/x", c.Site+"/checked/x"
 	client := loadgen.NewClient(loadWorkers)
@@ -189,7 +197,7 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	// Each pair of adjacent rounds gives its own ratios: drift of the
 	// machine between pairs cancels out, and the median drops a pair that
 	// another process on the box disturbed.
-	pairs, length, latencyLength := rounds()
+	pairs, length, latencyLength, profileLength := rounds()
 	var open, checked totals
 	var pairRatios, pairMachineRatios, pairAdded []float64
 	for pair := range pairs {
@@ -229,11 +237,24 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	}
 	slices.Sort(openLatency)
 	slices.Sort(checkedLatency)
-	if dir := os.Getenv("BENCH_PPROF"); dir != "" {
-		for route, url := range map[string]string{"open": openURL, "checked": checkedURL} {
-			profileUnderLoad(b, c, filepath.Join(dir, strings.TrimPrefix(b.Name(), "Benchmark")+"-"+route+".pprof"),
-				func() int64 { return run(url, loadWorkers, profileLength, new(totals)).Requests })
-		}
+	// Where the added CPU goes: a CPU profile of Caddy under the checked
+	// route's load tells the check's share from the handler's around it.
+	dir, keep := os.LookupEnv("BENCH_PPROF")
+	if !keep || dir == "" {
+		dir = b.TempDir()
+	}
+	profile := func(route, url string, t *totals) string {
+		path := filepath.Join(dir, strings.TrimPrefix(b.Name(), "Benchmark")+"-"+route+".pprof")
+		profileUnderLoad(b, c, path, profileLength, func() int64 { return run(url, loadWorkers, profileLength, t).Requests })
+		return path
+	}
+	var profiled totals
+	shares, err := profileShares(profile("checked", checkedURL, &profiled))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if keep {
+		profile("open", openURL, new(totals))
 	}
 
 	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
@@ -248,6 +269,10 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	b.ReportMetric(machine(open)/machine(checked), "machine-cpu-ratio-all")
 	b.ReportMetric(median(pairMachineRatios), "machine-cpu-ratio")
 	b.ReportMetric(median(pairAdded), "added-cpu-µs/req")
+	profiledCPU := perRequest(profiled.caddy, profiled)
+	b.ReportMetric(shares.check*profiledCPU, "check-in-situ-µs/req")
+	b.ReportMetric(shares.handler*profiledCPU, "handler-in-situ-µs/req")
+	b.ReportMetric(float64(shares.samples), "profile-samples")
 	b.ReportMetric(rate(open), "open-req/s")
 	b.ReportMetric(rate(checked), "checked-req/s")
 	b.ReportMetric(perRequest(open.caddy, open), "open-cpu-µs/req")
@@ -267,16 +292,13 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	b.ReportMetric(added(0.99), "added-p99-µs")
 }
 
-// profileLength is how long Caddy is profiled under load (BENCH_PPROF).
-const profileLength = 10 * time.Second
-
 // profileUnderLoad saves a CPU profile of Caddy, taken from its admin
 // endpoint while load runs, at path, and logs how many requests the load
 // sent (to read the profile per request).
-func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, load func() (requests int64)) {
+func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, length time.Duration, load func() (requests int64)) {
 	got := make(chan error, 1)
 	go func() {
-		resp, err := http.Get(c.Admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(profileLength/time.Second)-1))
+		resp, err := http.Get(c.Admin + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(length/time.Second)-1))
 		if err != nil {
 			got <- err
 			return
@@ -295,7 +317,7 @@ func profileUnderLoad(b *testing.B, c *gatewaytest.Node, path string, load func(
 	if err := <-got; err != nil {
 		b.Fatalf("profiling caddy: %v", err)
 	}
-	b.Logf("caddy's CPU profile under load: %s (%d requests in %v)", path, requests, profileLength)
+	b.Logf("caddy's CPU profile under load: %s (%d requests in %v)", path, requests, length)
 }
 
 // totals sums rounds of load: requests, wall-clock time, the CPU time of

@@ -240,11 +240,21 @@ func (r results) print(w io.Writer, count int, short bool, took time.Duration) {
 
 	// 2. The check in situ: what Caddy's CPU per request grows by with
 	// the check, against the check's micro-benchmark of this run.
+	// Its parts come from a CPU profile of Caddy under the checked load:
+	// the check's own code in situ (against its micro-benchmark: what the
+	// machine's caches and the server around it make of the same code),
+	// the handler around the check, and what is left outside the handler.
 	inSitu := func(bench string) (ratio float64, parts string) {
 		added := v(bench, "added-cpu-µs/req")
 		ratio = added / µs(check)
-		return ratio, fmt.Sprintf("%.2f: %+.1f µs of Caddy CPU per request (%.1f → %.1f µs/req; median of %.0f pairs' differences) ÷ check %.2f µs/op",
+		parts = fmt.Sprintf("%.2f: %+.1f µs of Caddy CPU per request (%.1f → %.1f µs/req; median of %.0f pairs' differences) ÷ check %.2f µs/op",
 			ratio, added, v(bench, "open-cpu-µs/req"), v(bench, "checked-cpu-µs/req"), v(bench, "pairs"), µs(check))
+		if has(bench, "check-in-situ-µs/req") {
+			checkInSitu, handler := v(bench, "check-in-situ-µs/req"), v(bench, "handler-in-situ-µs/req")
+			parts += fmt.Sprintf(" — by a CPU profile under load (%.0f samples): the check's own code %.1f µs (%.1f× its micro-benchmark), the handler around it %.1f µs, the rest %+.1f µs outside the handler",
+				v(bench, "profile-samples"), checkInSitu, checkInSitu/µs(check), handler, added-checkInSitu-handler)
+		}
+		return ratio, parts
 	}
 	ratio, parts := inSitu(localRespond)
 	_, proxiedParts := inSitu(localProxied)
