@@ -52,7 +52,8 @@ const (
 	latencyPairs = 3
 	// A CPU profile of Caddy under the checked route's load splits the
 	// added CPU (profiled for a second less than the round, within it).
-	profileRound = 10 * time.Second
+	// 30 s gives ~1,500 samples on this VM (it drops about half of them).
+	profileRound = 30 * time.Second
 )
 
 // rounds returns the number of round pairs and each round's length.
@@ -111,7 +112,7 @@ func BenchmarkThroughputLocalReplayProxied(b *testing.B) { throughputLocal(b, st
 func throughputLocal(b *testing.B, upstream string) {
 	c := gatewaytest.Start(b, "local", "", throughputSite("local", upstream))
 	key := c.AuthorizedKey("bench", "bench")
-	measureOverhead(b, c, key, nil)
+	measureOverhead(b, c, key, nil, true)
 }
 
 // BenchmarkThroughputRedisReplay is the ≥ 0.85 target's companion for a
@@ -129,7 +130,7 @@ func throughputRedis(b *testing.B, upstream string) {
 	key := c.AuthorizedKey("bench", "bench")
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	b.Cleanup(func() { rdb.Close() })
-	measureOverhead(b, c, key, rdb)
+	measureOverhead(b, c, key, rdb, false)
 }
 
 // measureOverhead compares /checked/ with /open/ under the same signed load
@@ -142,15 +143,15 @@ func throughputRedis(b *testing.B, upstream string) {
 // a dedicated, saturated machine's wall-clock ratio would be; the latter as
 // the median of round pairs ("machine-cpu-ratio") and over all rounds
 // ("machine-cpu-ratio-all"). With Redis, the commands it ran per checked
-// request are counted too ("redis-cmds/req"). Last, a CPU profile of Caddy
-// under the checked route's load splits its CPU per request: the check's
-// own ("check-in-situ-µs/req") and the rest of the handler around it
+// request are counted too ("redis-cmds/req"). Last, with split, a CPU
+// profile of Caddy under the checked route's load splits its CPU per
+// request: the check's own ("check-in-situ-µs/req") and the rest of the handler around it
 // ("handler-in-situ-µs/req"); what the added CPU holds besides is spent
 // outside the handler (the handlers after it passing on the identity
 // headers, the collector). With BENCH_PPROF=<dir>, that profile and one of
 // the open route are kept there (compare them with go tool pprof
 // -diff_base).
-func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credentials, rdb *redis.Client) {
+func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credentials, rdb *redis.Client, split bool) {
 	openURL, checkedURL := c.Site+"/open/x", c.Site+"/checked/x"
 	client := loadgen.NewClient(loadWorkers)
 	redisProcess := 0
@@ -237,10 +238,12 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	}
 	slices.Sort(openLatency)
 	slices.Sort(checkedLatency)
-	// Where the added CPU goes: a CPU profile of Caddy under the checked
-	// route's load tells the check's share from the handler's around it.
-	dir, keep := os.LookupEnv("BENCH_PPROF")
-	if !keep || dir == "" {
+	// Where the added CPU goes (split): a CPU profile of Caddy under the
+	// checked route's load tells the check's share from the handler's
+	// around it.
+	dir := os.Getenv("BENCH_PPROF")
+	keep := dir != ""
+	if !keep && split {
 		dir = b.TempDir()
 	}
 	profile := func(route, url string, t *totals) string {
@@ -248,13 +251,17 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 		profileUnderLoad(b, c, path, profileLength, func() int64 { return run(url, loadWorkers, profileLength, t).Requests })
 		return path
 	}
+	var shares handlerShares
 	var profiled totals
-	shares, err := profileShares(profile("checked", checkedURL, &profiled))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if keep {
-		profile("open", openURL, new(totals))
+	if split || keep {
+		path := profile("checked", checkedURL, &profiled)
+		if keep {
+			profile("open", openURL, new(totals))
+		}
+		var err error
+		if shares, err = profileShares(path); err != nil {
+			b.Fatal(err)
+		}
 	}
 
 	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
@@ -269,10 +276,12 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	b.ReportMetric(machine(open)/machine(checked), "machine-cpu-ratio-all")
 	b.ReportMetric(median(pairMachineRatios), "machine-cpu-ratio")
 	b.ReportMetric(median(pairAdded), "added-cpu-µs/req")
-	profiledCPU := perRequest(profiled.caddy, profiled)
-	b.ReportMetric(shares.check*profiledCPU, "check-in-situ-µs/req")
-	b.ReportMetric(shares.handler*profiledCPU, "handler-in-situ-µs/req")
-	b.ReportMetric(float64(shares.samples), "profile-samples")
+	if split {
+		profiledCPU := perRequest(profiled.caddy, profiled)
+		b.ReportMetric(shares.check*profiledCPU, "check-in-situ-µs/req")
+		b.ReportMetric(shares.handler*profiledCPU, "handler-in-situ-µs/req")
+		b.ReportMetric(float64(shares.samples), "profile-samples")
+	}
 	b.ReportMetric(rate(open), "open-req/s")
 	b.ReportMetric(rate(checked), "checked-req/s")
 	b.ReportMetric(perRequest(open.caddy, open), "open-cpu-µs/req")

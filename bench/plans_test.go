@@ -38,7 +38,7 @@ func BenchmarkThroughputLocalReplayPlan(b *testing.B) {
 	c := gatewaytest.Start(b, "plan", "", throughputSite("local", ""))
 	key := c.AuthorizedKey("bench", "bench")
 	attachPlan(b, c, key)
-	measureOverhead(b, c, key, nil)
+	measureOverhead(b, c, key, nil, false)
 }
 
 // BenchmarkPlanRedisCommands is the ≤ 0.1 target: Redis commands made for
