@@ -145,7 +145,8 @@ func throughputRedis(b *testing.B, upstream string) {
 // ("machine-cpu-ratio-all"). With Redis, the commands it ran per checked
 // request are counted too ("redis-cmds/req"). Last, with split, a CPU
 // profile of Caddy under the checked route's load splits its CPU per
-// request: the check's own ("check-in-situ-µs/req") and the rest of the handler around it
+// request: the check's own ("check-in-situ-µs/req"; of it, replay
+// protection's, "replay-in-situ-µs/req") and the rest of the handler around it
 // ("handler-in-situ-µs/req"); what the added CPU holds besides is spent
 // outside the handler (the handlers after it passing on the identity
 // headers, the collector). With BENCH_PPROF=<dir>, that profile and one of
@@ -279,6 +280,7 @@ func measureOverhead(b *testing.B, c *gatewaytest.Node, key gatewaytest.Credenti
 	if split {
 		profiledCPU := perRequest(profiled.caddy, profiled)
 		b.ReportMetric(shares.check*profiledCPU, "check-in-situ-µs/req")
+		b.ReportMetric(shares.replay*profiledCPU, "replay-in-situ-µs/req")
 		b.ReportMetric(shares.handler*profiledCPU, "handler-in-situ-µs/req")
 		b.ReportMetric(float64(shares.samples), "profile-samples")
 	}

@@ -20,6 +20,8 @@ func TestSplitTraces(t *testing.T) {
 		stack("30ms", "crypto/sha256.block", "github.com/accessauth/caddy-access-auth/enforcement.(*Checker).run",
 			checkFrame+" (inline)", handlerFrame, nextFrame, serve) +
 		stack("20ms", "runtime.mapassign_faststr", handlerFrame, nextFrame, serve) +
+		stack("40ms", "replay.prefetchBucket", replayPackage+"(*LocalNonces).Prepare", "github.com/accessauth/caddy-access-auth/enforcement.(*Checker).check",
+			checkFrame, handlerFrame, nextFrame, serve) +
 		stack("10ms", handlerFrame, nextFrame, serve) +
 		stack("25ms", "zap.(*Logger).With", nextFrame, handlerFrame, nextFrame, serve) +
 		stack("15ms", "runtime.gcBgMarkWorker") +
@@ -28,8 +30,8 @@ func TestSplitTraces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.samples != 5 || math.Abs(got.check-0.30) > 1e-9 || math.Abs(got.handler-0.30) > 1e-9 {
-		t.Errorf("got %+v, want 5 samples, check 0.30, handler 0.30", got)
+	if got.samples != 6 || math.Abs(got.check-70.0/140) > 1e-9 || math.Abs(got.replay-40.0/140) > 1e-9 || math.Abs(got.handler-30.0/140) > 1e-9 {
+		t.Errorf("got %+v, want 6 samples, check 70/140, replay 40/140, handler 30/140", got)
 	}
 	for _, bad := range []string{"", "File: caddy\n", stack("ten", "runtime.futex")} {
 		if _, err := splitTraces([]byte(bad)); err == nil {

@@ -19,17 +19,21 @@ import (
 const (
 	handlerFrame = "github.com/accessauth/caddy-access-auth/caddymodule.(*Handler).ServeHTTP"
 	checkFrame   = "github.com/accessauth/caddy-access-auth/enforcement.(*Checker).CheckAt"
-	nextFrame    = "github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP"
+	// replayPackage holds replay protection on the node (the check's
+	// micro-benchmark runs without it).
+	replayPackage = "github.com/accessauth/caddy-access-auth/replay."
+	nextFrame     = "github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP"
 )
 
 // handlerShares is where a CPU profile of Caddy says its time went: the
-// fractions of all samples spent in the check (CheckAt and what it calls)
-// and in the rest of the access_auth handler (its ServeHTTP, but the
+// fractions of all samples spent in the check (CheckAt and what it calls;
+// of that, in the node's replay protection) and in the rest of the
+// access_auth handler (its ServeHTTP, but the
 // check and the handlers after it). They tell the check's own cost in situ
 // from the cost of what surrounds it (docs/operations.md).
 type handlerShares struct {
-	check, handler float64
-	samples        int
+	check, replay, handler float64
+	samples                int
 }
 
 // profileShares reads the CPU profile at path with `go tool pprof -traces`
@@ -46,7 +50,7 @@ func profileShares(path string) (handlerShares, error) {
 // the handler's ServeHTTP called. Each stack follows a "-----------+-----"
 // line: its value and leaf frame, then its callers, one a line.
 func splitTraces(traces []byte) (handlerShares, error) {
-	var total, check, handler time.Duration
+	var total, check, replay, handler time.Duration
 	var s handlerShares
 	var frames []string
 	var value time.Duration
@@ -60,6 +64,9 @@ func splitTraces(traces []byte) (handlerShares, error) {
 			switch frames[i-1] {
 			case checkFrame:
 				check += value
+				if slices.ContainsFunc(frames[:i], func(f string) bool { return strings.HasPrefix(f, replayPackage) }) {
+					replay += value
+				}
 			case nextFrame:
 			default:
 				handler += value
@@ -98,6 +105,7 @@ func splitTraces(traces []byte) (handlerShares, error) {
 		return handlerShares{}, fmt.Errorf("profile traces: no samples")
 	}
 	s.check = float64(check) / float64(total)
+	s.replay = float64(replay) / float64(total)
 	s.handler = float64(handler) / float64(total)
 	return s, nil
 }
