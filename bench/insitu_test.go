@@ -8,29 +8,27 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
 
 // The frames that split the access_auth handler's CPU time in a profile of
 // Caddy: its ServeHTTP, the check it calls, and the handler chain it hands
-// the request to.
+// the request to; and the package of replay protection on the node (the
+// check's micro-benchmark runs without it).
 const (
-	handlerFrame = "github.com/accessauth/caddy-access-auth/caddymodule.(*Handler).ServeHTTP"
-	checkFrame   = "github.com/accessauth/caddy-access-auth/enforcement.(*Checker).CheckAt"
-	// replayPackage holds replay protection on the node (the check's
-	// micro-benchmark runs without it).
-	replayPackage = "github.com/accessauth/caddy-access-auth/replay."
+	handlerFrame  = "github.com/accessauth/caddy-access-auth/caddymodule.(*Handler).ServeHTTP"
+	checkFrame    = "github.com/accessauth/caddy-access-auth/enforcement.(*Checker).CheckAt"
 	nextFrame     = "github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP"
+	replayPackage = "github.com/accessauth/caddy-access-auth/replay."
 )
 
 // handlerShares is where a CPU profile of Caddy says its time went: the
 // fractions of all samples spent in the check (CheckAt and what it calls;
 // of that, in the node's replay protection) and in the rest of the
-// access_auth handler (its ServeHTTP, but the
-// check and the handlers after it). They tell the check's own cost in situ
-// from the cost of what surrounds it (docs/operations.md).
+// access_auth handler (its ServeHTTP, but the check and the handlers after
+// it). They tell the check's own cost in situ from the cost of what
+// surrounds it (docs/operations.md).
 type handlerShares struct {
 	check, replay, handler float64
 	samples                int
@@ -87,7 +85,7 @@ func splitTraces(traces []byte) (handlerShares, error) {
 		case !inStack || line == "":
 		case first:
 			raw, leaf, _ := strings.Cut(line, " ")
-			d, err := parseSampleValue(raw)
+			d, err := time.ParseDuration(raw)
 			if err != nil {
 				return handlerShares{}, fmt.Errorf("profile traces: %q: %w", line, err)
 			}
@@ -113,15 +111,4 @@ func splitTraces(traces []byte) (handlerShares, error) {
 // frameName is a function's name without pprof's note of inlining.
 func frameName(s string) string {
 	return strings.TrimSuffix(strings.TrimSpace(s), " (inline)")
-}
-
-// parseSampleValue reads a CPU sample's value as pprof prints it: "10ms",
-// "1.20s", "500us".
-func parseSampleValue(s string) (time.Duration, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, nil
-	}
-	// A bare count (a profile without a time unit).
-	n, err := strconv.ParseInt(s, 10, 64)
-	return time.Duration(n), err
 }
